@@ -1,0 +1,216 @@
+//! Typed configuration of the NAT (the `[nat]` table of `cgnatd`'s TOML file).
+//!
+//! Everything here is plain serde data with defaults that run the lab. Call
+//! [`NatConfig::validate`] after deserialising: every error it returns names
+//! the key, the bad value and what is allowed.
+
+mod prefix;
+mod validate;
+
+use core::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+pub use prefix::{Ipv4Prefix, PortRange, PrefixParseError};
+pub use validate::ConfigError;
+
+/// How public ports are assigned to subscribers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Port blocks are allocated on demand and logged (RFC 6888 REQ-14).
+    #[default]
+    Dynamic,
+    /// Inside address → (public address, port range) by formula
+    /// (RFC 7422); only the configuration epoch is logged.
+    Deterministic,
+}
+
+/// Inbound filtering behaviour (RFC 4787 section 5, REQ-8).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Filtering {
+    /// Any external endpoint may send to a mapping (the default, RFC 4787
+    /// REQ-8 recommends it for transparency).
+    #[default]
+    EndpointIndependent,
+    /// Only external addresses the subscriber has sent to.
+    AddressDependent,
+    /// Only external address:port pairs the subscriber has sent to.
+    AddressAndPortDependent,
+}
+
+/// What to do with IPv4 protocols other than TCP, UDP and ICMP.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OtherProtocols {
+    /// Drop silently (counted).
+    #[default]
+    Drop,
+    /// Drop and answer ICMP protocol unreachable (type 3 code 2).
+    Reject,
+}
+
+/// Idle timeouts in seconds (RFC 4787 REQ-5, RFC 5382 REQ-5, RFC 5508 REQ-1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// UDP mapping idle timeout; RFC 4787 REQ-5: at least 120 s, 300 s recommended.
+    pub udp: u32,
+    /// TCP established idle timeout; RFC 5382 REQ-5: at least 2 h 4 min (7440 s).
+    pub tcp_established: u32,
+    /// TCP transitory (partially open or closed) timeout; RFC 5382 REQ-5: at least 4 min.
+    pub tcp_transitory: u32,
+    /// ICMP query idle timeout; RFC 5508 REQ-1: at least 60 s.
+    pub icmp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            udp: 300,
+            tcp_established: 7440,
+            tcp_transitory: 240,
+            icmp: 60,
+        }
+    }
+}
+
+/// Bounds of the IPv4 fragment-tracking cache (RFC 4787 REQ-14).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fragments {
+    /// Datagrams whose first fragment was seen, tracked per worker.
+    pub max_tracked: u32,
+    /// Non-first fragments held per worker while waiting for the first one.
+    pub max_held: u32,
+    /// How long a tracked datagram or held fragment lives, in seconds.
+    pub timeout: u32,
+}
+
+impl Default for Fragments {
+    fn default() -> Self {
+        Fragments {
+            max_tracked: 4096,
+            max_held: 256,
+            timeout: 2,
+        }
+    }
+}
+
+/// The transport protocol of a static mapping.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StaticProtocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// A static inbound port mapping (port forward) to one subscriber.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticMapping {
+    /// TCP or UDP.
+    pub protocol: StaticProtocol,
+    /// Public address; must be in the pool.
+    pub public_addr: Ipv4Addr,
+    /// Public port; must be in `nat.port_range`.
+    pub public_port: u16,
+    /// Subscriber address; must be in `nat.inside_prefixes`.
+    pub inside_addr: Ipv4Addr,
+    /// Subscriber port.
+    pub inside_port: u16,
+}
+
+/// The NAT's configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatConfig {
+    /// Dynamic port blocks or deterministic (RFC 7422).
+    pub mode: Mode,
+    /// Subscriber prefixes (RFC 6598 shared address space by default).
+    pub inside_prefixes: Vec<Ipv4Prefix>,
+    /// Public address pool.
+    pub pool: Vec<Ipv4Prefix>,
+    /// Ports of each public address that the NAT hands out.
+    pub port_range: PortRange,
+    /// Ports per block (dynamic mode).
+    pub block_size: u16,
+    /// Blocks one subscriber may hold at once (RFC 6888 REQ-4).
+    pub max_blocks_per_subscriber: u16,
+    /// Sessions one subscriber may hold at once (RFC 6888 REQ-5).
+    pub max_sessions_per_subscriber: u32,
+    /// Subscribers tracked at once (preallocated).
+    pub max_subscribers: u32,
+    /// Sessions (5-tuple flows) tracked at once (preallocated).
+    pub max_sessions: u32,
+    /// Endpoint-independent mappings tracked at once (preallocated).
+    pub max_mappings: u32,
+    /// Seconds a released block waits before it is handed out again
+    /// (RFC 6888 REQ-8 port reuse hold-down).
+    pub block_hold_down: u32,
+    /// Inbound filtering behaviour.
+    pub filtering: Filtering,
+    /// Idle timeouts.
+    pub timeouts: Timeouts,
+    /// Destinations that are routed without translation (RFC 6888 REQ-6).
+    pub bypass: Vec<Ipv4Prefix>,
+    /// Static inbound port mappings.
+    pub static_mappings: Vec<StaticMapping>,
+    /// What to do with protocols other than TCP, UDP and ICMP.
+    pub other_protocols: OtherProtocols,
+    /// Answer ICMP host unreachable when a packet is dropped for lack of
+    /// ports or sessions (RFC 6888 REQ-11 allows it; off by default).
+    pub icmp_on_exhaustion: bool,
+    /// MTU towards the subscribers (bytes of IPv4 packet).
+    pub inside_mtu: u16,
+    /// MTU towards the internet (bytes of IPv4 packet).
+    pub outside_mtu: u16,
+    /// Fragment-tracking bounds.
+    pub fragments: Fragments,
+    /// Seed of the port randomiser and table hash keys. Unset: the daemon
+    /// draws one from the OS at start; set it only for reproducible replays.
+    pub seed: Option<u64>,
+}
+
+impl Default for NatConfig {
+    fn default() -> Self {
+        NatConfig {
+            mode: Mode::Dynamic,
+            inside_prefixes: vec![Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10).unwrap()],
+            pool: vec![Ipv4Prefix::new(Ipv4Addr::new(203, 0, 113, 0), 28).unwrap()],
+            port_range: PortRange { first: 1024, last: 65535 },
+            block_size: 512,
+            max_blocks_per_subscriber: 4,
+            max_sessions_per_subscriber: 2048,
+            max_subscribers: 65536,
+            max_sessions: 1 << 20,
+            max_mappings: 1 << 20,
+            block_hold_down: 120,
+            filtering: Filtering::EndpointIndependent,
+            timeouts: Timeouts::default(),
+            bypass: Vec::new(),
+            static_mappings: Vec::new(),
+            other_protocols: OtherProtocols::Drop,
+            icmp_on_exhaustion: false,
+            inside_mtu: 1500,
+            outside_mtu: 1500,
+            fragments: Fragments::default(),
+            seed: None,
+        }
+    }
+}
+
+impl NatConfig {
+    /// Total number of public addresses in the pool.
+    pub fn pool_size(&self) -> u64 {
+        self.pool.iter().map(|p| p.size()).sum()
+    }
+
+    /// Total number of inside addresses.
+    pub fn inside_size(&self) -> u64 {
+        self.inside_prefixes.iter().map(|p| p.size()).sum()
+    }
+}

@@ -1,0 +1,463 @@
+//! The public address pool, its port blocks, and the per-port mapping
+//! records that make the outside→inside lookup hash-free.
+//!
+//! Geometry: every public address has `blocks_per_address` blocks of
+//! `block_size` ports starting at `port_range.first`. A block is identified
+//! by `pool_index * blocks_per_address + n`, so (public address, port)
+//! determines the block with two subtractions and a division, and the block
+//! records its owner (RFC 6888 REQ-14 makes the block the unit of logging).
+//!
+//! Each (protocol, public port) has one 8-byte [`PortEntry`] holding the
+//! inside port of the mapping and how many sessions use it. The array is
+//! allocated zeroed for the whole pool, which costs address space only: the
+//! kernel backs a page the first time a block's ports are touched.
+
+pub mod deterministic;
+mod ports;
+
+use core::net::Ipv4Addr;
+
+use crate::config::{Ipv4Prefix, Mode, NatConfig};
+use crate::flow::Protocol;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+pub use deterministic::{DeterministicMap, DeterministicRange};
+pub use ports::PortEntry;
+
+/// A block's state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum BlockState {
+    /// Free (possibly in hold-down since `time`).
+    Free,
+    /// Held by a subscriber.
+    Allocated,
+    /// Being allocated or released (its log record is being queued).
+    Transit,
+    /// Owned by configuration: static mappings or deterministic mode.
+    Reserved,
+}
+
+const ST_SHIFT: u32 = 62;
+const OWNER_SHIFT: u32 = 32;
+const OWNER_MASK: u64 = 0x3FFF_FFFF;
+const COUNT_MASK: u64 = 0xFFFF_FFFF;
+
+#[inline(always)]
+fn state_of(w: u64) -> BlockState {
+    match w >> ST_SHIFT {
+        0 => BlockState::Free,
+        1 => BlockState::Allocated,
+        2 => BlockState::Transit,
+        _ => BlockState::Reserved,
+    }
+}
+
+#[inline(always)]
+fn word(state: u64, owner: u32, count: u32) -> u64 {
+    (state << ST_SHIFT) | ((owner as u64 & OWNER_MASK) << OWNER_SHIFT) | count as u64
+}
+
+const FREE: u64 = 0;
+const ALLOCATED: u64 = 1;
+const TRANSIT: u64 = 2;
+const RESERVED: u64 = 3;
+
+/// One port block. `word` = state:2 | owner subscriber slot:30 | live mappings:32.
+struct Block {
+    word: AtomicU64,
+    /// The owner's inside address (written before the block is published).
+    owner_addr: AtomicU32,
+    /// Allocation time while allocated, release time while free (seconds).
+    time: AtomicU32,
+}
+
+/// A block as read by the management core.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Block id.
+    pub id: u32,
+    /// State.
+    pub state: BlockState,
+    /// Owner's subscriber-table slot (allocated blocks).
+    pub owner_slot: u32,
+    /// Owner's inside address (allocated blocks).
+    pub owner_addr: Ipv4Addr,
+    /// Live mappings in the block.
+    pub mappings: u32,
+    /// Allocation time (allocated) or release time (free), in seconds.
+    pub time: u32,
+    /// The public address.
+    pub public_addr: Ipv4Addr,
+    /// First port.
+    pub first_port: u16,
+    /// Last port (inclusive).
+    pub last_port: u16,
+}
+
+/// The pool.
+pub struct Pool {
+    prefixes: Vec<(Ipv4Prefix, u32)>,
+    size: u32,
+    port_first: u16,
+    block_size: u32,
+    blocks_per_address: u32,
+    blocks: Box<[Block]>,
+    used_per_address: Box<[AtomicU32]>,
+    ports: ports::PortArray,
+}
+
+impl Pool {
+    /// The pool of a validated configuration. In deterministic mode blocks
+    /// are the RFC 7422 per-subscriber ranges and all of them are reserved.
+    pub fn new(config: &NatConfig) -> Self {
+        let mut prefixes = Vec::new();
+        let mut base = 0u32;
+        for p in &config.pool {
+            prefixes.push((*p, base));
+            base += p.size() as u32;
+        }
+        let (block_size, blocks_per_address) = match config.mode {
+            Mode::Dynamic => (config.block_size as u32, config.port_range.len() / config.block_size as u32),
+            Mode::Deterministic => {
+                let m = DeterministicMap::new(config).expect("validated configuration");
+                (m.ports_per_subscriber(), m.subscribers_per_address())
+            }
+        };
+        let total = base as usize * blocks_per_address as usize;
+        let initial = if config.mode == Mode::Deterministic {
+            word(RESERVED, 0, 0)
+        } else {
+            0
+        };
+        let blocks = (0..total)
+            .map(|_| Block {
+                word: AtomicU64::new(initial),
+                owner_addr: AtomicU32::new(0),
+                time: AtomicU32::new(0),
+            })
+            .collect();
+        Pool {
+            prefixes,
+            size: base,
+            port_first: config.port_range.first,
+            block_size,
+            blocks_per_address,
+            blocks,
+            used_per_address: (0..base).map(|_| AtomicU32::new(0)).collect(),
+            ports: ports::PortArray::new(total * block_size as usize),
+        }
+    }
+
+    /// Number of public addresses.
+    #[inline]
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Ports per block.
+    #[inline]
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    /// Blocks per public address.
+    #[inline]
+    pub fn blocks_per_address(&self) -> u32 {
+        self.blocks_per_address
+    }
+
+    /// Total blocks.
+    #[inline]
+    pub fn block_count(&self) -> u32 {
+        self.blocks.len() as u32
+    }
+
+    /// Index of a public address (host order) in the pool.
+    #[inline]
+    pub fn index_of(&self, addr: u32) -> Option<u32> {
+        for (p, base) in &self.prefixes {
+            if p.contains_u32(addr) {
+                return Some(base + (addr - p.addr_u32()));
+            }
+        }
+        None
+    }
+
+    /// The public address (host order) at `index`.
+    #[inline]
+    pub fn addr_of(&self, index: u32) -> u32 {
+        for (p, base) in &self.prefixes {
+            if index < base + p.size() as u32 {
+                return p.addr_u32() + (index - base);
+            }
+        }
+        0
+    }
+
+    /// The block holding `port` on address `pool_index`.
+    #[inline(always)]
+    pub fn block_of(&self, pool_index: u32, port: u16) -> Option<u32> {
+        let off = (port as u32).wrapping_sub(self.port_first as u32);
+        let n = off / self.block_size;
+        if port < self.port_first || n >= self.blocks_per_address {
+            return None;
+        }
+        Some(pool_index * self.blocks_per_address + n)
+    }
+
+    /// The address index of a block.
+    #[inline(always)]
+    pub fn block_address(&self, block: u32) -> u32 {
+        block / self.blocks_per_address
+    }
+
+    /// First and last port of a block.
+    #[inline]
+    pub fn block_ports(&self, block: u32) -> (u16, u16) {
+        let first = self.port_first as u32 + (block % self.blocks_per_address) * self.block_size;
+        (first as u16, (first + self.block_size - 1) as u16)
+    }
+
+    /// Blocks in use on address `pool_index`.
+    #[inline]
+    pub fn used_blocks(&self, pool_index: u32) -> u32 {
+        self.used_per_address[pool_index as usize].load(Ordering::Relaxed)
+    }
+
+    /// Reads a block.
+    pub fn block_info(&self, block: u32) -> BlockInfo {
+        let b = &self.blocks[block as usize];
+        let w = b.word.load(Ordering::Acquire);
+        let (first_port, last_port) = self.block_ports(block);
+        BlockInfo {
+            id: block,
+            state: state_of(w),
+            owner_slot: ((w >> OWNER_SHIFT) & OWNER_MASK) as u32,
+            owner_addr: Ipv4Addr::from(b.owner_addr.load(Ordering::Relaxed)),
+            mappings: (w & COUNT_MASK) as u32,
+            time: b.time.load(Ordering::Relaxed),
+            public_addr: Ipv4Addr::from(self.addr_of(self.block_address(block))),
+            first_port,
+            last_port,
+        }
+    }
+
+    /// Outside→inside, step 1: the inside address owning a dynamic block, or
+    /// `None` if the block is not allocated. No hashing.
+    #[inline(always)]
+    pub fn owner_of(&self, block: u32) -> Option<(BlockState, u32)> {
+        let b = &self.blocks[block as usize];
+        let w = b.word.load(Ordering::Acquire);
+        match state_of(w) {
+            BlockState::Allocated => Some((BlockState::Allocated, b.owner_addr.load(Ordering::Relaxed))),
+            BlockState::Reserved => Some((BlockState::Reserved, 0)),
+            _ => None,
+        }
+    }
+
+    /// Reserves a block for configuration (a static mapping's block).
+    pub fn reserve(&self, block: u32) {
+        let b = &self.blocks[block as usize];
+        if state_of(b.word.load(Ordering::Relaxed)) != BlockState::Reserved {
+            b.word.store(word(RESERVED, 0, 0), Ordering::Release);
+            self.used_per_address[self.block_address(block) as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Claims a free block on `pool_index` for a subscriber, starting the
+    /// scan at `start` (random, RFC 6888 REQ-15 spirit) and skipping blocks
+    /// released less than `hold_down` seconds ago (RFC 6888 REQ-8). The block
+    /// is left in `Transit` with one mapping reserved; the caller queues the
+    /// allocation record and then calls [`Pool::publish_block`] or
+    /// [`Pool::cancel_block`].
+    pub fn claim_block(&self, pool_index: u32, start: u32, now: u32, hold_down: u32) -> Option<u32> {
+        let n = self.blocks_per_address;
+        let base = pool_index * n;
+        for k in 0..n {
+            let id = base + (start.wrapping_add(k)) % n;
+            let b = &self.blocks[id as usize];
+            let w = b.word.load(Ordering::Acquire);
+            if w != word(FREE, 0, 0) {
+                continue;
+            }
+            let released = b.time.load(Ordering::Relaxed);
+            if released != 0 && now.wrapping_sub(released) < hold_down {
+                continue;
+            }
+            if b.word
+                .compare_exchange(w, word(TRANSIT, 0, 1), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.used_per_address[pool_index as usize].fetch_add(1, Ordering::Relaxed);
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Makes a claimed block the subscriber's: from now on inbound packets
+    /// find `owner_addr` through it.
+    pub fn publish_block(&self, block: u32, owner_slot: u32, owner_addr: u32, now: u32) {
+        let b = &self.blocks[block as usize];
+        b.owner_addr.store(owner_addr, Ordering::Relaxed);
+        b.time.store(now, Ordering::Relaxed);
+        let count = b.word.load(Ordering::Relaxed) & COUNT_MASK;
+        b.word.store(word(ALLOCATED, owner_slot, count as u32), Ordering::Release);
+    }
+
+    /// Returns a claimed block that could not be logged; it was never used,
+    /// so it needs no hold-down.
+    pub fn cancel_block(&self, block: u32) {
+        self.blocks[block as usize].word.store(word(FREE, 0, 0), Ordering::Release);
+        self.used_per_address[self.block_address(block) as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts one more mapping in a block owned by `owner_slot`.
+    #[inline]
+    pub fn block_acquire(&self, block: u32, owner_slot: u32) -> bool {
+        let b = &self.blocks[block as usize];
+        let mut w = b.word.load(Ordering::Acquire);
+        loop {
+            let st = state_of(w);
+            let owned = match st {
+                BlockState::Allocated => ((w >> OWNER_SHIFT) & OWNER_MASK) as u32 == owner_slot,
+                BlockState::Reserved => true,
+                _ => false,
+            };
+            if !owned {
+                return false;
+            }
+            match b.word.compare_exchange_weak(w, w + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(a) => w = a,
+            }
+        }
+    }
+
+    /// Counts one mapping less.
+    #[inline]
+    pub fn block_release(&self, block: u32) {
+        self.blocks[block as usize].word.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Sweeper: starts releasing an allocated block with no mapping; the
+    /// caller queues the release record, then [`Pool::finish_release`] or
+    /// [`Pool::abort_release`]. Returns the owner's slot.
+    pub fn begin_release(&self, block: u32) -> Option<u32> {
+        let b = &self.blocks[block as usize];
+        let w = b.word.load(Ordering::Acquire);
+        if state_of(w) != BlockState::Allocated || w & COUNT_MASK != 0 {
+            return None;
+        }
+        let owner = ((w >> OWNER_SHIFT) & OWNER_MASK) as u32;
+        b.word
+            .compare_exchange(w, word(TRANSIT, owner, 0), Ordering::AcqRel, Ordering::Relaxed)
+            .ok()
+            .map(|_| owner)
+    }
+
+    /// Sweeper: the release record is queued; the block enters hold-down.
+    pub fn finish_release(&self, block: u32, now: u32) {
+        let b = &self.blocks[block as usize];
+        b.time.store(now.max(1), Ordering::Relaxed);
+        b.word.store(word(FREE, 0, 0), Ordering::Release);
+        self.used_per_address[self.block_address(block) as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Sweeper: the release record could not be queued; keep the block.
+    pub fn abort_release(&self, block: u32, owner_slot: u32) {
+        self.blocks[block as usize]
+            .word
+            .store(word(ALLOCATED, owner_slot, 0), Ordering::Release);
+    }
+
+    /// The mapping record of (protocol, block, port).
+    #[inline(always)]
+    pub fn port(&self, protocol: Protocol, block: u32, port: u16) -> &PortEntry {
+        let off = (port as u32 - self.port_first as u32) % self.block_size;
+        self.ports.get(protocol, block as usize * self.block_size as usize + off as usize)
+    }
+
+    /// Claims a free port in `block` for a new mapping of `inside_port`,
+    /// scanning from offset `start` (random: RFC 6888 REQ-15). The entry
+    /// starts with one session.
+    #[inline]
+    pub fn claim_port(&self, protocol: Protocol, block: u32, start: u32, inside_port: u16) -> Option<u16> {
+        let bs = self.block_size;
+        let (first, _) = self.block_ports(block);
+        let base = block as usize * bs as usize;
+        for k in 0..bs {
+            let off = (start.wrapping_add(k)) % bs;
+            if self.ports.get(protocol, base + off as usize).try_claim(inside_port) {
+                return Some(first + off as u16);
+            }
+        }
+        None
+    }
+
+    /// Bytes of memory the pool reserves (most of the port array is only
+    /// address space until used).
+    pub fn memory_bytes(&self) -> usize {
+        self.blocks.len() * core::mem::size_of::<Block>() + self.ports.memory_bytes()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn pool() -> Pool {
+        let c: NatConfig = toml::from_str("pool = [\"203.0.113.0/30\", \"198.51.100.7/32\"]\nblock_size = 1000\n").unwrap();
+        c.validate().unwrap();
+        Pool::new(&c)
+    }
+
+    #[test]
+    fn geometry() {
+        let p = pool();
+        assert_eq!(p.size(), 5);
+        assert_eq!(p.blocks_per_address(), 64); // 64512 / 1000
+        assert_eq!(p.index_of(u32::from(Ipv4Addr::new(198, 51, 100, 7))), Some(4));
+        assert_eq!(p.addr_of(4), u32::from(Ipv4Addr::new(198, 51, 100, 7)));
+        assert_eq!(p.block_of(1, 1023), None);
+        assert_eq!(p.block_of(1, 1024), Some(64));
+        assert_eq!(p.block_of(1, 2023), Some(64));
+        assert_eq!(p.block_of(1, 2024), Some(65));
+        assert_eq!(p.block_of(1, 65_524), None, "past the last whole block");
+        assert_eq!(p.block_ports(65), (2024, 3023));
+    }
+
+    #[test]
+    fn rfc6888_req8_hold_down_before_reuse() {
+        let p = pool();
+        let b = p.claim_block(0, 0, 100, 120).unwrap();
+        p.publish_block(b, 5, 0x6440_0001, 100);
+        assert_eq!(p.owner_of(b), Some((BlockState::Allocated, 0x6440_0001)));
+        p.block_release(b); // the reserved first mapping goes away
+        assert_eq!(p.begin_release(b), Some(5));
+        p.finish_release(b, 200);
+        assert_eq!(p.owner_of(b), None);
+        // Within hold-down the block is skipped even though the scan starts at it.
+        let b2 = p.claim_block(0, b % 64, 250, 120).unwrap();
+        assert_ne!(b2, b);
+        // After hold-down it can be had again.
+        p.cancel_block(b2);
+        assert_eq!(p.claim_block(0, b % 64, 320, 120), Some(b));
+    }
+
+    #[test]
+    fn claim_port_fills_block_then_fails() {
+        let p = pool();
+        let b = p.claim_block(2, 7, 1, 0).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1000u32 {
+            let port = p.claim_port(Protocol::Udp, b, i * 7919, i as u16).unwrap();
+            assert!(seen.insert(port));
+            assert_eq!(p.block_of(2, port), Some(b));
+            assert_eq!(p.port(Protocol::Udp, b, port).mapping().map(|m| m.0), Some(i as u16));
+        }
+        assert_eq!(p.claim_port(Protocol::Udp, b, 0, 1), None);
+        // Other protocols have their own port space.
+        assert!(p.claim_port(Protocol::Tcp, b, 0, 1).is_some());
+    }
+}

@@ -1,0 +1,343 @@
+//! The sweeper: runs on the management core, expires idle sessions
+//! (RFC 4787 REQ-5, RFC 5382 REQ-5, RFC 5508 REQ-1 timers), frees mappings
+//! whose last session ended, releases blocks with no mapping (RFC 6888
+//! REQ-14: one record per release; REQ-8 hold-down starts then), removes
+//! idle subscribers, and carries out the operator's targeted clears.
+//!
+//! It works in bounded slices (`budget` slots per call) so the management
+//! loop stays responsive, and never removes a block without first queuing
+//! its release record: if the log queue is full the release is deferred.
+
+use core::net::Ipv4Addr;
+use std::sync::Arc;
+
+use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, Sequencer, MANAGEMENT_WORKER};
+use crate::flow::{MappingKey, Protocol};
+use crate::pool::BlockState;
+use crate::table::session::SessionEntry;
+use crate::tcp_state;
+use crate::time::Instant;
+use crate::translate::Nat;
+
+/// What one sweep did.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Sessions removed.
+    pub sessions_expired: u64,
+    /// Mappings freed (their last session ended).
+    pub mappings_freed: u64,
+    /// Blocks released (and logged).
+    pub blocks_released: u64,
+    /// Releases put off because the log queue refused the record.
+    pub releases_deferred: u64,
+    /// Subscribers removed.
+    pub subscribers_removed: u64,
+}
+
+impl SweepStats {
+    fn add(&mut self, o: SweepStats) {
+        self.sessions_expired += o.sessions_expired;
+        self.mappings_freed += o.mappings_freed;
+        self.blocks_released += o.blocks_released;
+        self.releases_deferred += o.releases_deferred;
+        self.subscribers_removed += o.subscribers_removed;
+    }
+}
+
+/// Drops one session's hold on its mapping; frees the mapping (index entry,
+/// port, block count) when it was the last. Returns whether it was freed.
+pub(crate) fn release_mapping_ref(nat: &Nat, key: &MappingKey, pool_index: u32, port: u16) -> bool {
+    let Some(block) = nat.pool.block_of(pool_index, port) else {
+        return false;
+    };
+    let entry = nat.pool.port(key.protocol, block, port);
+    if !entry.release() {
+        return false;
+    }
+    nat.mappings.remove(key, port, pool_index);
+    entry.free();
+    nat.pool.block_release(block);
+    true
+}
+
+/// The idle timeout of a session, seconds.
+pub fn session_timeout(nat: &Nat, protocol: Protocol, tcp: u8) -> u32 {
+    let t = nat.runtime().timeouts();
+    match protocol {
+        Protocol::Udp => t.udp,
+        Protocol::Icmp => t.icmp,
+        Protocol::Tcp => tcp_state::timeout(tcp, &t),
+    }
+}
+
+/// The management core's expiry engine.
+pub struct Sweeper<E: EventSink> {
+    nat: Arc<Nat>,
+    seq: Sequencer,
+    sink: E,
+    session_cursor: usize,
+    block_cursor: u32,
+    subscriber_cursor: usize,
+    alerted: [bool; 3],
+}
+
+impl<E: EventSink> Sweeper<E> {
+    /// A sweeper logging into `sink` as producer [`MANAGEMENT_WORKER`].
+    pub fn new(nat: Arc<Nat>, sink: E) -> Self {
+        Sweeper {
+            nat,
+            seq: Sequencer::new(MANAGEMENT_WORKER),
+            sink,
+            session_cursor: 0,
+            block_cursor: 0,
+            subscriber_cursor: 0,
+            alerted: [false; 3],
+        }
+    }
+
+    /// The sink.
+    pub fn sink_mut(&mut self) -> &mut E {
+        &mut self.sink
+    }
+
+    /// The sequencer (the management core stamps its other records with it).
+    pub fn sequencer(&mut self) -> &mut Sequencer {
+        &mut self.seq
+    }
+
+    /// Queues the records that describe the configuration at start (RFC
+    /// 7422 epoch, static mappings). Returns how many were refused.
+    pub fn log_startup(&mut self, now: Instant) -> usize {
+        let events = self.nat.startup_events(now);
+        events.into_iter().filter(|e| !self.seq.emit(&mut self.sink, *e)).count()
+    }
+
+    /// Whether a session has been idle past its timeout at `now`.
+    pub fn is_expired(&self, e: &SessionEntry, now: Instant) -> bool {
+        let timeout = session_timeout(&self.nat, e.key.protocol, e.value.tcp());
+        now.secs32().wrapping_sub(e.value.last_seen()) as i32 >= timeout as i32
+    }
+
+    /// Removes one session and drops its holds. Returns the stats.
+    pub fn expire(&mut self, e: &SessionEntry) -> SweepStats {
+        let mut s = SweepStats::default();
+        let nat = &*self.nat;
+        if !nat.sessions.mark_dying(e) {
+            return s;
+        }
+        let Some(dying) = nat.sessions.entry(e.index) else {
+            return s;
+        };
+        if !nat.sessions.remove(&dying) {
+            return s;
+        }
+        s.sessions_expired = 1;
+        if let Some(sub) = nat.subscribers.find(e.key.inside_addr) {
+            nat.subscribers.release_session(sub.index);
+        }
+        if release_mapping_ref(nat, &e.key.mapping(), e.pool_index, e.value.public_port()) {
+            s.mappings_freed = 1;
+        }
+        s
+    }
+
+    /// Releases an allocated block that holds no mapping, queuing its
+    /// release record first. `None` if it is not releasable now.
+    pub fn release_block(&mut self, block: u32, reason: Reason, now: Instant) -> SweepStats {
+        let mut s = SweepStats::default();
+        let nat = self.nat.clone();
+        let Some(owner_slot) = nat.pool.begin_release(block) else {
+            return s;
+        };
+        let info = nat.pool.block_info(block);
+        let e = Event {
+            seq: 0,
+            worker: MANAGEMENT_WORKER,
+            time: now,
+            kind: EventKind::BlockReleased,
+            subscriber: info.owner_addr,
+            public_addr: info.public_addr,
+            first_port: info.first_port,
+            last_port: info.last_port,
+            protocol: ProtocolScope::All,
+            reason,
+            aux: 0,
+        };
+        if !self.seq.emit(&mut self.sink, e) {
+            nat.pool.abort_release(block, owner_slot);
+            s.releases_deferred = 1;
+            return s;
+        }
+        nat.pool.finish_release(block, now.secs32());
+        nat.subscribers.remove_block(owner_slot, block);
+        s.blocks_released = 1;
+        s
+    }
+
+    /// One bounded slice of housekeeping: up to `budget` session slots,
+    /// and proportionally blocks and subscribers.
+    pub fn sweep(&mut self, now: Instant, budget: usize) -> SweepStats {
+        let mut s = SweepStats::default();
+        let nat = self.nat.clone();
+        let n = nat.sessions.slots();
+        let count = budget.min(n);
+        let start = self.session_cursor;
+        for k in 0..count {
+            let i = (start + k) % n;
+            if let Some(e) = nat.sessions.entry(i as u32) {
+                if self.is_expired(&e, now) {
+                    s.add(self.expire(&e));
+                }
+            }
+        }
+        nat.sessions.clean(start, count);
+        let mn = nat.mappings.slots();
+        nat.mappings.clean(start % mn, count.min(mn));
+        self.session_cursor = (start + count) % n;
+
+        let nb = nat.pool.block_count();
+        let bcount = ((budget / 4).max(64) as u32).min(nb);
+        for k in 0..bcount {
+            let b = (self.block_cursor + k) % nb;
+            let info = nat.pool.block_info(b);
+            if info.state == BlockState::Allocated && info.mappings == 0 {
+                s.add(self.release_block(b, Reason::Idle, now));
+            }
+        }
+        self.block_cursor = (self.block_cursor + bcount) % nb.max(1);
+
+        let ns = nat.subscribers.slots();
+        let scount = (budget / 4).max(64).min(ns);
+        for k in 0..scount {
+            let i = (self.subscriber_cursor + k) % ns;
+            if let Some(e) = nat.subscribers.entry(i as u32) {
+                if e.sessions == 0 && e.blocks == 0 && !e.pinned && nat.subscribers.try_remove(&e) {
+                    s.subscribers_removed += 1;
+                }
+            }
+        }
+        nat.subscribers.clean(self.subscriber_cursor, scount);
+        self.subscriber_cursor = (self.subscriber_cursor + scount) % ns;
+        self.fill_alerts(now);
+        s
+    }
+
+    /// Sweeps every slot once.
+    pub fn sweep_all(&mut self, now: Instant) -> SweepStats {
+        let n = self
+            .nat
+            .sessions
+            .slots()
+            .max(self.nat.subscribers.slots() * 4)
+            .max(self.nat.pool.block_count() as usize * 4);
+        self.sweep(now, n)
+    }
+
+    /// Logs a `TableFillAlert` when a table crosses 80% full (re-armed
+    /// below 75%).
+    fn fill_alerts(&mut self, now: Instant) {
+        let nat = self.nat.clone();
+        let fills = [
+            (nat.subscribers.len(), nat.subscribers.capacity()),
+            (nat.sessions.len(), nat.sessions.capacity()),
+            (nat.mappings.len(), nat.mappings.capacity()),
+        ];
+        for (i, (len, cap)) in fills.into_iter().enumerate() {
+            let pct = (len as u64 * 100 / cap.max(1) as u64) as u32;
+            if pct >= 80 && !self.alerted[i] {
+                let e = Event {
+                    seq: 0,
+                    worker: MANAGEMENT_WORKER,
+                    time: now,
+                    kind: EventKind::TableFillAlert,
+                    subscriber: Ipv4Addr::UNSPECIFIED,
+                    public_addr: Ipv4Addr::UNSPECIFIED,
+                    first_port: 0,
+                    last_port: 0,
+                    protocol: ProtocolScope::All,
+                    reason: Reason::Limit,
+                    aux: (i as u32 + 1) << 16 | pct,
+                };
+                self.alerted[i] = self.seq.emit(&mut self.sink, e);
+            } else if pct < 75 {
+                self.alerted[i] = false;
+            }
+        }
+    }
+
+    /// Removes every session matching `pred`, then releases the blocks left
+    /// empty among `blocks` with `reason`.
+    fn clear_where(
+        &mut self,
+        now: Instant,
+        reason: Reason,
+        pred: impl Fn(&SessionEntry) -> bool,
+        blocks: impl Fn(&BlockStateView) -> bool,
+    ) -> SweepStats {
+        let mut s = SweepStats::default();
+        let nat = self.nat.clone();
+        for i in 0..nat.sessions.slots() {
+            if let Some(e) = nat.sessions.entry(i as u32) {
+                if pred(&e) {
+                    s.add(self.expire(&e));
+                }
+            }
+        }
+        for b in 0..nat.pool.block_count() {
+            let info = nat.pool.block_info(b);
+            let v = BlockStateView {
+                owner: u32::from(info.owner_addr),
+                public: u32::from(info.public_addr),
+                first_port: info.first_port,
+                last_port: info.last_port,
+            };
+            if info.state == BlockState::Allocated && blocks(&v) {
+                s.add(self.release_block(b, reason, now));
+            }
+        }
+        s
+    }
+
+    /// `cgnatctl clear --subscriber`: removes every session of one
+    /// subscriber and releases its blocks (logged with reason `cleared`).
+    pub fn clear_subscriber(&mut self, subscriber: Ipv4Addr, now: Instant) -> SweepStats {
+        let a = u32::from(subscriber);
+        self.clear_where(now, Reason::Cleared, |e| e.key.inside_addr == a, |b| b.owner == a)
+    }
+
+    /// `cgnatctl clear --public IP:PORT`: removes the sessions using one
+    /// public address:port, and releases its block if that left it empty.
+    pub fn clear_public(&mut self, public: Ipv4Addr, port: u16, now: Instant) -> SweepStats {
+        let nat = self.nat.clone();
+        let Some(pool_index) = nat.pool.index_of(u32::from(public)) else {
+            return SweepStats::default();
+        };
+        let p = u32::from(public);
+        self.clear_where(
+            now,
+            Reason::Cleared,
+            |e| e.pool_index == pool_index && e.value.public_port() == port,
+            |b| b.public == p && b.first_port <= port && port <= b.last_port,
+        )
+    }
+
+    /// `cgnatctl clear --all --yes`: removes every session and releases
+    /// every block (reason `cleared`).
+    pub fn clear_all(&mut self, now: Instant) -> SweepStats {
+        self.clear_where(now, Reason::Cleared, |_| true, |_| true)
+    }
+
+    /// Clean shutdown: removes every session and releases every block with
+    /// reason `shutdown`, so the log closes every open block.
+    pub fn shutdown(&mut self, now: Instant) -> SweepStats {
+        self.clear_where(now, Reason::Shutdown, |_| true, |_| true)
+    }
+}
+
+/// What `clear_where`'s block filter sees.
+struct BlockStateView {
+    owner: u32,
+    public: u32,
+    first_port: u16,
+    last_port: u16,
+}

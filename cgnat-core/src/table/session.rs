@@ -1,0 +1,579 @@
+//! The session table: one entry per 5-tuple flow.
+//!
+//! A slot is 32 bytes, two to a cache line:
+//!
+//! ```text
+//! ctrl   : state:2 | version:30 | fingerprint:32
+//! addrs  : inside address:32 | remote address:32
+//! ports  : inside port:16 | remote port:16 | protocol:8 | pool index:24
+//! value  : flags:8 | tcp state:8 | last seen (s):32 | public port:16
+//! ```
+//!
+//! The key (addrs and the upper 40 bits of ports) never changes while a slot
+//! is live; `value` is updated by workers with a compare-and-swap, so a
+//! refresh never overwrites the sweeper's `DYING` mark.
+
+use crate::flow::{Protocol, SessionKey};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+use super::hash::KeyedHash;
+use super::probe::{self, Claim, Found, Layout, Slot, LIVE};
+
+const T: u32 = 32;
+type L = Layout<T>;
+
+/// One session slot.
+#[repr(C, align(32))]
+pub(crate) struct SessionSlot {
+    ctrl: AtomicU64,
+    addrs: AtomicU64,
+    ports: AtomicU64,
+    value: AtomicU64,
+}
+
+impl Slot for SessionSlot {
+    #[inline(always)]
+    fn ctrl(&self) -> &AtomicU64 {
+        &self.ctrl
+    }
+}
+
+const POOL_MASK: u64 = 0xFF_FFFF;
+const KEY_MASK: u64 = !POOL_MASK;
+const REMOTE_PORT_MASK: u64 = 0xFFFF << 32;
+
+/// The mutable part of a session, packed in one word.
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
+pub struct SessionValue(pub u64);
+
+impl SessionValue {
+    /// Set by the sweeper when it decided the session expired.
+    pub const DYING: u64 = 1 << 63;
+    /// The session was created by an inbound packet (EIF/ADF filtering).
+    pub const INBOUND: u64 = 1 << 62;
+
+    /// A fresh value.
+    #[inline]
+    pub fn new(public_port: u16, now_secs: u32, tcp: u8, flags: u64) -> Self {
+        SessionValue(flags | ((tcp as u64) << 48) | ((now_secs as u64) << 16) | public_port as u64)
+    }
+
+    /// The public port (or ICMP identifier) of the flow.
+    #[inline(always)]
+    pub fn public_port(self) -> u16 {
+        self.0 as u16
+    }
+
+    /// Packet-clock second of the last refresh.
+    #[inline(always)]
+    pub fn last_seen(self) -> u32 {
+        (self.0 >> 16) as u32
+    }
+
+    /// TCP tracking bits (see `crate::tcp_state`).
+    #[inline(always)]
+    pub fn tcp(self) -> u8 {
+        (self.0 >> 48) as u8
+    }
+
+    /// Whether the sweeper is removing it.
+    #[inline(always)]
+    pub fn dying(self) -> bool {
+        self.0 & Self::DYING != 0
+    }
+
+    /// Whether an inbound packet created it.
+    #[inline(always)]
+    pub fn inbound(self) -> bool {
+        self.0 & Self::INBOUND != 0
+    }
+
+    /// The same value with a new last-seen time and TCP bits.
+    #[inline(always)]
+    pub fn refreshed(self, now_secs: u32, tcp: u8) -> Self {
+        let keep = self.0 & !(0xFF_FFFF_FFFF << 16);
+        SessionValue(keep | ((tcp as u64) << 48) | ((now_secs as u64) << 16))
+    }
+}
+
+impl core::fmt::Debug for SessionValue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionValue")
+            .field("public_port", &self.public_port())
+            .field("last_seen", &self.last_seen())
+            .field("tcp", &self.tcp())
+            .field("dying", &self.dying())
+            .field("inbound", &self.inbound())
+            .finish()
+    }
+}
+
+/// A live session as read from the table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SessionRef {
+    /// Slot index (stable while the session lives).
+    pub index: u32,
+    /// Index of the subscriber's public address in the pool.
+    pub pool_index: u32,
+    /// The value word when read.
+    pub value: SessionValue,
+}
+
+/// A session as seen by an iterating reader (the sweeper or the CLI).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// Slot index.
+    pub index: u32,
+    /// The flow.
+    pub key: SessionKey,
+    /// Index of the public address in the pool.
+    pub pool_index: u32,
+    /// The value word.
+    pub value: SessionValue,
+    ctrl: u64,
+}
+
+/// The outcome of [`SessionTable::insert`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SessionInsert {
+    /// Created at this slot.
+    Inserted(SessionRef),
+    /// Another worker created it first; use it.
+    Exists(SessionRef),
+    /// Another worker is creating it right now.
+    Race,
+    /// The table is at `max_sessions` or the probe limit was reached.
+    Full,
+}
+
+/// The session table.
+pub struct SessionTable {
+    slots: Box<[SessionSlot]>,
+    hash: KeyedHash,
+    /// With address-dependent filtering the remote port is left out of the
+    /// hash, so every session of (inside endpoint, remote address) shares one
+    /// probe chain and the filter check is one walk.
+    hash_remote_port: bool,
+    live: AtomicU32,
+    max: u32,
+}
+
+#[inline(always)]
+fn pack(key: &SessionKey, pool_index: u32) -> (u64, u64) {
+    let addrs = ((key.inside_addr as u64) << 32) | key.remote_addr as u64;
+    let ports = ((key.inside_port as u64) << 48)
+        | ((key.remote_port as u64) << 32)
+        | ((key.protocol as u64) << 24)
+        | (pool_index as u64 & POOL_MASK);
+    (addrs, ports)
+}
+
+impl SessionTable {
+    /// A table for at most `max_sessions` sessions (slots: 5/4 of that, so
+    /// the load stays at or below 80%).
+    pub fn new(max_sessions: u32, seed: u64, hash_remote_port: bool) -> Self {
+        let n = (max_sessions as usize * 5 / 4).max(16).next_multiple_of(2);
+        let slots = (0..n)
+            .map(|_| SessionSlot {
+                ctrl: AtomicU64::new(0),
+                addrs: AtomicU64::new(0),
+                ports: AtomicU64::new(0),
+                value: AtomicU64::new(0),
+            })
+            .collect();
+        SessionTable {
+            slots,
+            hash: KeyedHash::new(seed ^ 0x5e55_1011),
+            hash_remote_port,
+            live: AtomicU32::new(0),
+            max: max_sessions,
+        }
+    }
+
+    #[inline(always)]
+    fn locate(&self, addrs: u64, ports: u64) -> (usize, u64) {
+        let mut hp = ports & KEY_MASK;
+        if !self.hash_remote_port {
+            hp &= !REMOTE_PORT_MASK;
+        }
+        let h = self.hash.hash2(addrs, hp);
+        (probe::home(h, self.slots.len()), h & L::TAG_MASK)
+    }
+
+    /// The slot a key's probe chain starts at (for prefetching a burst).
+    #[inline(always)]
+    pub fn home_of(&self, key: &SessionKey) -> usize {
+        let (a, p) = pack(key, 0);
+        self.locate(a, p).0
+    }
+
+    /// Hints the CPU to fetch a key's home slot.
+    #[inline(always)]
+    pub fn prefetch(&self, key: &SessionKey) {
+        let i = self.home_of(key);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: prefetch is a hint; the pointer is in bounds.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch(&self.slots[i] as *const SessionSlot as *const i8, core::arch::x86_64::_MM_HINT_T0);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
+    }
+
+    /// Looks a session up. A session being created by another worker right
+    /// now is reported as `Found::Busy`.
+    #[inline]
+    pub fn find(&self, key: &SessionKey) -> Option<SessionRef> {
+        match self.find_inner(key) {
+            Found::Live { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn find_inner(&self, key: &SessionKey) -> Found<SessionRef> {
+        let (addrs, ports) = pack(key, 0);
+        let (home, tag) = self.locate(addrs, ports);
+        probe::find::<_, _, T>(&self.slots, home, tag, |s| {
+            let a = s.addrs.load(Ordering::Relaxed);
+            let p = s.ports.load(Ordering::Relaxed);
+            if a != addrs || p & KEY_MASK != ports & KEY_MASK {
+                return None;
+            }
+            let v = s.value.load(Ordering::Relaxed);
+            Some(SessionRef {
+                index: 0,
+                pool_index: (p & POOL_MASK) as u32,
+                value: SessionValue(v),
+            })
+        })
+        .map_index()
+    }
+
+    /// Creates a session (the caller found none).
+    pub fn insert(&self, key: &SessionKey, pool_index: u32, value: SessionValue) -> SessionInsert {
+        if self.live.fetch_add(1, Ordering::Relaxed) >= self.max {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            return match self.find_inner(key) {
+                Found::Live { value, .. } => SessionInsert::Exists(value),
+                Found::Busy => SessionInsert::Race,
+                Found::Absent => SessionInsert::Full,
+            };
+        }
+        let (addrs, ports) = pack(key, pool_index);
+        let (home, tag) = self.locate(addrs, ports);
+        let claim = probe::claim::<_, T>(&self.slots, home, tag, |s| {
+            s.addrs.load(Ordering::Relaxed) == addrs && s.ports.load(Ordering::Relaxed) & KEY_MASK == ports & KEY_MASK
+        });
+        match claim {
+            Claim::Claimed { index, ctrl } => {
+                let s = &self.slots[index];
+                s.addrs.store(addrs, Ordering::Relaxed);
+                s.ports.store(ports, Ordering::Relaxed);
+                s.value.store(value.0, Ordering::Relaxed);
+                probe::publish::<_, T>(s, ctrl);
+                SessionInsert::Inserted(SessionRef {
+                    index: index as u32,
+                    pool_index,
+                    value,
+                })
+            }
+            other => {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                match other {
+                    Claim::Exists { index } => match self.entry(index as u32) {
+                        Some(e) if e.key == *key => SessionInsert::Exists(SessionRef {
+                            index: e.index,
+                            pool_index: e.pool_index,
+                            value: e.value,
+                        }),
+                        _ => SessionInsert::Race,
+                    },
+                    Claim::Race => SessionInsert::Race,
+                    _ => SessionInsert::Full,
+                }
+            }
+        }
+    }
+
+    /// Replaces a session's value if it is still `old` (a refresh or TCP
+    /// state change). Fails if the sweeper marked it dying meanwhile.
+    #[inline]
+    pub fn update(&self, index: u32, old: SessionValue, new: SessionValue) -> bool {
+        if old.dying() {
+            return false;
+        }
+        self.slots[index as usize]
+            .value
+            .compare_exchange(old.0, new.0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// The current value of a slot (for retrying an update).
+    #[inline]
+    pub fn value_at(&self, index: u32) -> SessionValue {
+        SessionValue(self.slots[index as usize].value.load(Ordering::Acquire))
+    }
+
+    /// Address-dependent filtering (RFC 4787 REQ-8): whether any live
+    /// session links the inside endpoint of `key` to its remote address, on
+    /// any remote port. Needs a table built with `hash_remote_port = false`.
+    pub fn any_to_remote_addr(&self, key: &SessionKey) -> bool {
+        debug_assert!(!self.hash_remote_port);
+        let (addrs, ports) = pack(key, 0);
+        let want = ports & KEY_MASK & !REMOTE_PORT_MASK;
+        let (home, tag) = self.locate(addrs, ports);
+        let n = self.slots.len();
+        let mut i = home;
+        for _ in 0..probe::MAX_PROBE.min(n) {
+            let s = &self.slots[i];
+            let (st, w) = probe::ctrl_of::<_, T>(s);
+            if st == probe::EMPTY {
+                return false;
+            }
+            if st == LIVE && L::tag(w) == tag {
+                let a = s.addrs.load(Ordering::Relaxed);
+                let p = s.ports.load(Ordering::Relaxed);
+                let v = SessionValue(s.value.load(Ordering::Relaxed));
+                if a == addrs && p & KEY_MASK & !REMOTE_PORT_MASK == want && !v.dying() && probe::unchanged(s, w) {
+                    return true;
+                }
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        false
+    }
+
+    /// Reads slot `index` if it holds a live session.
+    pub fn entry(&self, index: u32) -> Option<SessionEntry> {
+        let s = self.slots.get(index as usize)?;
+        let (st, w) = probe::ctrl_of::<_, T>(s);
+        if st != LIVE {
+            return None;
+        }
+        let a = s.addrs.load(Ordering::Relaxed);
+        let p = s.ports.load(Ordering::Relaxed);
+        let v = s.value.load(Ordering::Relaxed);
+        if !probe::unchanged(s, w) {
+            return None;
+        }
+        Some(SessionEntry {
+            index,
+            key: SessionKey {
+                protocol: Protocol::from_code((p >> 24) as u8 & 3)?,
+                inside_addr: (a >> 32) as u32,
+                inside_port: (p >> 48) as u16,
+                remote_addr: a as u32,
+                remote_port: (p >> 32) as u16,
+            },
+            pool_index: (p & POOL_MASK) as u32,
+            value: SessionValue(v),
+            ctrl: w,
+        })
+    }
+
+    /// Sweeper: marks a session dying if its value is still the one read.
+    /// Afterwards no worker refreshes it.
+    pub fn mark_dying(&self, e: &SessionEntry) -> bool {
+        self.slots[e.index as usize]
+            .value
+            .compare_exchange(e.value.0, e.value.0 | SessionValue::DYING, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Sweeper: deletes a session previously marked dying.
+    pub fn remove(&self, e: &SessionEntry) -> bool {
+        let ok = probe::remove::<_, T>(&self.slots[e.index as usize], e.ctrl);
+        if ok {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Sweeper: clears tombstones at the end of chains in `start..start+count`.
+    pub fn clean(&self, start: usize, count: usize) -> usize {
+        probe::clean_tombstones::<_, T>(&self.slots, start, count)
+    }
+
+    /// Number of slots.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Live sessions.
+    pub fn len(&self) -> u32 {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The configured maximum.
+    pub fn capacity(&self) -> u32 {
+        self.max
+    }
+
+    /// Bytes of memory the table holds.
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.len() * core::mem::size_of::<SessionSlot>()
+    }
+}
+
+impl Found<SessionRef> {
+    #[inline(always)]
+    fn map_index(self) -> Found<SessionRef> {
+        match self {
+            Found::Live { index, mut value } => {
+                value.index = index as u32;
+                Found::Live { index, value }
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn key(i: u32) -> SessionKey {
+        SessionKey {
+            protocol: Protocol::Udp,
+            inside_addr: 0x6440_0000 | (i >> 8),
+            inside_port: 1000 + (i & 0xFF) as u16,
+            remote_addr: 0x0808_0808,
+            remote_port: 53,
+        }
+    }
+
+    #[test]
+    fn slot_is_32_bytes() {
+        assert_eq!(core::mem::size_of::<SessionSlot>(), 32);
+    }
+
+    #[test]
+    fn insert_find_remove_reinsert() {
+        let t = SessionTable::new(1000, 7, true);
+        for i in 0..1000 {
+            let r = t.insert(&key(i), i % 5, SessionValue::new(i as u16, 10, 0, 0));
+            assert!(matches!(r, SessionInsert::Inserted(_)), "{i}: {r:?}");
+        }
+        assert_eq!(t.len(), 1000);
+        assert_eq!(t.insert(&key(5000), 0, SessionValue::new(1, 1, 0, 0)), SessionInsert::Full);
+        for i in 0..1000 {
+            let r = t.find(&key(i)).expect("found");
+            assert_eq!(r.value.public_port(), i as u16);
+            assert_eq!(r.pool_index, i % 5);
+            assert_eq!(t.entry(r.index).unwrap().key, key(i));
+        }
+        assert!(matches!(
+            t.insert(&key(3), 0, SessionValue::new(9, 1, 0, 0)),
+            SessionInsert::Exists(_)
+        ));
+        // Expire the even ones.
+        for i in (0..1000).step_by(2) {
+            let r = t.find(&key(i)).unwrap();
+            let e = t.entry(r.index).unwrap();
+            assert!(t.mark_dying(&e));
+            let e = t.entry(r.index).unwrap();
+            assert!(t.remove(&e));
+        }
+        assert_eq!(t.len(), 500);
+        for i in 0..1000 {
+            assert_eq!(t.find(&key(i)).is_some(), i % 2 == 1, "{i}");
+        }
+        t.clean(0, t.slots());
+        for i in 0..1000 {
+            assert_eq!(t.find(&key(i)).is_some(), i % 2 == 1, "{i} after clean");
+        }
+        for i in (0..1000).step_by(2) {
+            assert!(matches!(
+                t.insert(&key(i), 0, SessionValue::new(1, 1, 0, 0)),
+                SessionInsert::Inserted(_)
+            ));
+        }
+        assert_eq!(t.len(), 1000);
+    }
+
+    #[test]
+    fn dying_sessions_refuse_refresh() {
+        let t = SessionTable::new(10, 1, true);
+        let SessionInsert::Inserted(r) = t.insert(&key(1), 0, SessionValue::new(7, 5, 0, 0)) else {
+            panic!()
+        };
+        assert!(t.update(r.index, r.value, r.value.refreshed(6, 0)));
+        let e = t.entry(r.index).unwrap();
+        assert!(t.mark_dying(&e));
+        let v = t.value_at(r.index);
+        assert!(v.dying());
+        assert!(!t.update(r.index, v, v.refreshed(7, 0)));
+    }
+
+    #[test]
+    fn rfc4787_req8_address_dependent_filter_lookup() {
+        let t = SessionTable::new(100, 3, false);
+        let k = key(1);
+        t.insert(&k, 0, SessionValue::new(7, 5, 0, 0));
+        let mut other_port = k;
+        other_port.remote_port = 9999;
+        assert!(t.any_to_remote_addr(&other_port));
+        let mut other_addr = k;
+        other_addr.remote_addr = 0x0101_0101;
+        assert!(!t.any_to_remote_addr(&other_addr));
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod churn {
+    use super::*;
+    use crate::table::hash::splitmix64;
+
+    /// Steady churn at the maximum load: 20 table-fulls of inserts, each
+    /// followed by deleting a random live session, with tombstone cleanup as
+    /// the sweeper does it. No insert may fail short of the limit, and the
+    /// longest chain must stay far below the probe bound.
+    #[test]
+    fn churn_at_full_load_never_fails_and_keeps_chains_short() {
+        let max = 50_000u32;
+        let t = SessionTable::new(max, 99, true);
+        let mut rng = 1u64;
+        let mut live: Vec<SessionKey> = Vec::new();
+        let mk = |r: u64| SessionKey {
+            protocol: Protocol::Tcp,
+            inside_addr: 0x6440_0000 | (r as u32 & 0x3F_FFFF),
+            inside_port: (r >> 22) as u16,
+            remote_addr: (r >> 38) as u32,
+            remote_port: 443,
+        };
+        for round in 0..(max as usize * 20) {
+            let k = mk(splitmix64(&mut rng));
+            if live.len() as u32 == max {
+                let victim = (splitmix64(&mut rng) % live.len() as u64) as usize;
+                let v = live.swap_remove(victim);
+                let r = t.find(&v).expect("live key found");
+                let e = t.entry(r.index).unwrap();
+                assert!(t.mark_dying(&e));
+                assert!(t.remove(&t.entry(r.index).unwrap()));
+            }
+            match t.insert(&k, 0, SessionValue::new(1, 1, 0, 0)) {
+                SessionInsert::Inserted(_) => live.push(k),
+                SessionInsert::Exists(_) => {}
+                other => panic!("round {round}: {other:?} with {} live", live.len()),
+            }
+            if round % 4096 == 0 {
+                t.clean(round % t.slots(), 8192);
+            }
+        }
+        // Longest probe distance of a live key.
+        let n = t.slots();
+        let mut worst = 0;
+        for k in &live {
+            let r = t.find(k).unwrap();
+            let home = t.home_of(k);
+            worst = worst.max((r.index as usize + n - home) % n);
+        }
+        assert!(worst < probe::MAX_PROBE / 4, "longest chain {worst}");
+    }
+}

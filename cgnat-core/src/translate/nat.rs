@@ -1,0 +1,405 @@
+//! [`Nat`]: the state shared by every worker and the management core.
+
+use core::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use crate::config::{ConfigError, Filtering, Ipv4Prefix, Mode, NatConfig, StaticProtocol, Timeouts};
+use crate::event::{Event, EventKind, ProtocolScope, Reason};
+use crate::flow::{MappingKey, Protocol};
+use crate::pool::{BlockInfo, BlockState, DeterministicMap, Pool};
+use crate::table::mapping::{MappingInsert, MappingTable};
+use crate::table::session::SessionTable;
+use crate::table::subscriber::{SubscriberInsert, SubscriberTable};
+use crate::time::Instant;
+
+/// Settings that can change while the NAT runs (`cgnatctl` reload):
+/// timers and per-subscriber limits. Read with relaxed loads on the slow
+/// path and by the sweeper.
+#[derive(Debug)]
+pub struct Runtime {
+    udp: AtomicU32,
+    tcp_established: AtomicU32,
+    tcp_transitory: AtomicU32,
+    icmp: AtomicU32,
+    max_sessions_per_subscriber: AtomicU32,
+    max_blocks_per_subscriber: AtomicU32,
+    block_hold_down: AtomicU32,
+    icmp_on_exhaustion: AtomicBool,
+}
+
+impl Runtime {
+    fn new(c: &NatConfig) -> Self {
+        let r = Runtime {
+            udp: AtomicU32::new(0),
+            tcp_established: AtomicU32::new(0),
+            tcp_transitory: AtomicU32::new(0),
+            icmp: AtomicU32::new(0),
+            max_sessions_per_subscriber: AtomicU32::new(0),
+            max_blocks_per_subscriber: AtomicU32::new(0),
+            block_hold_down: AtomicU32::new(0),
+            icmp_on_exhaustion: AtomicBool::new(false),
+        };
+        r.store(c);
+        r
+    }
+
+    fn store(&self, c: &NatConfig) {
+        let o = Ordering::Relaxed;
+        self.udp.store(c.timeouts.udp, o);
+        self.tcp_established.store(c.timeouts.tcp_established, o);
+        self.tcp_transitory.store(c.timeouts.tcp_transitory, o);
+        self.icmp.store(c.timeouts.icmp, o);
+        self.max_sessions_per_subscriber.store(c.max_sessions_per_subscriber, o);
+        self.max_blocks_per_subscriber.store(c.max_blocks_per_subscriber as u32, o);
+        self.block_hold_down.store(c.block_hold_down, o);
+        self.icmp_on_exhaustion.store(c.icmp_on_exhaustion, o);
+    }
+
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        let o = Ordering::Relaxed;
+        Timeouts {
+            udp: self.udp.load(o),
+            tcp_established: self.tcp_established.load(o),
+            tcp_transitory: self.tcp_transitory.load(o),
+            icmp: self.icmp.load(o),
+        }
+    }
+
+    /// Sessions per subscriber in force (RFC 6888 REQ-5).
+    pub fn max_sessions_per_subscriber(&self) -> u32 {
+        self.max_sessions_per_subscriber.load(Ordering::Relaxed)
+    }
+
+    /// Blocks per subscriber in force (RFC 6888 REQ-4).
+    pub fn max_blocks_per_subscriber(&self) -> u16 {
+        self.max_blocks_per_subscriber.load(Ordering::Relaxed) as u16
+    }
+
+    /// Block hold-down in force, seconds (RFC 6888 REQ-8).
+    pub fn block_hold_down(&self) -> u32 {
+        self.block_hold_down.load(Ordering::Relaxed)
+    }
+
+    /// Whether exhaustion drops answer ICMP host unreachable (RFC 6888 REQ-11).
+    pub fn icmp_on_exhaustion(&self) -> bool {
+        self.icmp_on_exhaustion.load(Ordering::Relaxed)
+    }
+}
+
+/// Who holds a public address:port right now (the live `cgnatctl lookup`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicOwner {
+    /// The subscriber's inside address.
+    pub subscriber: Ipv4Addr,
+    /// The block (dynamic), the subscriber's range (deterministic) or the
+    /// static mapping's block.
+    pub block: BlockInfo,
+    /// The mapping on that port, if one is live: (protocol, inside port).
+    pub mappings: Vec<(Protocol, u16)>,
+    /// How the port is assigned: `dynamic`, `deterministic` or `static`.
+    pub kind: &'static str,
+}
+
+/// The shared NAT state.
+pub struct Nat {
+    pub(crate) config: NatConfig,
+    pub(crate) runtime: Runtime,
+    pub(crate) pool: Pool,
+    pub(crate) subscribers: SubscriberTable,
+    pub(crate) mappings: MappingTable,
+    pub(crate) sessions: SessionTable,
+    pub(crate) deterministic: Option<DeterministicMap>,
+    /// Static mappings: ((protocol, pool index, public port) packed, inside address), sorted.
+    pub(crate) statics: Vec<(u64, u32)>,
+    pub(crate) seed: u64,
+}
+
+#[inline(always)]
+fn in_any(prefixes: &[Ipv4Prefix], a: u32) -> bool {
+    prefixes.iter().any(|p| p.contains_u32(a))
+}
+
+#[inline(always)]
+pub(crate) fn static_key(protocol: Protocol, pool_index: u32, port: u16) -> u64 {
+    ((protocol as u64) << 48) | ((pool_index as u64) << 16) | port as u64
+}
+
+impl Nat {
+    /// Builds the NAT from a configuration, allocating every table. `seed`
+    /// keys the hashes and the port randomiser unless `config.seed` is set.
+    pub fn new(config: NatConfig, seed: u64) -> Result<Nat, ConfigError> {
+        config.validate()?;
+        let seed = config.seed.unwrap_or(seed);
+        let deterministic = match config.mode {
+            Mode::Deterministic => DeterministicMap::new(&config),
+            Mode::Dynamic => None,
+        };
+        let nat = Nat {
+            runtime: Runtime::new(&config),
+            pool: Pool::new(&config),
+            subscribers: SubscriberTable::new(config.max_subscribers, config.max_blocks_per_subscriber, seed),
+            mappings: MappingTable::new(config.max_mappings, seed),
+            sessions: SessionTable::new(config.max_sessions, seed, config.filtering != Filtering::AddressDependent),
+            deterministic,
+            statics: Vec::new(),
+            seed,
+            config,
+        };
+        nat.install_statics()
+    }
+
+    fn install_statics(mut self) -> Result<Nat, ConfigError> {
+        let mut statics = Vec::new();
+        for (i, m) in self.config.static_mappings.iter().enumerate() {
+            let key = |f: &str| format!("nat.static_mappings[{i}].{f}");
+            let protocol = match m.protocol {
+                StaticProtocol::Tcp => Protocol::Tcp,
+                StaticProtocol::Udp => Protocol::Udp,
+            };
+            let pool_index = self.pool.index_of(u32::from(m.public_addr)).expect("validated");
+            let Some(block) = self.pool.block_of(pool_index, m.public_port) else {
+                return Err(ConfigError::new(
+                    key("public_port"),
+                    m.public_port,
+                    "a port inside a whole block of nat.port_range",
+                ));
+            };
+            self.pool.reserve(block);
+            // The claim's session count of one is never given back: the mapping is permanent.
+            if !self.pool.port(protocol, block, m.public_port).try_claim(m.inside_port) {
+                return Err(ConfigError::new(
+                    key("public_port"),
+                    m.public_port,
+                    "a public port not used by another static mapping",
+                ));
+            }
+            let inside = u32::from(m.inside_addr);
+            match self.subscribers.insert(inside, pool_index, true) {
+                SubscriberInsert::Inserted(_) | SubscriberInsert::Exists(_) => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "nat.max_subscribers",
+                        self.config.max_subscribers,
+                        "room for every static mapping's subscriber",
+                    ))
+                }
+            }
+            let mk = MappingKey {
+                protocol,
+                inside_addr: inside,
+                inside_port: m.inside_port,
+            };
+            if !matches!(self.mappings.insert(&mk, m.public_port, pool_index), MappingInsert::Inserted(_)) {
+                return Err(ConfigError::new(
+                    "nat.max_mappings",
+                    self.config.max_mappings,
+                    "room for every static mapping",
+                ));
+            }
+            statics.push((static_key(protocol, pool_index, m.public_port), inside));
+        }
+        statics.sort_unstable();
+        self.statics = statics;
+        Ok(self)
+    }
+
+    /// The configuration the NAT was built from (with reloads applied to
+    /// the reloadable parts).
+    pub fn config(&self) -> &NatConfig {
+        &self.config
+    }
+
+    /// Timers and limits in force.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Applies a new configuration's timers and limits without touching any
+    /// session (RFC 6888 REQ-4/5 limits, RFC 4787/5382 timers). Everything
+    /// else must be unchanged; the error names the first key that differs.
+    pub fn reload(&self, new: &NatConfig) -> Result<(), ConfigError> {
+        new.validate()?;
+        let old = &self.config;
+        let fixed: [(&str, bool, String); 10] = [
+            ("nat.mode", old.mode == new.mode, format!("{:?}", new.mode)),
+            (
+                "nat.inside_prefixes",
+                old.inside_prefixes == new.inside_prefixes,
+                format!("{:?}", new.inside_prefixes),
+            ),
+            ("nat.pool", old.pool == new.pool, format!("{:?}", new.pool)),
+            ("nat.port_range", old.port_range == new.port_range, new.port_range.to_string()),
+            ("nat.block_size", old.block_size == new.block_size, new.block_size.to_string()),
+            (
+                "nat.max_subscribers",
+                old.max_subscribers == new.max_subscribers,
+                new.max_subscribers.to_string(),
+            ),
+            (
+                "nat.max_sessions",
+                old.max_sessions == new.max_sessions,
+                new.max_sessions.to_string(),
+            ),
+            (
+                "nat.max_mappings",
+                old.max_mappings == new.max_mappings,
+                new.max_mappings.to_string(),
+            ),
+            ("nat.filtering", old.filtering == new.filtering, format!("{:?}", new.filtering)),
+            (
+                "nat.static_mappings",
+                old.static_mappings == new.static_mappings,
+                format!("[{} entries]", new.static_mappings.len()),
+            ),
+        ];
+        if let Some((key, _, value)) = fixed.iter().find(|(_, same, _)| !same) {
+            return Err(ConfigError::new(*key, value, "the running value: changing it needs a restart (only timeouts, per-subscriber limits, hold-down and icmp_on_exhaustion reload)"));
+        }
+        if new.max_blocks_per_subscriber > old.max_blocks_per_subscriber {
+            return Err(ConfigError::new(
+                "nat.max_blocks_per_subscriber",
+                new.max_blocks_per_subscriber,
+                format!(
+                    "at most {} (the value at start sized the tables) without a restart",
+                    old.max_blocks_per_subscriber
+                ),
+            ));
+        }
+        self.runtime.store(new);
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_inside(&self, a: u32) -> bool {
+        in_any(&self.config.inside_prefixes, a)
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_bypass(&self, a: u32) -> bool {
+        !self.config.bypass.is_empty() && in_any(&self.config.bypass, a)
+    }
+
+    pub(crate) fn static_owner(&self, protocol: Protocol, pool_index: u32, port: u16) -> Option<u32> {
+        let k = static_key(protocol, pool_index, port);
+        self.statics.binary_search_by_key(&k, |e| e.0).ok().map(|i| self.statics[i].1)
+    }
+
+    /// The public address a new subscriber gets: paired pooling (RFC 4787
+    /// REQ-2, RFC 6888 REQ-2) keeps it for the subscriber's lifetime; the
+    /// choice starts at a keyed hash of the inside address and skips
+    /// addresses without a free block.
+    pub(crate) fn choose_address(&self, inside: u32) -> Option<u32> {
+        if let Some(d) = &self.deterministic {
+            return d.forward(Ipv4Addr::from(inside)).map(|r| r.pool_index);
+        }
+        let n = self.pool.size();
+        let start = (crate::table::hash::KeyedHash::new(self.seed ^ 0xadd7).hash1(inside as u64) % n as u64) as u32;
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| self.pool.used_blocks(i) < self.pool.blocks_per_address())
+    }
+
+    /// Records to log at start (RFC 7422 section 2.3: the deterministic
+    /// epoch; and one allocation record per static mapping, so the log
+    /// alone answers who held a static port). Sequence numbers are filled
+    /// in by the caller's `Sequencer`.
+    pub fn startup_events(&self, now: Instant) -> Vec<Event> {
+        let mut out = Vec::new();
+        let blank = |kind, reason| Event {
+            seq: 0,
+            worker: crate::event::MANAGEMENT_WORKER,
+            time: now,
+            kind,
+            subscriber: Ipv4Addr::UNSPECIFIED,
+            public_addr: Ipv4Addr::UNSPECIFIED,
+            first_port: 0,
+            last_port: 0,
+            protocol: ProtocolScope::All,
+            reason,
+            aux: 0,
+        };
+        if let Some(d) = &self.deterministic {
+            let mut e = blank(EventKind::DeterministicEpoch, Reason::Config);
+            e.subscriber = d.first_inside();
+            e.public_addr = d.first_public();
+            e.first_port = d.port_range().first;
+            e.last_port = d.port_range().last;
+            e.aux = d.ports_per_subscriber();
+            out.push(e);
+        }
+        for m in &self.config.static_mappings {
+            let mut e = blank(EventKind::BlockAllocated, Reason::Config);
+            e.subscriber = m.inside_addr;
+            e.public_addr = m.public_addr;
+            e.first_port = m.public_port;
+            e.last_port = m.public_port;
+            e.protocol = match m.protocol {
+                StaticProtocol::Tcp => ProtocolScope::Tcp,
+                StaticProtocol::Udp => ProtocolScope::Udp,
+            };
+            e.aux = m.inside_port as u32;
+            out.push(e);
+        }
+        out
+    }
+
+    /// Who holds `public:port` right now, if anyone.
+    pub fn lookup_public(&self, public: Ipv4Addr, port: u16) -> Option<PublicOwner> {
+        let pool_index = self.pool.index_of(u32::from(public))?;
+        let block = self.pool.block_of(pool_index, port)?;
+        let info = self.pool.block_info(block);
+        let mappings: Vec<(Protocol, u16)> = Protocol::ALL
+            .iter()
+            .filter_map(|p| self.pool.port(*p, block, port).mapping().map(|(inside, _)| (*p, inside)))
+            .collect();
+        let (subscriber, kind) = match info.state {
+            BlockState::Allocated => (u32::from(info.owner_addr), "dynamic"),
+            BlockState::Reserved => match &self.deterministic {
+                Some(d) => (u32::from(d.reverse(public, port)?), "deterministic"),
+                None => {
+                    let owner = Protocol::ALL.iter().find_map(|p| self.static_owner(*p, pool_index, port))?;
+                    (owner, "static")
+                }
+            },
+            _ => return None,
+        };
+        Some(PublicOwner {
+            subscriber: Ipv4Addr::from(subscriber),
+            block: info,
+            mappings,
+            kind,
+        })
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The session table.
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+
+    /// The mapping index.
+    pub fn mappings(&self) -> &MappingTable {
+        &self.mappings
+    }
+
+    /// The subscriber table.
+    pub fn subscribers(&self) -> &SubscriberTable {
+        &self.subscribers
+    }
+
+    /// The RFC 7422 map in deterministic mode.
+    pub fn deterministic(&self) -> Option<&DeterministicMap> {
+        self.deterministic.as_ref()
+    }
+
+    /// Bytes held by the tables and the pool (address space; the pool's
+    /// port array is backed by memory only where used).
+    pub fn memory_bytes(&self) -> usize {
+        self.sessions.memory_bytes() + self.mappings.memory_bytes() + self.subscribers.memory_bytes() + self.pool.memory_bytes()
+    }
+}

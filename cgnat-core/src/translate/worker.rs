@@ -1,0 +1,482 @@
+//! [`Worker`]: translates packets in place. One per data-plane lcore; it
+//! owns its counters, event sequence, port randomiser and fragment cache,
+//! and shares the tables through [`Nat`].
+//!
+//! The hot path (a packet of a known session) is: parse, one session-table
+//! lookup (outbound) or a direct block/port index plus one lookup (inbound),
+//! rewrite, done: no lock, no allocation, no system call.
+
+use std::sync::Arc;
+
+use super::rewrite::{self, End, Parsed};
+use super::{Nat, Verdict};
+use crate::config::OtherProtocols;
+use crate::counters::{Counter, Counters, DropReason};
+use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, Sequencer, TableId};
+use crate::flow::{Protocol, Side};
+use crate::frag::{FragmentKey, FragmentRewrite, FragmentTracker};
+use crate::table::hash::splitmix64;
+use crate::table::session::{SessionRef, SessionValue};
+use crate::tcp_state;
+use crate::time::Instant;
+use crate::wire::{icmp, ipv4};
+use core::net::Ipv4Addr;
+
+/// ICMP "destination unreachable".
+const UNREACHABLE: u8 = 3;
+/// ICMP "time exceeded".
+const TIME_EXCEEDED: u8 = 11;
+
+/// How long identical quota events from one worker are suppressed.
+const QUOTA_EVENT_INTERVAL_SECS: u32 = 10;
+
+/// A translating worker.
+pub struct Worker<E: EventSink> {
+    pub(crate) nat: Arc<Nat>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) seq: Sequencer,
+    pub(crate) sink: E,
+    rng: u64,
+    frags: FragmentTracker,
+    held_key: FragmentKey,
+    resolved: Option<FragmentKey>,
+    recent_quota: [(u32, u8, u32); 64],
+    pub(crate) now: Instant,
+}
+
+impl<E: EventSink> Worker<E> {
+    /// Worker `id` over `nat`, logging block events into `sink`.
+    pub fn new(nat: Arc<Nat>, id: u16, sink: E) -> Self {
+        let mut s = nat.seed ^ ((id as u64) << 48) ^ 0x7a11_0c8e;
+        let rng = splitmix64(&mut s);
+        let f = &nat.config.fragments;
+        let frags = FragmentTracker::new(f.max_tracked as usize, f.timeout);
+        Worker {
+            counters: Arc::new(Counters::default()),
+            seq: Sequencer::new(id),
+            sink,
+            rng,
+            frags,
+            held_key: FragmentKey::default(),
+            resolved: None,
+            recent_quota: [(0, 0, 0); 64],
+            now: Instant::ZERO,
+            nat,
+        }
+    }
+
+    /// This worker's counters (share the `Arc` with the management core).
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The shared NAT.
+    pub fn nat(&self) -> &Arc<Nat> {
+        &self.nat
+    }
+
+    /// The event sink.
+    pub fn sink_mut(&mut self) -> &mut E {
+        &mut self.sink
+    }
+
+    /// After [`Verdict::Hold`]: the datagram the held fragment belongs to.
+    pub fn held_fragment_key(&self) -> FragmentKey {
+        self.held_key
+    }
+
+    /// After a first fragment was translated: the datagram whose held
+    /// fragments can now be processed again (once).
+    pub fn take_resolved_fragment(&mut self) -> Option<FragmentKey> {
+        self.resolved.take()
+    }
+
+    #[inline]
+    pub(crate) fn random(&mut self) -> u32 {
+        (splitmix64(&mut self.rng) >> 32) as u32
+    }
+
+    /// Translates the IPv4 packet `packet` (no link-layer header) received
+    /// on `side`, in place. The buffer may be longer than the packet
+    /// (Ethernet padding); the packet's length never changes.
+    #[inline]
+    pub fn process(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
+        self.now = now;
+        self.counters.incr(match side {
+            Side::Inside => Counter::RxInside,
+            Side::Outside => Counter::RxOutside,
+        });
+        let v = self.classify(side, packet);
+        match v {
+            Verdict::Drop(r) => self.counters.count_drop(r),
+            Verdict::IcmpError { reason, .. } => {
+                self.counters.count_drop(reason);
+                self.counters.incr(Counter::IcmpErrorsRequested);
+            }
+            Verdict::Local => self.counters.incr(Counter::Local),
+            Verdict::Fragment { .. } => self.counters.incr(Counter::NeedsFragmentation),
+            Verdict::Hold => self.counters.incr(Counter::FragmentsHeld),
+            Verdict::Forward(_) => {}
+        }
+        v
+    }
+
+    #[inline]
+    fn classify(&mut self, side: Side, packet: &mut [u8]) -> Verdict {
+        let p = match ipv4::Packet::new_checked(&*packet) {
+            Ok(ip) => {
+                if !ip.verify_checksum() {
+                    return Verdict::Drop(DropReason::BadChecksum);
+                }
+                Parsed {
+                    header_len: ip.header_len(),
+                    total_len: ip.total_len() as usize,
+                    protocol: ip.protocol(),
+                    src: ip.src_addr_u32(),
+                    dst: ip.dst_addr_u32(),
+                    ttl: ip.ttl(),
+                    dont_frag: ip.dont_frag(),
+                    more_frags: ip.more_frags(),
+                    frag_offset: ip.frag_offset(),
+                    ident: ip.ident(),
+                }
+            }
+            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        };
+        let pkt = &mut packet[..p.total_len];
+        match side {
+            Side::Inside => self.from_inside(pkt, &p),
+            Side::Outside => self.from_outside(pkt, &p),
+        }
+    }
+
+    fn is_echo_request(pkt: &[u8], p: &Parsed) -> bool {
+        p.protocol == crate::wire::ip_protocol::ICMP
+            && !p.is_fragment()
+            && pkt.len() > p.header_len
+            && pkt[p.header_len] == icmp::msg_type::ECHO_REQUEST
+    }
+
+    /// Checks common to every forwarded packet, before any rewrite so an
+    /// ICMP error quotes the packet as its sender sent it.
+    #[inline]
+    fn forwarding_checks(&self, p: &Parsed, egress: Side) -> Result<Option<u16>, Verdict> {
+        // RFC 1812 section 5.3.1: a packet arriving with TTL <= 1 is not forwarded.
+        if p.ttl <= 1 {
+            return Err(Verdict::IcmpError {
+                reason: DropReason::TtlExpired,
+                icmp_type: TIME_EXCEEDED,
+                code: 0,
+                mtu: 0,
+            });
+        }
+        let mtu = match egress {
+            Side::Inside => self.nat.config.inside_mtu,
+            Side::Outside => self.nat.config.outside_mtu,
+        };
+        if p.total_len > mtu as usize {
+            // RFC 4787 REQ-13 / RFC 1191: DF set and too big → frag needed.
+            if p.dont_frag {
+                return Err(Verdict::IcmpError {
+                    reason: DropReason::FragmentationNeeded,
+                    icmp_type: UNREACHABLE,
+                    code: 4,
+                    mtu,
+                });
+            }
+            return Ok(Some(mtu));
+        }
+        Ok(None)
+    }
+
+    #[inline]
+    fn done(&self, pkt: &mut [u8], egress: Side, fragment_to: Option<u16>) -> Verdict {
+        rewrite::decrement_ttl(pkt);
+        match fragment_to {
+            Some(mtu) => Verdict::Fragment { side: egress, mtu },
+            None => Verdict::Forward(egress),
+        }
+    }
+
+    fn from_inside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+        if !self.nat.is_inside(p.src) {
+            return Verdict::Drop(DropReason::SpoofedSource);
+        }
+        let to_pool = self.nat.pool.index_of(p.dst);
+        if to_pool.is_some() && Self::is_echo_request(pkt, p) {
+            return Verdict::Local;
+        }
+        if to_pool.is_none() && self.nat.is_bypass(p.dst) {
+            // RFC 6888 REQ-6: bypass destinations are routed untranslated.
+            let frag = match self.forwarding_checks(p, Side::Outside) {
+                Ok(f) => f,
+                Err(v) => return v,
+            };
+            self.counters.incr(Counter::Bypassed);
+            return self.done(pkt, Side::Outside, frag);
+        }
+        let egress = if to_pool.is_some() { Side::Inside } else { Side::Outside };
+        let frag = match self.forwarding_checks(p, egress) {
+            Ok(f) => f,
+            Err(v) => return v,
+        };
+        if p.frag_offset != 0 {
+            return self.later_fragment(pkt, p, true, frag);
+        }
+        let Some(protocol) = Protocol::from_ip(p.protocol) else {
+            return self.other_protocol();
+        };
+        let l4 = &pkt[p.header_len..];
+        let Some((sport, dport, flags)) = rewrite::ports(l4, protocol) else {
+            return Verdict::Drop(if p.is_fragment() {
+                DropReason::TinyFragment
+            } else {
+                DropReason::Malformed
+            });
+        };
+        if protocol == Protocol::Icmp {
+            let t = l4[0];
+            if t == icmp::msg_type::ECHO_REQUEST {
+                // query: translated below with the identifier as the port
+            } else if icmp::Packet::new_unchecked(l4).is_error() {
+                return match self.icmp_error_from_inside(pkt, p) {
+                    Ok(()) => self.done(pkt, Side::Outside, frag),
+                    Err(v) => v,
+                };
+            } else {
+                return Verdict::Drop(DropReason::UnsupportedIcmp);
+            }
+        }
+        let (pool_index, public_port) = match self.outbound(protocol, p.src, sport, p.dst, dport, flags) {
+            Ok(x) => x,
+            Err(v) => return v,
+        };
+        let public = self.nat.pool.addr_of(pool_index);
+        rewrite::rewrite_endpoint(pkt, p, protocol, End::Source, public, public_port);
+        let mut new_dst = p.dst;
+        if let Some(dst_index) = to_pool {
+            // RFC 4787 REQ-9 hairpinning: the packet goes back inside,
+            // seen as coming from the sender's public address and port.
+            let (inside, inside_port) = match self.inbound(protocol, dst_index, dport, public, public_port, flags) {
+                Ok(x) => x,
+                Err(v) => return v,
+            };
+            rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port);
+            new_dst = inside;
+            self.counters.incr(Counter::Hairpinned);
+        } else {
+            self.counters.incr(Counter::TranslatedOut);
+        }
+        if p.more_frags {
+            self.record_first_fragment(p, true, public, new_dst, egress);
+        }
+        self.done(pkt, egress, frag)
+    }
+
+    fn from_outside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+        let Some(pool_index) = self.nat.pool.index_of(p.dst) else {
+            if self.nat.is_inside(p.dst) && self.nat.is_bypass(p.src) {
+                let frag = match self.forwarding_checks(p, Side::Inside) {
+                    Ok(f) => f,
+                    Err(v) => return v,
+                };
+                self.counters.incr(Counter::Bypassed);
+                return self.done(pkt, Side::Inside, frag);
+            }
+            return Verdict::Drop(DropReason::NotForPool);
+        };
+        if Self::is_echo_request(pkt, p) {
+            return Verdict::Local;
+        }
+        let frag = match self.forwarding_checks(p, Side::Inside) {
+            Ok(f) => f,
+            Err(v) => return v,
+        };
+        if p.frag_offset != 0 {
+            return self.later_fragment(pkt, p, false, frag);
+        }
+        let Some(protocol) = Protocol::from_ip(p.protocol) else {
+            return self.other_protocol();
+        };
+        let l4 = &pkt[p.header_len..];
+        let Some((sport, dport, flags)) = rewrite::ports(l4, protocol) else {
+            return Verdict::Drop(if p.is_fragment() {
+                DropReason::TinyFragment
+            } else {
+                DropReason::Malformed
+            });
+        };
+        if protocol == Protocol::Icmp {
+            let t = l4[0];
+            if t == icmp::msg_type::ECHO_REPLY {
+                // query reply: the identifier is the public "port"
+            } else if icmp::Packet::new_unchecked(l4).is_error() {
+                return match self.icmp_error_from_outside(pkt, p, pool_index) {
+                    Ok(()) => self.done(pkt, Side::Inside, frag),
+                    Err(v) => v,
+                };
+            } else {
+                return Verdict::Drop(DropReason::UnsupportedIcmp);
+            }
+        }
+        let remote_port = if protocol == Protocol::Icmp { 0 } else { sport };
+        let (inside, inside_port) = match self.inbound(protocol, pool_index, dport, p.src, remote_port, flags) {
+            Ok(x) => x,
+            Err(v) => return v,
+        };
+        rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port);
+        self.counters.incr(Counter::TranslatedIn);
+        if p.more_frags {
+            self.record_first_fragment(p, false, p.src, inside, Side::Inside);
+        }
+        self.done(pkt, Side::Inside, frag)
+    }
+
+    fn other_protocol(&self) -> Verdict {
+        match self.nat.config.other_protocols {
+            OtherProtocols::Drop => Verdict::Drop(DropReason::UnsupportedProtocol),
+            OtherProtocols::Reject => Verdict::IcmpError {
+                reason: DropReason::UnsupportedProtocol,
+                icmp_type: UNREACHABLE,
+                code: 2,
+                mtu: 0,
+            },
+        }
+    }
+
+    fn record_first_fragment(&mut self, p: &Parsed, from_inside: bool, src: u32, dst: u32, side: Side) {
+        let key = FragmentKey {
+            src: p.src,
+            dst: p.dst,
+            protocol: p.protocol,
+            ident: p.ident,
+            from_inside,
+        };
+        if self.frags.record(key, FragmentRewrite { src, dst, side }, self.now) {
+            self.resolved = Some(key);
+        } else {
+            self.counters.count_drop(DropReason::FragmentCacheFull);
+        }
+    }
+
+    /// RFC 4787 REQ-14: a non-first fragment is rewritten like its first
+    /// fragment was, or held until that first fragment arrives.
+    fn later_fragment(&mut self, pkt: &mut [u8], p: &Parsed, from_inside: bool, frag: Option<u16>) -> Verdict {
+        // RFC 1858 section 3: a TCP fragment at offset 8 can overwrite the
+        // flags of the first one; drop it.
+        if p.protocol == crate::wire::ip_protocol::TCP && p.frag_offset == 8 {
+            return Verdict::Drop(DropReason::TinyFragment);
+        }
+        let key = FragmentKey {
+            src: p.src,
+            dst: p.dst,
+            protocol: p.protocol,
+            ident: p.ident,
+            from_inside,
+        };
+        match self.frags.lookup(&key, self.now) {
+            Some(rw) => {
+                if rw.src != p.src {
+                    rewrite::rewrite_addr(pkt, End::Source, rw.src);
+                }
+                if rw.dst != p.dst {
+                    rewrite::rewrite_addr(pkt, End::Destination, rw.dst);
+                }
+                self.counters.incr(Counter::FragmentsTranslated);
+                self.done(pkt, rw.side, frag)
+            }
+            None => {
+                self.held_key = key;
+                Verdict::Hold
+            }
+        }
+    }
+
+    /// Refreshes a session for a packet in direction `outbound` (RFC 4787
+    /// REQ-6: outbound refresh; TCP state per RFC 5382 in both directions).
+    #[inline]
+    pub(crate) fn touch(&self, r: SessionRef, protocol: Protocol, outbound: bool, flags: u8) {
+        let now = self.now.secs32();
+        let mut v = r.value;
+        for _ in 0..2 {
+            let tcp = if protocol == Protocol::Tcp {
+                tcp_state::advance(v.tcp(), outbound, flags)
+            } else {
+                v.tcp()
+            };
+            let seen = if outbound || protocol == Protocol::Tcp {
+                now.max(v.last_seen())
+            } else {
+                v.last_seen()
+            };
+            if seen == v.last_seen() && tcp == v.tcp() {
+                return;
+            }
+            if v.dying() || self.nat.sessions.update(r.index, v, v.refreshed(seen, tcp)) {
+                return;
+            }
+            v = self.nat.sessions.value_at(r.index);
+        }
+    }
+
+    /// The verdict for a resource or quota failure (RFC 6888 REQ-11: drop,
+    /// count, and optionally answer ICMP host unreachable).
+    pub(crate) fn exhausted(&self, reason: DropReason) -> Verdict {
+        if self.nat.runtime.icmp_on_exhaustion() {
+            Verdict::IcmpError {
+                reason,
+                icmp_type: UNREACHABLE,
+                code: 1,
+                mtu: 0,
+            }
+        } else {
+            Verdict::Drop(reason)
+        }
+    }
+
+    /// Emits a quota or exhaustion event, at most one per subscriber and kind
+    /// every few seconds per worker so a flood cannot flood the log.
+    pub(crate) fn quota_event(&mut self, kind: EventKind, subscriber: u32, public: u32, protocol: Protocol, aux: u32) {
+        let now = self.now.secs32();
+        let i = (subscriber.wrapping_mul(0x9E37_79B9) >> 26) as usize;
+        let (s, k, t) = self.recent_quota[i];
+        if s == subscriber && k == kind as u8 && now.wrapping_sub(t) < QUOTA_EVENT_INTERVAL_SECS && t != 0 {
+            return;
+        }
+        self.recent_quota[i] = (subscriber, kind as u8, now.max(1));
+        let scope = match protocol {
+            Protocol::Tcp => ProtocolScope::Tcp,
+            Protocol::Udp => ProtocolScope::Udp,
+            Protocol::Icmp => ProtocolScope::Icmp,
+        };
+        let e = Event {
+            seq: 0,
+            worker: 0,
+            time: self.now,
+            kind,
+            subscriber: Ipv4Addr::from(subscriber),
+            public_addr: Ipv4Addr::from(public),
+            first_port: 0,
+            last_port: 0,
+            protocol: scope,
+            reason: Reason::Limit,
+            aux,
+        };
+        let _ = self.seq.emit(&mut self.sink, e);
+    }
+
+    /// Emits a table-full event (rate-limited like quota events).
+    pub(crate) fn table_full(&mut self, table: TableId, subscriber: u32, protocol: Protocol) {
+        self.quota_event(EventKind::TableFull, subscriber, 0, protocol, table as u32);
+    }
+
+    #[inline]
+    pub(crate) fn new_value(&self, public_port: u16, protocol: Protocol, outbound: bool, flags: u8, extra: u64) -> SessionValue {
+        let tcp = if protocol == Protocol::Tcp {
+            tcp_state::initial(outbound, flags)
+        } else {
+            0
+        };
+        SessionValue::new(public_port, self.now.secs32(), tcp, extra)
+    }
+}
