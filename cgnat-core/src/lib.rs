@@ -22,6 +22,7 @@ pub mod counters;
 pub mod event;
 pub mod flow;
 pub mod frag;
+mod mem;
 pub mod pool;
 pub mod ring;
 pub mod sweeper;

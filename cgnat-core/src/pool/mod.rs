@@ -19,6 +19,7 @@ use core::net::Ipv4Addr;
 
 use crate::config::{Ipv4Prefix, Mode, NatConfig};
 use crate::flow::Protocol;
+use crate::mem::{table, Table};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 pub use deterministic::{DeterministicMap, DeterministicRange};
@@ -101,7 +102,7 @@ pub struct Pool {
     port_first: u16,
     block_size: u32,
     blocks_per_address: u32,
-    blocks: Box<[Block]>,
+    blocks: Table<Block>,
     used_per_address: Box<[AtomicU32]>,
     ports: ports::PortArray,
 }
@@ -124,18 +125,19 @@ impl Pool {
             }
         };
         let total = base as usize * blocks_per_address as usize;
-        let initial = if config.mode == Mode::Deterministic {
-            word(RESERVED, 0, 0)
-        } else {
-            0
-        };
-        let blocks = (0..total)
-            .map(|_| Block {
-                word: AtomicU64::new(initial),
+        // SAFETY: a zeroed block is a free, never-used block.
+        let blocks = unsafe {
+            table(total, || Block {
+                word: AtomicU64::new(0),
                 owner_addr: AtomicU32::new(0),
                 time: AtomicU32::new(0),
             })
-            .collect();
+        };
+        if config.mode == Mode::Deterministic {
+            for b in blocks.iter() {
+                b.word.store(word(RESERVED, 0, 0), Ordering::Relaxed);
+            }
+        }
         Pool {
             prefixes,
             size: base,
@@ -376,6 +378,16 @@ impl Pool {
     pub fn port(&self, protocol: Protocol, block: u32, port: u16) -> &PortEntry {
         let off = (port as u32 - self.port_first as u32) % self.block_size;
         self.ports.get(protocol, block as usize * self.block_size as usize + off as usize)
+    }
+
+    /// Hints the CPU to fetch what an inbound packet to (`pool_index`,
+    /// `port`) will read: the block and the port's mapping record.
+    #[inline(always)]
+    pub fn prefetch(&self, protocol: Protocol, pool_index: u32, port: u16) {
+        if let Some(b) = self.block_of(pool_index, port) {
+            crate::mem::prefetch(&self.blocks[b as usize]);
+            crate::mem::prefetch(self.port(protocol, b, port));
+        }
     }
 
     /// Claims a free port in `block` for a new mapping of `inside_port`,

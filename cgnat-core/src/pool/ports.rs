@@ -12,6 +12,7 @@
 //! ones take one away, and the sweeper frees the port when it reaches zero.
 
 use crate::flow::Protocol;
+use crate::mem::{table, Table};
 use crate::sync::{AtomicU64, Ordering};
 
 const USED: u64 = 1 << 63;
@@ -96,31 +97,16 @@ impl PortEntry {
 
 /// The zero-initialised array of every port record, per protocol.
 pub(super) struct PortArray {
-    entries: Box<[PortEntry]>,
+    entries: Table<PortEntry>,
     per_protocol: usize,
 }
 
 impl PortArray {
     pub(super) fn new(per_protocol: usize) -> Self {
-        let n = per_protocol * 3;
-        // Zeroed allocation: pages are mapped lazily by the kernel, so a large
-        // pool costs memory only for the blocks actually used.
-        let entries: Box<[AtomicU64]> = {
-            #[cfg(not(loom))]
-            {
-                let v: Vec<u64> = vec![0; n];
-                let b = v.into_boxed_slice();
-                // SAFETY: AtomicU64 has the same size, alignment and bit
-                // validity as u64.
-                unsafe { Box::from_raw(Box::into_raw(b) as *mut [AtomicU64]) }
-            }
-            #[cfg(loom)]
-            {
-                (0..n).map(|_| AtomicU64::new(0)).collect()
-            }
-        };
-        // SAFETY: PortEntry is repr(transparent) over AtomicU64.
-        let entries = unsafe { Box::from_raw(Box::into_raw(entries) as *mut [PortEntry]) };
+        // Anonymous zeroed memory: pages are backed only once a block's
+        // ports are used, so a large pool costs memory only where used.
+        // SAFETY: a zero PortEntry is a free port.
+        let entries = unsafe { table(per_protocol * 3, || PortEntry(AtomicU64::new(0))) };
         PortArray { entries, per_protocol }
     }
 

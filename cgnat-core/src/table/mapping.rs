@@ -16,6 +16,7 @@
 //! ```
 
 use crate::flow::MappingKey;
+use crate::mem::{prefault, table, Table};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 use super::hash::KeyedHash;
@@ -63,7 +64,7 @@ pub enum MappingInsert {
 
 /// The mapping index.
 pub struct MappingTable {
-    slots: Box<[MappingSlot]>,
+    slots: Table<MappingSlot>,
     hash: KeyedHash,
     live: AtomicU32,
     max: u32,
@@ -82,12 +83,14 @@ impl MappingTable {
     /// An index for at most `max_mappings` mappings (80% maximum load).
     pub fn new(max_mappings: u32, seed: u64) -> Self {
         let n = (max_mappings as usize * 5 / 4).max(16);
-        let slots = (0..n)
-            .map(|_| MappingSlot {
+        // SAFETY: a slot of zeroed atomics is an EMPTY slot.
+        let slots = unsafe {
+            table(n, || MappingSlot {
                 ctrl: AtomicU64::new(0),
                 value: AtomicU64::new(0),
             })
-            .collect();
+        };
+        prefault(&slots, |s| s.ctrl.store(0, Ordering::Relaxed));
         MappingTable {
             slots,
             hash: KeyedHash::new(seed ^ 0x3a99_1d6e),

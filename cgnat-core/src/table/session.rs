@@ -14,6 +14,7 @@
 //! refresh never overwrites the sweeper's `DYING` mark.
 
 use crate::flow::{Protocol, SessionKey};
+use crate::mem::{prefault, table, Table};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 use super::hash::KeyedHash;
@@ -148,7 +149,7 @@ pub enum SessionInsert {
 
 /// The session table.
 pub struct SessionTable {
-    slots: Box<[SessionSlot]>,
+    slots: Table<SessionSlot>,
     hash: KeyedHash,
     /// With address-dependent filtering the remote port is left out of the
     /// hash, so every session of (inside endpoint, remote address) shares one
@@ -173,14 +174,16 @@ impl SessionTable {
     /// the load stays at or below 80%).
     pub fn new(max_sessions: u32, seed: u64, hash_remote_port: bool) -> Self {
         let n = (max_sessions as usize * 5 / 4).max(16).next_multiple_of(2);
-        let slots = (0..n)
-            .map(|_| SessionSlot {
+        // SAFETY: a slot of zeroed atomics is an EMPTY slot.
+        let slots = unsafe {
+            table(n, || SessionSlot {
                 ctrl: AtomicU64::new(0),
                 addrs: AtomicU64::new(0),
                 ports: AtomicU64::new(0),
                 value: AtomicU64::new(0),
             })
-            .collect();
+        };
+        prefault(&slots, |s| s.ctrl.store(0, Ordering::Relaxed));
         SessionTable {
             slots,
             hash: KeyedHash::new(seed ^ 0x5e55_1011),
@@ -210,14 +213,7 @@ impl SessionTable {
     /// Hints the CPU to fetch a key's home slot.
     #[inline(always)]
     pub fn prefetch(&self, key: &SessionKey) {
-        let i = self.home_of(key);
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: prefetch is a hint; the pointer is in bounds.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch(&self.slots[i] as *const SessionSlot as *const i8, core::arch::x86_64::_MM_HINT_T0);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = i;
+        crate::mem::prefetch(&self.slots[self.home_of(key)]);
     }
 
     /// Looks a session up. A session being created by another worker right

@@ -12,6 +12,7 @@
 //! Limits (RFC 6888 REQ-4, REQ-5) are enforced with a compare-and-swap on
 //! `meta`, so two workers can never together exceed them.
 
+use crate::mem::{prefault, table, Table};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 use super::hash::KeyedHash;
@@ -90,8 +91,8 @@ pub enum LimitError {
 
 /// The subscriber table.
 pub struct SubscriberTable {
-    slots: Box<[SubscriberSlot]>,
-    blocks: Box<[AtomicU32]>,
+    slots: Table<SubscriberSlot>,
+    blocks: Table<AtomicU32>,
     max_blocks: usize,
     hash: KeyedHash,
     live: AtomicU32,
@@ -102,14 +103,19 @@ impl SubscriberTable {
     /// A table for `max_subscribers`, each holding up to `max_blocks` blocks.
     pub fn new(max_subscribers: u32, max_blocks: u16, seed: u64) -> Self {
         let n = (max_subscribers as usize * 5 / 4).max(16);
-        let slots = (0..n)
-            .map(|_| SubscriberSlot {
-                ctrl: AtomicU64::new(0),
-                meta: AtomicU64::new(0),
-                pool_index: AtomicU32::new(0),
-            })
-            .collect();
-        let blocks = (0..n * max_blocks as usize).map(|_| AtomicU32::new(0)).collect();
+        // SAFETY: zeroed atomics: EMPTY slots and empty block lists.
+        let (slots, blocks) = unsafe {
+            (
+                table(n, || SubscriberSlot {
+                    ctrl: AtomicU64::new(0),
+                    meta: AtomicU64::new(0),
+                    pool_index: AtomicU32::new(0),
+                }),
+                table(n * max_blocks as usize, || AtomicU32::new(0)),
+            )
+        };
+        prefault(&slots, |s| s.ctrl.store(0, Ordering::Relaxed));
+        prefault(&blocks, |b| b.store(0, Ordering::Relaxed));
         SubscriberTable {
             slots,
             blocks,

@@ -96,6 +96,41 @@ impl<E: EventSink> Worker<E> {
         (splitmix64(&mut self.rng) >> 32) as u32
     }
 
+    /// Hints the CPU to fetch the table lines `packet` will need. The data
+    /// plane calls it for every packet of a burst before processing them, so
+    /// their cache misses overlap instead of adding up. Never fails; a
+    /// packet too short to read is simply not prefetched.
+    #[inline]
+    pub fn prefetch(&self, side: Side, packet: &[u8]) {
+        let Some(&vi) = packet.first() else { return };
+        let ihl = (vi & 0x0F) as usize * 4;
+        if packet.len() < ihl + 8 || ihl < 20 {
+            return;
+        }
+        let Some(protocol) = Protocol::from_ip(packet[9]) else { return };
+        let be32 = |i: usize| u32::from_be_bytes([packet[i], packet[i + 1], packet[i + 2], packet[i + 3]]);
+        let be16 = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
+        let (src, dst) = (be32(12), be32(16));
+        let (sport, dport) = match protocol {
+            Protocol::Icmp => (be16(ihl + 4), be16(ihl + 4)),
+            _ => (be16(ihl), be16(ihl + 2)),
+        };
+        match side {
+            Side::Inside => self.nat.sessions.prefetch(&crate::flow::SessionKey {
+                protocol,
+                inside_addr: src,
+                inside_port: sport,
+                remote_addr: dst,
+                remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
+            }),
+            Side::Outside => {
+                if let Some(pool_index) = self.nat.pool.index_of(dst) {
+                    self.nat.pool.prefetch(protocol, pool_index, dport);
+                }
+            }
+        }
+    }
+
     /// Translates the IPv4 packet `packet` (no link-layer header) received
     /// on `side`, in place. The buffer may be longer than the packet
     /// (Ethernet padding); the packet's length never changes.
@@ -145,8 +180,8 @@ impl<E: EventSink> Worker<E> {
         };
         let pkt = &mut packet[..p.total_len];
         match side {
-            Side::Inside => self.from_inside(pkt, &p),
-            Side::Outside => self.from_outside(pkt, &p),
+            Side::Inside => self.handle_inside(pkt, &p),
+            Side::Outside => self.handle_outside(pkt, &p),
         }
     }
 
@@ -198,7 +233,7 @@ impl<E: EventSink> Worker<E> {
         }
     }
 
-    fn from_inside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+    fn handle_inside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
         if !self.nat.is_inside(p.src) {
             return Verdict::Drop(DropReason::SpoofedSource);
         }
@@ -273,7 +308,7 @@ impl<E: EventSink> Worker<E> {
         self.done(pkt, egress, frag)
     }
 
-    fn from_outside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+    fn handle_outside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
         let Some(pool_index) = self.nat.pool.index_of(p.dst) else {
             if self.nat.is_inside(p.dst) && self.nat.is_bypass(p.src) {
                 let frag = match self.forwarding_checks(p, Side::Inside) {
