@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the lab need on Debian 12, as root.
+# Idempotent: packages already present are skipped by apt.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config clang libclang-dev        # bindgen + C shim
+  dpdk-dev libdpdk-dev                                 # DPDK 22.11
+  iproute2 iputils-ping bridge-utils                   # namespaces, veth, bridge
+  curl iperf3 dnsutils python3 python3-scapy           # lab traffic, pcap fixtures
+  tshark nftables conntrack                            # IPFIX decode, kernel NAT peer
+  valgrind                                             # instruction counts
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get needs it)" >&2
+  exit 2
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "install-deps: installing ${missing[*]}"
+  apt-get update -qq
+  # tshark asks whether non-root users may capture; answer no.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Rust: Debian 12's rustc (1.63) is too old; use rustup's toolchain.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: no cargo found. Install Rust >= 1.80 with rustup (https://rustup.rs)," >&2
+  echo "  e.g. curl -sSf https://sh.rustup.rs | sh -s -- -y, then re-run." >&2
+  exit 2
+fi
