@@ -30,7 +30,7 @@ impl<T> Region<T> {
     /// # Safety
     /// The all-zero bit pattern must be a valid `T` (true of atomics and of
     /// structs made only of them).
-    pub(crate) unsafe fn zeroed(len: usize) -> Self {
+    pub(crate) unsafe fn zeroed(len: usize, huge: bool) -> Self {
         let bytes = (len.max(1) * core::mem::size_of::<T>()).next_multiple_of(HUGE);
         // SAFETY: an anonymous private mapping with no address hint; the
         // kernel returns zero-filled pages on first touch.
@@ -58,7 +58,11 @@ impl<T> Region<T> {
                 libc::munmap((aligned + bytes) as *mut libc::c_void, tail);
             }
             // Advice only: without transparent huge pages it is a no-op.
-            libc::madvise(aligned as *mut libc::c_void, bytes, libc::MADV_HUGEPAGE);
+            libc::madvise(
+                aligned as *mut libc::c_void,
+                bytes,
+                if huge { libc::MADV_HUGEPAGE } else { libc::MADV_NOHUGEPAGE },
+            );
         }
         Region {
             ptr: NonNull::new(aligned as *mut T).expect("non-null mapping"),
@@ -97,7 +101,7 @@ mod tests {
     #[test]
     fn zeroed_aligned_and_writable() {
         // SAFETY: AtomicU64 is valid when zero.
-        let r: Region<AtomicU64> = unsafe { Region::zeroed(1 << 20) };
+        let r: Region<AtomicU64> = unsafe { Region::zeroed(1 << 20, true) };
         assert_eq!(r.len(), 1 << 20);
         assert_eq!(r.as_ptr() as usize % HUGE, 0);
         assert!(r.iter().all(|a| a.load(Ordering::Relaxed) == 0));
@@ -123,7 +127,28 @@ pub(crate) type Table<T> = Box<[T]>;
 #[cfg(not(loom))]
 pub(crate) unsafe fn table<T>(n: usize, _init: impl Fn() -> T) -> Table<T> {
     // SAFETY: forwarded to the caller.
-    unsafe { Region::zeroed(n) }
+    unsafe { Region::zeroed(n, true) }
+}
+
+/// Like [`table`], on normal pages: for arrays touched sparsely (the pool's
+/// per-port records), where a 2 MiB page per touched block would cost more
+/// memory than the TLB misses cost time.
+///
+/// # Safety
+/// As for [`table`].
+#[cfg(not(loom))]
+pub(crate) unsafe fn sparse_table<T>(n: usize, _init: impl Fn() -> T) -> Table<T> {
+    // SAFETY: forwarded to the caller.
+    unsafe { Region::zeroed(n, false) }
+}
+
+/// Like [`table`], on normal pages.
+///
+/// # Safety
+/// As for [`table`].
+#[cfg(loom)]
+pub(crate) unsafe fn sparse_table<T>(n: usize, init: impl Fn() -> T) -> Table<T> {
+    (0..n).map(|_| init()).collect()
 }
 
 /// A table array of `n` elements, each equal to `init()`.

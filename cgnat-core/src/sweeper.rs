@@ -115,7 +115,7 @@ impl<E: EventSink> Sweeper<E> {
     /// Whether a session has been idle past its timeout at `now`.
     pub fn is_expired(&self, e: &SessionEntry, now: Instant) -> bool {
         let timeout = session_timeout(&self.nat, e.key.protocol, e.value.tcp());
-        now.secs32().wrapping_sub(e.value.last_seen()) as i32 >= timeout as i32
+        e.value.idle(now.secs32()) >= timeout
     }
 
     /// Removes one session and drops its holds. Returns the stats.

@@ -55,7 +55,10 @@ fn concurrent_inserts_of_one_key_leave_exactly_one_entry() {
         let inserted = results.iter().filter(|r| matches!(r, SessionInsert::Inserted(_))).count();
         assert_eq!(inserted, 1, "{results:?}");
         for r in &results {
-            assert!(matches!(r, SessionInsert::Inserted(_) | SessionInsert::Exists(_) | SessionInsert::Race), "{r:?}");
+            assert!(
+                matches!(r, SessionInsert::Inserted(_) | SessionInsert::Exists(_) | SessionInsert::Race),
+                "{r:?}"
+            );
         }
         let found = t.find(&key(7)).expect("the winner is findable");
         let winner = results.iter().find_map(|r| match r {
@@ -97,4 +100,3 @@ fn concurrent_mapping_creation_agrees_on_one_port() {
         assert_eq!(t.len(), 1);
     });
 }
-

@@ -36,8 +36,8 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Most public addresses a pool may hold (pool indices are 24 bits wide).
-pub const MAX_POOL_ADDRESSES: u64 = 1 << 20;
+/// Most public addresses a pool may hold (sessions store the pool index in 16 bits).
+pub const MAX_POOL_ADDRESSES: u64 = 1 << 16;
 /// Most subscribers (table slots are addressed with 30 bits).
 pub const MAX_SUBSCRIBERS: u32 = 1 << 26;
 /// Most sessions or mappings.
@@ -174,8 +174,8 @@ impl NatConfig {
             "nat.max_sessions_per_subscriber",
             self.max_sessions_per_subscriber as u64,
             1,
-            MAX_TABLE_ENTRIES as u64,
-            "",
+            crate::pool::MAX_SESSIONS_PER_MAPPING as u64,
+            " (a mapping counts its sessions in 14 bits)",
         )?;
         range_check("nat.max_subscribers", self.max_subscribers as u64, 1, MAX_SUBSCRIBERS as u64, "")?;
         range_check("nat.max_sessions", self.max_sessions as u64, 1, MAX_TABLE_ENTRIES as u64, "")?;

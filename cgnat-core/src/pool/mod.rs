@@ -23,7 +23,7 @@ use crate::mem::{table, Table};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 pub use deterministic::{DeterministicMap, DeterministicRange};
-pub use ports::PortEntry;
+pub use ports::{PortEntry, MAX_SESSIONS_PER_MAPPING};
 
 /// A block's state.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -1,33 +1,39 @@
-//! Per-port mapping records: one 8-byte word per (protocol, public port).
+//! Per-port mapping records: one 4-byte word per (protocol, public port).
 //!
 //! ```text
-//!  63    62     61         16 15            0
+//!  31    30     29         16 15            0
 //! +----+-----+---------------+---------------+
 //! |used|dying|   sessions    |  inside port  |
 //! +----+-----+---------------+---------------+
 //! ```
+//!
+//! Fourteen bits of session count bound a mapping at 16383 sessions; the
+//! per-subscriber session limit is capped below that (config validation), so
+//! the count cannot saturate.
 //!
 //! This is the mapping itself: inbound packets read the inside port from it
 //! (no hashing), new sessions of the mapping add one to `sessions`, expired
 //! ones take one away, and the sweeper frees the port when it reaches zero.
 
 use crate::flow::Protocol;
-use crate::mem::{table, Table};
-use crate::sync::{AtomicU64, Ordering};
+use crate::mem::{sparse_table, Table};
+use crate::sync::{AtomicU32, Ordering};
 
-const USED: u64 = 1 << 63;
-const DYING: u64 = 1 << 62;
+const USED: u32 = 1 << 31;
+const DYING: u32 = 1 << 30;
 const COUNT_SHIFT: u32 = 16;
-const COUNT_MAX: u64 = (1 << 46) - 1;
+/// Most sessions one mapping can count.
+pub const MAX_SESSIONS_PER_MAPPING: u32 = (1 << 14) - 1;
+const COUNT_MAX: u32 = MAX_SESSIONS_PER_MAPPING;
 
 /// The mapping record of one public port.
 #[repr(transparent)]
-pub struct PortEntry(AtomicU64);
+pub struct PortEntry(AtomicU32);
 
 impl PortEntry {
     /// `(inside port, sessions)` if a live mapping holds the port.
     #[inline(always)]
-    pub fn mapping(&self) -> Option<(u16, u64)> {
+    pub fn mapping(&self) -> Option<(u16, u32)> {
         let w = self.0.load(Ordering::Acquire);
         if w & (USED | DYING) == USED {
             Some((w as u16, (w >> COUNT_SHIFT) & COUNT_MAX))
@@ -42,7 +48,7 @@ impl PortEntry {
         self.0
             .compare_exchange(
                 0,
-                USED | (1 << COUNT_SHIFT) | inside_port as u64,
+                USED | (1 << COUNT_SHIFT) | inside_port as u32,
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
@@ -55,7 +61,7 @@ impl PortEntry {
     pub fn acquire(&self, inside_port: u16) -> bool {
         let mut w = self.0.load(Ordering::Acquire);
         loop {
-            if w & (USED | DYING) != USED || w as u16 != inside_port {
+            if w & (USED | DYING) != USED || w as u16 != inside_port || (w >> COUNT_SHIFT) & COUNT_MAX == COUNT_MAX {
                 return false;
             }
             match self
@@ -106,7 +112,7 @@ impl PortArray {
         // Anonymous zeroed memory: pages are backed only once a block's
         // ports are used, so a large pool costs memory only where used.
         // SAFETY: a zero PortEntry is a free port.
-        let entries = unsafe { table(per_protocol * 3, || PortEntry(AtomicU64::new(0))) };
+        let entries = unsafe { sparse_table(per_protocol * 3, || PortEntry(AtomicU32::new(0))) };
         PortArray { entries, per_protocol }
     }
 
@@ -116,7 +122,7 @@ impl PortArray {
     }
 
     pub(super) fn memory_bytes(&self) -> usize {
-        self.entries.len() * 8
+        self.entries.len() * 4
     }
 }
 

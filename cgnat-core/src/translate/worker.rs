@@ -431,7 +431,7 @@ impl<E: EventSink> Worker<E> {
     /// REQ-6: outbound refresh; TCP state per RFC 5382 in both directions).
     #[inline]
     pub(crate) fn touch(&self, r: SessionRef, protocol: Protocol, outbound: bool, flags: u8) {
-        let now = self.now.secs32();
+        let now = self.now.secs32() & crate::table::session::SECONDS_MASK;
         let mut v = r.value;
         for _ in 0..2 {
             let tcp = if protocol == Protocol::Tcp {
@@ -440,7 +440,7 @@ impl<E: EventSink> Worker<E> {
                 v.tcp()
             };
             let seen = if outbound || protocol == Protocol::Tcp {
-                now.max(v.last_seen())
+                now
             } else {
                 v.last_seen()
             };
