@@ -8,6 +8,7 @@
 use crate::flow::Protocol;
 use crate::wire::{icmp, ipv4, tcp, udp};
 
+
 /// The parsed facts of an IPv4 packet that translation needs.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Parsed {
@@ -38,40 +39,68 @@ pub(crate) enum End {
     Destination,
 }
 
+#[inline(always)]
+fn be16(b: &[u8], i: usize) -> u16 {
+    u16::from_be_bytes([b[i], b[i + 1]])
+}
+
+#[inline(always)]
+fn put16(b: &mut [u8], i: usize, v: u16) {
+    b[i..i + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// RFC 1624 eqn. 3 for several 16-bit words at once:
+/// `HC' = ~(~HC + sum(~m) + sum(m'))`, folded once at the end.
+#[inline(always)]
+fn adjust<const N: usize>(checksum: u16, old: [u16; N], new: [u16; N]) -> u16 {
+    let mut s = (!checksum) as u32;
+    for k in 0..N {
+        s += (!old[k]) as u32 + new[k] as u32;
+    }
+    s = (s >> 16) + (s & 0xFFFF);
+    s = (s >> 16) + (s & 0xFFFF);
+    !(s as u16)
+}
+
 /// Rewrites one end's address and port (or ICMP query identifier) of a
 /// packet whose transport header is present (`pkt[header_len..]`, checked
-/// by the caller to be long enough).
+/// by the caller to be long enough). TCP and UDP take the fused path: one
+/// RFC 1624 update of the IPv4 header checksum for the address, one of the
+/// transport checksum for address (pseudo-header) and port together.
 #[inline]
 pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, end: End, addr: u32, port: u16) {
-    let old_addr = {
-        let mut ip = ipv4::Packet::new_unchecked(&mut *pkt);
-        match end {
-            End::Source => ip.rewrite_src_addr(addr),
-            End::Destination => ip.rewrite_dst_addr(addr),
-        }
+    if protocol == Protocol::Icmp {
+        rewrite_addr(pkt, end, addr);
+        // ICMP has no pseudo-header; only the identifier changes
+        // (RFC 5508 section 3.1).
+        icmp::Packet::new_unchecked(&mut pkt[p.header_len..]).rewrite_echo_ident(port);
+        return;
+    }
+    let (addr_at, port_at) = match end {
+        End::Source => (12, 0),
+        End::Destination => (16, 2),
     };
+    let (oh, ol) = (be16(pkt, addr_at), be16(pkt, addr_at + 2));
+    let (nh, nl) = ((addr >> 16) as u16, addr as u16);
+    put16(pkt, addr_at, nh);
+    put16(pkt, addr_at + 2, nl);
+    put16(pkt, 10, adjust(be16(pkt, 10), [oh, ol], [nh, nl]));
     let l4 = &mut pkt[p.header_len..];
+    let old_port = be16(l4, port_at);
+    put16(l4, port_at, port);
     match protocol {
         Protocol::Tcp => {
-            let mut t = tcp::Packet::new_unchecked(l4);
-            t.update_checksum_for_addr(old_addr, addr);
-            match end {
-                End::Source => t.rewrite_src_port(port),
-                End::Destination => t.rewrite_dst_port(port),
-            };
+            let ck = adjust(be16(l4, 16), [oh, ol, old_port], [nh, nl, port]);
+            put16(l4, 16, ck);
         }
-        Protocol::Udp => {
-            let mut u = udp::Packet::new_unchecked(l4);
-            u.update_checksum_for_addr(old_addr, addr);
-            match end {
-                End::Source => u.rewrite_src_port(port),
-                End::Destination => u.rewrite_dst_port(port),
-            };
-        }
-        Protocol::Icmp => {
-            // ICMP has no pseudo-header; only the identifier changes
-            // (RFC 5508 section 3.1).
-            icmp::Packet::new_unchecked(l4).rewrite_echo_ident(port);
+        _ => {
+            // RFC 768: a zero UDP checksum means "none" and stays zero; a
+            // computed zero is sent as all ones.
+            let ck = be16(l4, 6);
+            if ck != 0 {
+                let c = adjust(ck, [oh, ol, old_port], [nh, nl, port]);
+                put16(l4, 6, if c == 0 { 0xFFFF } else { c });
+            }
         }
     }
 }
@@ -86,10 +115,15 @@ pub(crate) fn rewrite_addr(pkt: &mut [u8], end: End, addr: u32) {
     };
 }
 
-/// Decrements the TTL (RFC 1812 section 5.3.1), updating the checksum.
+/// Decrements the TTL (RFC 1812 section 5.3.1), updating the header
+/// checksum incrementally (RFC 1624 section 4 is this very example). The
+/// caller has checked TTL > 1.
 #[inline]
 pub(crate) fn decrement_ttl(pkt: &mut [u8]) {
-    ipv4::Packet::new_unchecked(pkt).decrement_ttl();
+    let old = be16(pkt, 8);
+    pkt[8] -= 1;
+    let new = be16(pkt, 8);
+    put16(pkt, 10, adjust(be16(pkt, 10), [old], [new]));
 }
 
 /// The (source port, destination port, TCP flags) of a TCP or UDP header,
