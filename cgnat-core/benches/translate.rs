@@ -6,6 +6,9 @@
 //! template (translation rewrites it in place); `copy_only` measures that
 //! copy alone so it can be subtracted.
 
+// criterion_group! generates an undocumented `pub fn benches`.
+#![allow(missing_docs)]
+
 mod fixture;
 
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! `valgrind --tool=callgrind` to count instructions per translated packet.
 //! `cargo run --release -p cgnat-core --example hotpath -- 200000`
 
-#[path = "../benches/fixture.rs"]
+#[path = "../benches/fixture/mod.rs"]
 mod fixture;
 
 use cgnat_core::{Instant, Side};

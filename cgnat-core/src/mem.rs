@@ -93,23 +93,6 @@ impl<T> Drop for Region<T> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    #[test]
-    fn zeroed_aligned_and_writable() {
-        // SAFETY: AtomicU64 is valid when zero.
-        let r: Region<AtomicU64> = unsafe { Region::zeroed(1 << 20, true) };
-        assert_eq!(r.len(), 1 << 20);
-        assert_eq!(r.as_ptr() as usize % HUGE, 0);
-        assert!(r.iter().all(|a| a.load(Ordering::Relaxed) == 0));
-        r[12345].store(7, Ordering::Relaxed);
-        assert_eq!(r[12345].load(Ordering::Relaxed), 7);
-    }
-}
-
 /// The storage type of table arrays (`Box` under loom, whose atomics are
 /// not plain memory).
 #[cfg(not(loom))]
@@ -183,3 +166,21 @@ pub(crate) fn prefetch<T>(x: &T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = x;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[test]
+    fn zeroed_aligned_and_writable() {
+        // SAFETY: AtomicU64 is valid when zero.
+        let r: Region<AtomicU64> = unsafe { Region::zeroed(1 << 20, true) };
+        assert_eq!(r.len(), 1 << 20);
+        assert_eq!(r.as_ptr() as usize % HUGE, 0);
+        assert!(r.iter().all(|a| a.load(Ordering::Relaxed) == 0));
+        r[12345].store(7, Ordering::Relaxed);
+        assert_eq!(r[12345].load(Ordering::Relaxed), 7);
+    }
+}
+
