@@ -183,4 +183,3 @@ mod tests {
         assert_eq!(r[12345].load(Ordering::Relaxed), 7);
     }
 }
-

@@ -36,6 +36,7 @@
 //! - the burst paths never allocate ([`Burst`] is a fixed inline array).
 
 pub mod burst;
+pub mod daemon;
 pub mod eal;
 pub mod error;
 pub mod ffi;

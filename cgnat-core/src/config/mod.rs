@@ -4,6 +4,8 @@
 //! [`NatConfig::validate`] after deserialising: every error it returns names
 //! the key, the bad value and what is allowed.
 
+mod dataplane;
+pub mod file;
 mod prefix;
 mod validate;
 
@@ -11,6 +13,8 @@ use core::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+pub use dataplane::{is_pci_address, DataplaneConfig, Hugepages, InterfaceAddress, MacAddress, PortConfig, StaticNeighbour, MAX_WORKERS};
+pub use file::{DaemonConfig, LoadError, LogConfig};
 pub use prefix::{Ipv4Prefix, PortRange, PrefixParseError};
 pub use validate::ConfigError;
 

@@ -8,7 +8,6 @@
 use crate::flow::Protocol;
 use crate::wire::{icmp, ipv4, tcp, udp};
 
-
 /// The parsed facts of an IPv4 packet that translation needs.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Parsed {

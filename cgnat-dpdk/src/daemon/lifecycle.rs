@@ -1,0 +1,386 @@
+//! Start, run and stop `cgnatd` in live mode: EAL, mempool, ports, workers
+//! on their lcores, the management loop (sweeper + NAT log) on the main
+//! lcore, signal handling, clean shutdown.
+//!
+//! Shutdown order (SIGINT/SIGTERM set a flag, nothing else): workers stop
+//! polling, send what is queued and drop what is held; the management core
+//! drains their event rings, runs the sweeper's `shutdown()` so every open
+//! block gets its release record, flushes the log, prints the counters and
+//! closes the ports.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cgnat_core::config::{DaemonConfig, LoadError, PortConfig};
+use cgnat_core::counters::{CounterSnapshot, Counters};
+use cgnat_core::event::Event;
+use cgnat_core::ring::{ring, Consumer};
+use cgnat_core::sweeper::Sweeper;
+use cgnat_core::{Nat, Worker};
+
+use super::clock::TscClock;
+use super::counters::{DpCounter, DpCounters};
+use super::eal_args;
+use super::natlog::{EventDrain, TextLog};
+use super::router::{Router, Shared};
+use super::worker_loop::{self, QueueEgress, WorkerContext};
+use crate::{DpdkError, Eal, Mempool, Port, PortConf, PortStats, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ANY};
+
+/// Set by SIGINT/SIGTERM.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Sweeper slots per management tick.
+const SWEEP_BUDGET: usize = 4096;
+/// Management loop period.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is not valid.
+    #[error("configuration: {0}")]
+    Config(#[from] LoadError),
+    /// The NAT refused the configuration.
+    #[error("configuration: {0}")]
+    Nat(#[from] cgnat_core::config::ConfigError),
+    /// Not running as root.
+    #[error("cgnatd must run as root (DPDK needs hugepage/VFIO/TAP access); running as uid {0}")]
+    NotRoot(u32),
+    /// A DPDK step failed.
+    #[error("{context}: {source}")]
+    Dpdk {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: DpdkError,
+    },
+    /// A file could not be written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not enough lcores for the workers.
+    #[error("dataplane.workers = {workers} needs {workers} worker lcores but the EAL has {have} (check dataplane.lcores)")]
+    Lcores {
+        /// Workers configured.
+        workers: u16,
+        /// Worker lcores available.
+        have: usize,
+    },
+}
+
+pub(crate) fn dpdk(context: impl Into<String>) -> impl FnOnce(DpdkError) -> DaemonError {
+    let context = context.into();
+    move |source| DaemonError::Dpdk { context, source }
+}
+
+pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    let context = context.into();
+    move |source| DaemonError::Io { context, source }
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Installs the SIGINT/SIGTERM handlers (they only set a flag).
+pub fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is valid; the handler is
+        // async-signal-safe (one atomic store).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Whether a stop was requested.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// Fails unless running as root.
+pub fn require_root() -> Result<(), DaemonError> {
+    match crate::eal::effective_uid() {
+        Some(0) | None => Ok(()),
+        Some(uid) => Err(DaemonError::NotRoot(uid)),
+    }
+}
+
+/// A random seed for the NAT's hashes and port randomiser.
+pub fn os_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
+/// The mbuf data room needed for the configured MTUs (and VLAN tags).
+pub fn data_room(cfg: &DaemonConfig) -> u16 {
+    let mtu = cfg.nat.inside_mtu.max(cfg.nat.outside_mtu) as u32 + 18;
+    (mtu + HEADROOM as u32).max(DEFAULT_DATA_ROOM as u32).min(u16::MAX as u32) as u16
+}
+
+/// Mbufs for `workers` workers: every RX and TX ring full, plus bursts,
+/// held packets and fragments; rounded to 2^n - 1.
+pub fn pool_size(cfg: &DaemonConfig) -> u32 {
+    let d = &cfg.dataplane;
+    if d.mbufs != 0 {
+        return d.mbufs;
+    }
+    let per = 2 * (d.rx_desc as u32 + d.tx_desc as u32) + 4 * 32 + d.arp_hold_packets as u32 + cfg.nat.fragments.max_held + 256;
+    ((per * d.workers as u32).max(1024) + 1).next_power_of_two() - 1
+}
+
+fn open_port(eal: &Eal, p: &PortConfig, queues: u16, cfg: &DaemonConfig, pool: &Mempool, mtu: u16) -> Result<Port, DaemonError> {
+    let name = p.port_name();
+    let mut port = Port::by_name(eal, name).map_err(dpdk(format!("port {name}")))?;
+    let mut conf = PortConf {
+        mtu: (mtu != 1500).then_some(mtu),
+        rss: true,
+        promisc: true,
+        rx_timestamp: false,
+    };
+    if let Err(e) = port.configure(queues, queues, &conf) {
+        eprintln!("cgnatd: port {name}: configure with RSS failed ({e}); retrying without RSS");
+        conf.rss = false;
+        port.configure(queues, queues, &conf)
+            .map_err(dpdk(format!("configure port {name}")))?;
+    }
+    for q in 0..queues {
+        port.rx_queue_setup(q, cfg.dataplane.rx_desc, pool)
+            .map_err(dpdk(format!("port {name} rx queue {q}")))?;
+        port.tx_queue_setup(q, cfg.dataplane.tx_desc)
+            .map_err(dpdk(format!("port {name} tx queue {q}")))?;
+    }
+    port.start().map_err(dpdk(format!("start port {name}")))?;
+    let rss = if port.rss_enabled() { "RSS on IP addresses" } else { "no RSS" };
+    let mac = port.mac_addr().map(|m| m.to_string()).unwrap_or_default();
+    eprintln!(
+        "cgnatd: port {name} ({}): {queues} queue pair(s), {rss}, MAC {mac}",
+        port.info().map(|i| i.driver).unwrap_or_default()
+    );
+    Ok(port)
+}
+
+/// Counters of a finished run.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// NAT counters summed over workers.
+    pub nat: CounterSnapshot,
+    /// Data-plane counters summed over workers.
+    pub dataplane: Vec<u64>,
+    /// (port name, port stats).
+    pub ports: Vec<(String, PortStats)>,
+    /// NAT log lines written.
+    pub events_logged: u64,
+    /// Per worker: (frames received inside, frames received outside).
+    pub workers: Vec<(u64, u64)>,
+}
+
+impl Summary {
+    /// Sums the counters of every worker.
+    pub fn collect(nat: &[Arc<Counters>], dp: &[Arc<DpCounters>]) -> Summary {
+        let mut s = Summary {
+            dataplane: vec![0; DpCounter::COUNT],
+            ..Summary::default()
+        };
+        for c in nat {
+            s.nat.merge(&c.snapshot());
+        }
+        for c in dp {
+            s.workers.push((c.get(DpCounter::RxInside), c.get(DpCounter::RxOutside)));
+            for (a, b) in s.dataplane.iter_mut().zip(c.snapshot()) {
+                *a += b;
+            }
+        }
+        s
+    }
+
+    /// `name value` lines of every non-zero counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, st) in &self.ports {
+            out.push_str(&format!(
+                "port {name}: rx {} tx {} missed {} rx_errors {} tx_errors {} rx_nombuf {}\n",
+                st.ipackets, st.opackets, st.imissed, st.ierrors, st.oerrors, st.rx_nombuf
+            ));
+        }
+        for (i, (a, b)) in self.workers.iter().enumerate() {
+            out.push_str(&format!("worker {i}: rx_inside {a} rx_outside {b}\n"));
+        }
+        for c in cgnat_core::Counter::ALL {
+            if self.nat.get(*c) != 0 {
+                out.push_str(&format!("nat.{} {}\n", c.name(), self.nat.get(*c)));
+            }
+        }
+        for r in cgnat_core::DropReason::ALL {
+            if self.nat.dropped(*r) != 0 {
+                out.push_str(&format!("nat.drop.{} {}\n", r.name(), self.nat.dropped(*r)));
+            }
+        }
+        for c in DpCounter::ALL {
+            let v = self.dataplane[*c as usize];
+            if v != 0 {
+                out.push_str(&format!("dataplane.{} {v}\n", c.name()));
+            }
+        }
+        out.push_str(&format!("natlog.events {}\n", self.events_logged));
+        out
+    }
+
+    /// Prints the counters and writes them to `file` if given.
+    pub fn report(&self, file: Option<&Path>) -> Result<(), DaemonError> {
+        let text = self.render();
+        print!("cgnatd: counters\n{text}");
+        let _ = std::io::stdout().flush();
+        if let Some(f) = file {
+            std::fs::write(f, &text).map_err(io(format!("write {}", f.display())))?;
+        }
+        Ok(())
+    }
+}
+
+/// The runtime directory DPDK creates for `prefix`; removed at exit.
+pub fn runtime_dir(prefix: &str) -> PathBuf {
+    PathBuf::from("/var/run/dpdk").join(prefix)
+}
+
+/// Runs the daemon in live mode until SIGINT/SIGTERM.
+pub fn run_live(cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), DaemonError> {
+    require_root()?;
+    let d = &cfg.dataplane;
+    let prefix = format!("cgnatd-{}", std::process::id());
+    let free = eal_args::free_hugepages();
+    let args = eal_args::live_args(cfg, &prefix, free, &eal_args::allowed_cpus());
+    let memory = if eal_args::use_hugepages(d.hugepages, free) {
+        format!("hugepages ({free} free 2 MiB pages)")
+    } else {
+        format!("no hugepages (--no-huge -m {})", d.memory_mb)
+    };
+    eprintln!("cgnatd: starting DPDK with {memory}: {}", args.join(" "));
+    let eal = match Eal::init(&args) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(runtime_dir(&prefix));
+            return Err(dpdk("DPDK EAL initialisation")(e));
+        }
+    };
+    let result = live(&eal, cfg, stats_file);
+    drop(eal);
+    let _ = std::fs::remove_dir_all(runtime_dir(&prefix));
+    result
+}
+
+fn live(eal: &Eal, cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), DaemonError> {
+    let d = &cfg.dataplane;
+    let lcores = eal.worker_lcores();
+    if lcores.len() < d.workers as usize {
+        return Err(DaemonError::Lcores {
+            workers: d.workers,
+            have: lcores.len(),
+        });
+    }
+    let pool = Mempool::new(eal, "cgnatd_pool", pool_size(cfg), 256, data_room(cfg), SOCKET_ANY).map_err(dpdk("packet mempool"))?;
+    let inside = open_port(eal, &d.inside, d.workers, cfg, &pool, cfg.nat.inside_mtu)?;
+    let outside = open_port(eal, &d.outside, d.workers, cfg, &pool, cfg.nat.outside_mtu)?;
+    let inside_mac = inside.mac_addr().map_err(dpdk("inside MAC"))?.0;
+    let outside_mac = outside.mac_addr().map_err(dpdk("outside MAC"))?.0;
+    let shared = Arc::new(Shared::new(cfg, inside_mac, outside_mac));
+    let nat = Arc::new(Nat::new(cfg.nat.clone(), os_seed())?);
+    let log = TextLog::open(&cfg.log.file).map_err(io(format!("open NAT log {}", cfg.log.file.display())))?;
+    eprintln!("cgnatd: NAT log {}", log.path().display());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clock = TscClock::calibrate();
+    let mut consumers: Vec<Consumer<Event>> = Vec::new();
+    let (mut nat_counters, mut dp_counters) = (Vec::new(), Vec::new());
+    install_signal_handlers();
+    for (i, lcore) in lcores.iter().take(d.workers as usize).enumerate() {
+        let q = i as u16;
+        let (producer, consumer) = ring(cfg.log.ring_capacity as usize);
+        consumers.push(consumer);
+        let router = Router::new(shared.clone(), Worker::new(nat.clone(), q, producer), pool.clone());
+        nat_counters.push(router.nat_counters().clone());
+        dp_counters.push(router.counters().clone());
+        let ctx = WorkerContext {
+            id: q,
+            router,
+            rx_inside: inside.rx_queue(q).map_err(dpdk("inside rx queue"))?,
+            rx_outside: outside.rx_queue(q).map_err(dpdk("outside rx queue"))?,
+            egress: QueueEgress {
+                inside: inside.tx_queue(q).map_err(dpdk("inside tx queue"))?,
+                outside: outside.tx_queue(q).map_err(dpdk("outside tx queue"))?,
+            },
+            clock,
+            stop: stop.clone(),
+            idle_sleep_us: d.idle_sleep_us,
+        };
+        eal.launch_on(*lcore, move || worker_loop::run(ctx))
+            .map_err(dpdk(format!("launch worker {i} on lcore {lcore}")))?;
+    }
+    eprintln!(
+        "cgnatd: {} worker(s) running; inside {} on {}, outside {} on {}",
+        d.workers,
+        d.inside.address,
+        d.inside.port_name(),
+        d.outside.address,
+        d.outside.port_name()
+    );
+
+    let mut drain = EventDrain::new(consumers, log);
+    let mut sweeper = Sweeper::new(nat.clone(), Vec::<Event>::new());
+    sweeper.log_startup(clock.now());
+    let mut last_sweep = 0u64;
+    let mut last_flush = 0u64;
+    while !stop_requested() {
+        let now = clock.now();
+        if now.as_micros().saturating_sub(last_sweep) >= 100_000 {
+            sweeper.sweep(now, SWEEP_BUDGET);
+            last_sweep = now.as_micros();
+        }
+        drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
+        if now.as_micros().saturating_sub(last_flush) >= 200_000 {
+            drain.log_mut().flush().map_err(io("flush NAT log"))?;
+            last_flush = now.as_micros();
+        }
+        std::thread::sleep(TICK);
+    }
+    eprintln!("cgnatd: stopping");
+    stop.store(true, Ordering::SeqCst);
+    for lcore in lcores.iter().take(d.workers as usize) {
+        let rc = eal.wait(*lcore);
+        if rc != 0 {
+            eprintln!("cgnatd: worker on lcore {lcore} ended with {rc}");
+        }
+    }
+    drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
+    let released = sweeper.shutdown(clock.now());
+    drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
+    drain.log_mut().flush().map_err(io("flush NAT log"))?;
+    eprintln!("cgnatd: {} block(s) released at shutdown", released.blocks_released);
+
+    let mut summary = Summary::collect(&nat_counters, &dp_counters);
+    summary.events_logged = drain.log_mut().written();
+    for p in [&inside, &outside] {
+        summary.ports.push((p.name().to_string(), p.stats().unwrap_or_default()));
+    }
+    summary.report(stats_file)?;
+    inside.close().map_err(dpdk("close inside port"))?;
+    outside.close().map_err(dpdk("close outside port"))?;
+    Ok(())
+}

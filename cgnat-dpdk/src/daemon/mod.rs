@@ -1,0 +1,78 @@
+//! `cgnatd`, the data plane daemon, as a library (the binary in
+//! `src/bin/cgnatd.rs` only parses arguments and calls [`main_with_args`]).
+//!
+//! - [`cli`]: command line; [`eal_args`]: the EAL command line from the
+//!   configuration (hugepages or `--no-huge`, lcores, devices).
+//! - [`router`]: what a worker does with a frame (ARP, echo, NAT verdicts,
+//!   next hops, fragments, ICMP errors); [`neighbour`]: the lock-free ARP
+//!   table; [`counters`]: per-worker data-plane counters.
+//! - [`worker_loop`]: the live poll-mode loop; [`clock`]: the TSC packet clock.
+//! - [`lifecycle`]: live start, management loop, signals, shutdown.
+//! - [`replay`]: deterministic pcap replay; [`pcap`]: pcap files.
+//! - [`natlog`]: the interim text NAT log (replaced by the management-core
+//!   issue).
+
+pub mod cli;
+pub mod clock;
+pub mod counters;
+pub mod eal_args;
+pub mod lifecycle;
+pub mod natlog;
+pub mod neighbour;
+pub mod pcap;
+pub mod replay;
+pub mod router;
+pub mod worker_loop;
+
+use cgnat_core::config::file;
+
+/// Runs `cgnatd` with `args` (without the program name); returns the exit
+/// code: 0 success, 1 invalid configuration or runtime failure, 2 usage.
+pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
+    let opts = match cli::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("cgnatd: {e}");
+            return 2;
+        }
+    };
+    if opts.help {
+        print!("{}", cli::USAGE);
+        return 0;
+    }
+    if opts.version {
+        println!("cgnatd {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let mut cfg = match file::load(opts.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cgnatd: invalid configuration: {e}");
+            return 1;
+        }
+    };
+    let source = opts
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the embedded lab configuration".into());
+    if opts.check {
+        println!("cgnatd: {source}: configuration is valid");
+        return 0;
+    }
+    if let Some(l) = &opts.log {
+        cfg.log.file = l.clone();
+    }
+    eprintln!("cgnatd: configuration from {source}");
+    let r = match &opts.replay {
+        Some(paths) => replay::run_replay(&cfg, paths, opts.stats_file.as_deref()),
+        None => lifecycle::run_live(&cfg, opts.stats_file.as_deref()),
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("cgnatd: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The router around the NAT: everything a worker does with a frame besides
+//! translating it.
+//!
+//! Per received frame: Ethernet and 802.1Q checks → ARP (replies for our
+//! addresses and, on the outside, proxy ARP for the pool; learning) or IPv4
+//! → echo replies for our interface addresses → cgnat-core
+//! [`Worker::process`] → act on the [`Verdict`]: forward (next hop, ARP
+//! resolution, hold while unresolved), fragment, ICMP error (rate-limited,
+//! RFC 1812 section 4.3.2.8), echo reply for pool addresses, hold an
+//! out-of-order fragment.
+//!
+//! No locks, no heap allocation, no system call: mbufs come from the
+//! worker's mempool, the hold and fragment areas are preallocated, the
+//! neighbour tables are lock-free, transmission goes through an [`Egress`].
+
+mod arp;
+mod output;
+
+use std::sync::Arc;
+
+use cgnat_core::config::{DaemonConfig, PortConfig};
+use cgnat_core::event::Event;
+use cgnat_core::frag::FragmentStash;
+use cgnat_core::ring::Producer;
+use cgnat_core::wire::{ethernet, icmp, ip_protocol};
+use cgnat_core::{Instant, Nat, Side, Verdict, Worker};
+
+use super::counters::{DpCounter, DpCounters};
+use super::neighbour::NeighbourTable;
+use crate::{Burst, Mbuf, Mempool};
+
+pub use output::Egress;
+
+/// The NAT worker type of the daemon: events go into an SPSC ring.
+pub type NatWorker = Worker<Producer<Event>>;
+
+/// One port as the router sees it (shared, read-only, by every worker).
+pub struct Link {
+    /// Which side.
+    pub side: Side,
+    /// The MAC address used as source and accepted as destination.
+    pub mac: [u8; 6],
+    /// The appliance's address on the link (host order).
+    pub addr: u32,
+    net: u32,
+    mask: u32,
+    /// Next hop for off-link destinations (host order), 0 for none.
+    pub gateway: u32,
+    /// 802.1Q TCI to tag frames with (VLAN id), if the port is tagged.
+    pub vlan: Option<u16>,
+    /// Ethernet header length on this link (14, or 18 when tagged).
+    pub l2_len: usize,
+    /// The link's neighbour table.
+    pub neighbours: NeighbourTable,
+}
+
+impl Link {
+    /// The link of `cfg` on `side`, whose port has MAC address `port_mac`
+    /// (overridden by `cfg.mac`). Installs the static neighbours.
+    pub fn new(side: Side, cfg: &PortConfig, port_mac: [u8; 6], table_size: usize) -> Link {
+        let net = cfg.address.network();
+        let len = cfg.address.prefix_len as u32;
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        let neighbours = NeighbourTable::new(table_size);
+        for n in &cfg.static_neighbours {
+            neighbours.insert_static(u32::from(n.ip), n.mac.0);
+        }
+        if let (Some(g), Some(m)) = (cfg.gateway, cfg.gateway_mac) {
+            neighbours.insert_static(u32::from(g), m.0);
+        }
+        Link {
+            side,
+            mac: cfg.mac.map(|m| m.0).unwrap_or(port_mac),
+            addr: u32::from(cfg.address.addr),
+            net: net.addr_u32(),
+            mask,
+            gateway: cfg.gateway.map(u32::from).unwrap_or(0),
+            vlan: cfg.vlan,
+            l2_len: if cfg.vlan.is_some() {
+                ethernet::VLAN_HEADER_LEN
+            } else {
+                ethernet::HEADER_LEN
+            },
+            neighbours,
+        }
+    }
+
+    /// The next hop towards `dst`: itself if on-link, else the gateway.
+    #[inline]
+    pub fn next_hop(&self, dst: u32) -> Option<u32> {
+        if dst & self.mask == self.net {
+            Some(dst)
+        } else if self.gateway != 0 {
+            Some(self.gateway)
+        } else {
+            None
+        }
+    }
+}
+
+/// Settings and links shared by every worker.
+pub struct Shared {
+    /// The inside link.
+    pub inside: Link,
+    /// The outside link.
+    pub outside: Link,
+    /// Answer ARP for pool addresses on the outside.
+    pub proxy_arp_pool: bool,
+    /// ICMP errors per second per worker (0: none).
+    pub icmp_errors_per_sec: u32,
+    /// How long a packet waits for ARP, microseconds.
+    pub arp_hold_us: u64,
+    /// Gap between ARP requests for one address, microseconds.
+    pub arp_retry_us: u64,
+    /// Packets held per worker while resolving.
+    pub arp_hold_packets: usize,
+    /// Out-of-order fragments held per worker.
+    pub fragments_held: usize,
+    /// How long they are held, seconds.
+    pub fragment_timeout: u32,
+}
+
+impl Shared {
+    /// From the configuration and the ports' MAC addresses.
+    pub fn new(cfg: &DaemonConfig, inside_mac: [u8; 6], outside_mac: [u8; 6]) -> Shared {
+        let d = &cfg.dataplane;
+        Shared {
+            inside: Link::new(Side::Inside, &d.inside, inside_mac, d.neighbours as usize),
+            outside: Link::new(Side::Outside, &d.outside, outside_mac, d.neighbours as usize),
+            proxy_arp_pool: d.proxy_arp_pool,
+            icmp_errors_per_sec: d.icmp_errors_per_sec,
+            arp_hold_us: d.arp_hold_ms as u64 * 1000,
+            arp_retry_us: d.arp_retry_ms as u64 * 1000,
+            arp_hold_packets: d.arp_hold_packets as usize,
+            fragments_held: cfg.nat.fragments.max_held as usize,
+            fragment_timeout: cfg.nat.fragments.timeout,
+        }
+    }
+
+    /// The link of `side`.
+    #[inline]
+    pub fn link(&self, side: Side) -> &Link {
+        match side {
+            Side::Inside => &self.inside,
+            Side::Outside => &self.outside,
+        }
+    }
+}
+
+/// A packet waiting for its next hop's MAC address.
+struct Held {
+    side: Side,
+    next_hop: u32,
+    deadline: u64,
+    m: Mbuf,
+}
+
+/// A fragment waiting for its first fragment.
+type Stashed = (Side, u8, Mbuf);
+
+#[inline]
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Inside => 0,
+        Side::Outside => 1,
+    }
+}
+
+/// One worker's router: the NAT worker plus everything around it.
+pub struct Router {
+    shared: Arc<Shared>,
+    worker: NatWorker,
+    nat: Arc<Nat>,
+    counters: Arc<DpCounters>,
+    pool: Mempool,
+    tx: [Burst; 2],
+    held: Box<[Option<Held>]>,
+    held_count: usize,
+    stash: FragmentStash<Stashed>,
+    redo: Vec<Stashed>,
+    icmp_tokens: u64,
+    icmp_last: u64,
+}
+
+impl Router {
+    /// A router for `worker`, taking mbufs for generated packets from `pool`.
+    pub fn new(shared: Arc<Shared>, worker: NatWorker, pool: Mempool) -> Router {
+        let nat = worker.nat().clone();
+        let held = (0..shared.arp_hold_packets).map(|_| None).collect();
+        let stash = FragmentStash::new(shared.fragments_held, shared.fragment_timeout);
+        let redo = Vec::with_capacity(shared.fragments_held);
+        Router {
+            shared,
+            worker,
+            nat,
+            counters: Arc::new(DpCounters::default()),
+            pool,
+            tx: [Burst::new(), Burst::new()],
+            held,
+            held_count: 0,
+            stash,
+            redo,
+            icmp_tokens: u64::MAX,
+            icmp_last: 0,
+        }
+    }
+
+    /// This worker's data-plane counters.
+    pub fn counters(&self) -> &Arc<DpCounters> {
+        &self.counters
+    }
+
+    /// This worker's NAT counters.
+    pub fn nat_counters(&self) -> &Arc<cgnat_core::counters::Counters> {
+        self.worker.counters()
+    }
+
+    /// Handles one frame received on `side` at `now`. Frames to send are
+    /// queued and go out on [`Router::flush`] (or when a burst fills).
+    #[inline]
+    pub fn handle<E: Egress>(&mut self, side: Side, m: Mbuf, now: Instant, eg: &mut E) {
+        self.counters.incr(match side {
+            Side::Inside => DpCounter::RxInside,
+            Side::Outside => DpCounter::RxOutside,
+        });
+        let link = self.shared.link(side);
+        if !m.is_contiguous() || m.data_len() < ethernet::HEADER_LEN {
+            self.counters.incr(DpCounter::BadFrame);
+            return;
+        }
+        let d = m.data();
+        let frame = ethernet::Frame::new_unchecked(d);
+        if frame.check_len().is_err() {
+            self.counters.incr(DpCounter::BadFrame);
+            return;
+        }
+        let vlan_ok = match (link.vlan, frame.vlan_id()) {
+            (None, None) => true,
+            (Some(want), Some(got)) => want == got,
+            _ => false,
+        };
+        if !vlan_ok {
+            self.counters.incr(DpCounter::VlanMismatch);
+            return;
+        }
+        let l2 = frame.header_len();
+        let ethertype = frame.inner_ethertype();
+        let to_us = d[..6] == link.mac;
+        match ethertype {
+            ethernet::ethertype::ARP if to_us || frame.dst_addr().is_broadcast() => self.arp(side, m, l2, now, eg),
+            ethernet::ethertype::IPV4 if to_us => self.ipv4(side, m, l2, now, eg),
+            ethernet::ethertype::IPV4 | ethernet::ethertype::ARP => self.counters.incr(DpCounter::OtherMac),
+            _ => self.counters.incr(DpCounter::NotIpv4),
+        }
+    }
+
+    /// An IPv4 packet at offset `l2` of `m`, received on `side`.
+    fn ipv4<E: Egress>(&mut self, side: Side, mut m: Mbuf, l2: usize, now: Instant, eg: &mut E) {
+        match self.to_our_address(&m, l2) {
+            None => {}
+            Some(true) => return self.echo_reply(side, m, l2, now, eg),
+            Some(false) => return self.counters.incr(DpCounter::LocalDropped),
+        }
+        let verdict = self.worker.process(side, &mut m.data_mut()[l2..], now);
+        match verdict {
+            Verdict::Forward(egress) => self.forward(side, egress, m, l2, now, eg),
+            Verdict::Fragment { side: egress, mtu } => self.fragment(egress, m, l2, mtu, now, eg),
+            Verdict::Drop(_) => {}
+            Verdict::IcmpError { icmp_type, code, mtu, .. } => self.icmp_error(side, m, l2, icmp_type, code, mtu, now, eg),
+            Verdict::Local => self.echo_reply(side, m, l2, now, eg),
+            Verdict::Hold => {
+                let key = self.worker.held_fragment_key();
+                if self.stash.hold(key, (side, l2 as u8, m), now).is_err() {
+                    self.counters.incr(DpCounter::FragmentStashFull);
+                }
+            }
+        }
+        if let Some(key) = self.worker.take_resolved_fragment() {
+            let redo = &mut self.redo;
+            self.stash.release(&key, |s| redo.push(s));
+            // Released fragments are translated now; none of them can be
+            // held again, and none is a first fragment, so this ends.
+            while !self.redo.is_empty() {
+                let (s, l, f) = self.redo.remove(0);
+                self.ipv4(s, f, l as usize, now, eg);
+            }
+        }
+    }
+
+    /// Whether `m` is addressed to an interface address of the appliance:
+    /// `Some(true)` for an echo request (answered), `Some(false)` for
+    /// anything else (dropped), `None` if not ours.
+    fn to_our_address(&self, m: &Mbuf, l2: usize) -> Option<bool> {
+        let d = &m.data()[l2..];
+        if d.len() < 20 {
+            return None;
+        }
+        let dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
+        if dst != self.shared.inside.addr && dst != self.shared.outside.addr {
+            return None;
+        }
+        let ihl = usize::from(d[0] & 0x0f) * 4;
+        let not_fragment = d[6] & 0x3f == 0 && d[7] == 0;
+        Some(d[9] == ip_protocol::ICMP && not_fragment && d.get(ihl) == Some(&icmp::msg_type::ECHO_REQUEST))
+    }
+
+    /// Answers an echo request in `m` (to us or a pool address) back out of `side`.
+    fn echo_reply<E: Egress>(&mut self, side: Side, mut m: Mbuf, l2: usize, now: Instant, eg: &mut E) {
+        if icmp::echo_reply_in_place(&mut m.data_mut()[l2..]).is_ok() {
+            self.counters.incr(DpCounter::EchoReplies);
+            self.forward(side, side, m, l2, now, eg);
+        } else {
+            self.counters.incr(DpCounter::LocalDropped);
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The live worker: a poll-mode loop on one lcore, run to completion.
+//!
+//! Each iteration reads the clock once, takes a burst from its inside RX
+//! queue and one from its outside RX queue, hands every frame to the
+//! [`Router`], transmits what was queued on its own TX queues, and does
+//! housekeeping (held packets) when needed. No lock, no heap allocation,
+//! no system call, except an optional short sleep after many empty polls
+//! (`dataplane.idle_sleep_us`, for labs that share CPUs; 0 on dedicated
+//! cores).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cgnat_core::{Instant, Side};
+
+use super::clock::TscClock;
+use super::router::{Egress, Router};
+use crate::{Burst, RxQueue, TxQueue};
+
+/// Empty polls before an idle worker starts sleeping.
+const IDLE_POLLS: u32 = 256;
+/// Housekeeping interval when nothing is held, microseconds.
+const HOUSEKEEPING_US: u64 = 1000;
+/// Attempts to hand a burst to a full TX queue before dropping the rest.
+const TX_ATTEMPTS: usize = 8;
+
+/// The worker's two TX queues.
+pub struct QueueEgress {
+    /// TX queue of the inside port.
+    pub inside: TxQueue,
+    /// TX queue of the outside port.
+    pub outside: TxQueue,
+}
+
+impl Egress for QueueEgress {
+    #[inline]
+    fn transmit(&mut self, side: Side, burst: &mut Burst, _now: Instant) {
+        let q = match side {
+            Side::Inside => &mut self.inside,
+            Side::Outside => &mut self.outside,
+        };
+        for _ in 0..TX_ATTEMPTS {
+            q.tx_burst(burst);
+            if burst.is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+/// Everything one worker lcore owns.
+pub struct WorkerContext {
+    /// Worker id (0-based; also its queue index on both ports).
+    pub id: u16,
+    /// The router (NAT worker inside).
+    pub router: Router,
+    /// RX queue of the inside port.
+    pub rx_inside: RxQueue,
+    /// RX queue of the outside port.
+    pub rx_outside: RxQueue,
+    /// TX queues.
+    pub egress: QueueEgress,
+    /// The packet clock.
+    pub clock: TscClock,
+    /// Set by the management core to stop the loop.
+    pub stop: Arc<AtomicBool>,
+    /// Sleep when idle, microseconds (0: never).
+    pub idle_sleep_us: u32,
+}
+
+/// The loop; returns 0 when stopped. At stop, queued frames are sent,
+/// packets whose next hop resolved meanwhile too, and the rest is dropped.
+pub fn run(mut w: WorkerContext) -> i32 {
+    let mut burst = Burst::new();
+    let mut idle = 0u32;
+    let mut last_housekeeping = 0u64;
+    let mut now = w.clock.now();
+    while !w.stop.load(Ordering::Relaxed) {
+        now = w.clock.now();
+        let mut n = w.rx_inside.rx_burst(&mut burst);
+        for m in burst.drain() {
+            w.router.handle(Side::Inside, m, now, &mut w.egress);
+        }
+        n += w.rx_outside.rx_burst(&mut burst);
+        for m in burst.drain() {
+            w.router.handle(Side::Outside, m, now, &mut w.egress);
+        }
+        if w.router.held() > 0 || now.as_micros().wrapping_sub(last_housekeeping) >= HOUSEKEEPING_US {
+            w.router.housekeeping(now, &mut w.egress);
+            last_housekeeping = now.as_micros();
+        }
+        w.router.flush(now, &mut w.egress);
+        if n == 0 {
+            idle = idle.saturating_add(1);
+            if w.idle_sleep_us > 0 && idle > IDLE_POLLS {
+                std::thread::sleep(Duration::from_micros(w.idle_sleep_us as u64));
+            }
+        } else {
+            idle = 0;
+        }
+    }
+    w.router.housekeeping(now, &mut w.egress);
+    w.router.flush(now, &mut w.egress);
+    w.router.drop_held();
+    0
+}

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# The cgnat lab: cgnatd on two TAP PMD ports between two subscriber
+# namespaces and an "internet" namespace, with real programs crossing the
+# NAT (ping, curl, iperf3, UDP).
+#
+#   sub1 100.64.1.10 ─┐                 inside TAP            outside TAP
+#                     ├─ br0 (ns access) ─ cgnat-in ═ cgnatd ═ cgnat-out ─ ns inet
+#   sub2 100.64.1.20 ─┘                   100.64.0.1/10       198.51.100.2/24
+#                                                              198.51.100.1/24 (+ 192.0.2.80 on lo)
+#
+# Usage: tests/lab.sh [run|up|check|down]   (run = up + check + down; default)
+#   up     start cgnatd and build the topology (leaves it running)
+#   check  run the scenarios against a running lab; exit 1 if one fails
+#   down   stop everything and remove every namespace/interface it created
+# Environment: CGNATD (path to the binary; default target/debug/cgnatd, built
+# if missing), LAB_PREFIX (namespace prefix, default cgn), LAB_DIR (work
+# directory, default /tmp/cgnat-lab), LAB_WORKERS (default 2), LAB_QUICK=1
+# (shorter iperf3 runs). Needs root. Safe to run twice: `up` starts with `down`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+P=${LAB_PREFIX:-cgn}
+NS_ACCESS=$P-access NS_SUB1=$P-sub1 NS_SUB2=$P-sub2 NS_INET=$P-inet
+IF_IN=${LAB_IF_IN:-cgnat-in}
+IF_OUT=${LAB_IF_OUT:-cgnat-out}
+WORK=${LAB_DIR:-/tmp/cgnat-lab}
+PIDS=$WORK/pids
+CGNATD=${CGNATD:-$ROOT/target/debug/cgnatd}
+WORKERS=${LAB_WORKERS:-2}
+IPERF_T=${LAB_QUICK:+2}
+IPERF_T=${IPERF_T:-3}
+UDP_TOOL=$ROOT/tests/lab/udp_tool.py
+
+SUB1=100.64.1.10 SUB2=100.64.1.20 GW_IN=100.64.0.1
+INET=198.51.100.1 CGN_OUT=198.51.100.2 WEB=192.0.2.80
+STATIC_PUB=203.0.113.14
+
+FAILED=0
+say() { printf '%s\n' "$*"; }
+pass() { say "PASS $*"; }
+fail() { say "FAIL $*"; FAILED=1; }
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        say "lab.sh: needs root (network namespaces, TAP devices, DPDK)"
+        exit 2
+    fi
+}
+
+install_deps() {
+    local missing=()
+    for c in ip ping curl iperf3 python3 ethtool; do
+        command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "lab.sh: installing missing tools: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 curl iproute2 iputils-ping dnsutils python3 ethtool >/dev/null
+}
+
+# Runs a command in the background inside a namespace, remembering its pid.
+bg() {
+    local name=$1 ns=$2; shift 2
+    nsx "$ns" "$@" >"$WORK/$name.log" 2>&1 &
+    echo $! >"$PIDS/$name"
+}
+
+stop_pid() {
+    local f=$1 sig=${2:-TERM} pid
+    [ -f "$f" ] || return 0
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "-$sig" "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+
+down() {
+    if [ -d "$PIDS" ]; then
+        for f in "$PIDS"/*; do
+            [ -e "$f" ] || continue
+            [ "$(basename "$f")" = cgnatd ] && continue
+            stop_pid "$f"
+        done
+        stop_pid "$PIDS/cgnatd" INT
+    fi
+    for ns in "$NS_SUB1" "$NS_SUB2" "$NS_ACCESS" "$NS_INET"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    for i in "$IF_IN" "$IF_OUT"; do
+        ip link del "$i" 2>/dev/null || true
+    done
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+    local t=$1 what=$2; shift 2
+    for _ in $(seq 1 $((t * 10))); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    say "lab.sh: timed out waiting for $what"
+    return 1
+}
+
+no_offload() { # checksums must be complete on the wire (the NAT updates them incrementally)
+    nsx "$1" ethtool -K "$2" tx off rx off >/dev/null 2>&1 || true
+}
+
+up() {
+    need_root
+    install_deps
+    down
+    if [ ! -x "$CGNATD" ]; then
+        (cd "$ROOT" && cargo build -q -p cgnat-dpdk --bin cgnatd)
+    fi
+    rm -rf "$WORK"
+    mkdir -p "$PIDS" "$WORK/www"
+    echo "hello from the internet" >"$WORK/www/index.html"
+    mkdir -p "$WORK/www-sub2"
+    echo "hello from sub2" >"$WORK/www-sub2/index.html"
+
+    say "lab: starting cgnatd ($WORKERS workers)"
+    CGNAT_LOG__FILE=$WORK/nat.log \
+    CGNAT_DATAPLANE__WORKERS=$WORKERS \
+    CGNAT_DATAPLANE__INSIDE__DEVICE="net_tap0,iface=$IF_IN" \
+    CGNAT_DATAPLANE__OUTSIDE__DEVICE="net_tap1,iface=$IF_OUT" \
+        "$CGNATD" --stats-file "$WORK/stats.txt" >"$WORK/cgnatd.log" 2>&1 &
+    echo $! >"$PIDS/cgnatd"
+    # cgnatd configures and starts the TAP ports first; only then are the
+    # kernel interfaces moved into the namespaces.
+    wait_for 60 "cgnatd workers" grep -q "worker(s) running" "$WORK/cgnatd.log" || { cat "$WORK/cgnatd.log"; return 1; }
+
+    for ns in "$NS_ACCESS" "$NS_SUB1" "$NS_SUB2" "$NS_INET"; do
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+    done
+    # Access network: a bridge joining the inside TAP and both subscribers.
+    ip link set "$IF_IN" netns "$NS_ACCESS"
+    ip -n "$NS_ACCESS" link add br0 type bridge
+    ip -n "$NS_ACCESS" link set "$IF_IN" master br0
+    for s in 1 2; do
+        local ns=$P-sub$s addr
+        addr=$([ $s = 1 ] && echo $SUB1 || echo $SUB2)
+        ip -n "$NS_ACCESS" link add "v-sub$s" type veth peer name eth0 netns "$ns"
+        ip -n "$NS_ACCESS" link set "v-sub$s" master br0 up
+        no_offload "$NS_ACCESS" "v-sub$s"
+        ip -n "$ns" addr add "$addr/10" dev eth0
+        ip -n "$ns" link set eth0 up
+        no_offload "$ns" eth0
+        ip -n "$ns" route add default via $GW_IN
+    done
+    ip -n "$NS_ACCESS" link set br0 up
+    ip -n "$NS_ACCESS" link set "$IF_IN" up
+    # Internet: the outside TAP; the pool is on-link (cgnatd answers ARP for
+    # it: proxy_arp_pool), subscriber space routed to cgnatd (which must
+    # drop unsolicited traffic to it).
+    ip link set "$IF_OUT" netns "$NS_INET"
+    ip -n "$NS_INET" addr add $INET/24 dev "$IF_OUT"
+    ip -n "$NS_INET" addr add $WEB/32 dev lo
+    ip -n "$NS_INET" link set "$IF_OUT" up
+    ip -n "$NS_INET" route add 203.0.113.0/28 dev "$IF_OUT"
+    ip -n "$NS_INET" route add 100.64.0.0/10 via $CGN_OUT
+
+    say "lab: starting servers"
+    bg http-inet "$NS_INET" python3 -m http.server 80 --bind $WEB --directory "$WORK/www"
+    bg iperf3 "$NS_INET" iperf3 -s -B $INET -p 5201
+    bg reflector "$NS_INET" python3 -u "$UDP_TOOL" reflect --bind $INET:3478
+    bg http-sub2 "$NS_SUB2" python3 -m http.server 8080 --bind $SUB2 --directory "$WORK/www-sub2"
+    bg http-sub1-trap "$NS_SUB1" python3 -m http.server 7001 --bind $SUB1 --directory "$WORK/www"
+    bg udp-sub1-trap "$NS_SUB1" python3 -u "$UDP_TOOL" listen --bind $SUB1:7000 --out "$WORK/udp-sub1-trap.count"
+    wait_for 15 "servers" nsx "$NS_INET" bash -c "exec 3<>/dev/tcp/$WEB/80" || true
+    # sub2's UDP server learns its public endpoint from the reflector first
+    # (an outbound packet creates its endpoint-independent mapping).
+    bg udp-sub2 "$NS_SUB2" python3 -u "$UDP_TOOL" reflect --bind $SUB2:5000 \
+        --announce $INET:3478 --announce-file "$WORK/sub2.public"
+    wait_for 30 "sub2's public UDP endpoint" test -s "$WORK/sub2.public" || true
+    say "lab: up (logs in $WORK)"
+}
+
+check() {
+    need_root
+    local out pub
+    say "== ping"
+    if nsx "$NS_SUB1" ping -c 2 -W 2 $GW_IN >/dev/null; then pass "sub1 pings cgnatd's inside address $GW_IN"; else fail "ping $GW_IN"; fi
+    if nsx "$NS_SUB1" ping -c 3 -W 2 $INET >"$WORK/ping.out"; then pass "sub1 pings $INET through the NAT"; else fail "ping $INET"; fi
+    if nsx "$NS_INET" ping -c 2 -W 2 203.0.113.5 >/dev/null; then pass "the internet pings pool address 203.0.113.5 (proxy ARP + echo)"; else fail "ping pool address"; fi
+    out=$(nsx "$NS_SUB1" ping -c 1 -t 1 -W 2 $WEB 2>&1 || true)
+    if grep -q "From $GW_IN.*Time to live exceeded" <<<"$out"; then pass "TTL 1 → ICMP time exceeded from $GW_IN"; else fail "time exceeded: $out"; fi
+
+    say "== curl (HTTP server logs the client address)"
+    for s in 1 2; do
+        if nsx "$P-sub$s" curl -sS --max-time 10 "http://$WEB/" | grep -q "hello from the internet"; then pass "sub$s fetches http://$WEB/"; else fail "curl from sub$s"; fi
+    done
+    sleep 0.5
+    say "   server log: $(grep -c 'GET /' "$WORK/http-inet.log" || true) requests:"
+    sed 's/^/     /' "$WORK/http-inet.log" | grep 'GET /' || true
+    if grep 'GET /' "$WORK/http-inet.log" | grep -q '^203\.0\.113\.' && ! grep -q '^100\.' "$WORK/http-inet.log"; then
+        pass "the server saw only pool addresses (203.0.113.0/28)"
+    else fail "server saw a non-pool client"; fi
+
+    say "== UDP request"
+    out=$(nsx "$NS_SUB1" python3 "$UDP_TOOL" query --to $INET:3478 2>&1 || true)
+    if grep -q '^seen 203\.0\.113\.' <<<"$out"; then pass "sub1 UDP query answered; the server saw '$out'"; else fail "UDP query: $out"; fi
+
+    say "== iperf3 (${IPERF_T}s each)"
+    local name args
+    for name in "tcp upload::" "tcp download::-R" "udp upload::-u -b 20M" "udp download::-u -b 20M -R"; do
+        args=${name#*::}; name=${name%%::*}
+        # shellcheck disable=SC2086
+        if out=$(nsx "$NS_SUB1" iperf3 -c $INET -p 5201 -t "$IPERF_T" -P 2 $args 2>&1); then
+            pass "iperf3 $name: $(grep -E 'receiver' <<<"$out" | tail -1 | sed -E 's/ +/ /g')"
+        else
+            fail "iperf3 $name: $(tail -3 <<<"$out")"
+        fi
+    done
+
+    say "== unsolicited inbound traffic is dropped"
+    nsx "$NS_INET" python3 "$UDP_TOOL" send --to $SUB1:7000 --count 5 || true
+    for a in 203.0.113.1 203.0.113.5 203.0.113.9; do
+        nsx "$NS_INET" python3 "$UDP_TOOL" send --to $a:7000 --count 3 || true
+        nsx "$NS_INET" curl -s --max-time 1 "http://$a:7001/" >/dev/null 2>&1 || true
+    done
+    nsx "$NS_INET" curl -s --max-time 2 "http://$SUB1:7001/" >/dev/null 2>&1 || true
+    sleep 1
+    if [ "$(cat "$WORK/udp-sub1-trap.count" 2>/dev/null || echo 0)" = 0 ] && ! grep -q 'GET /' "$WORK/http-sub1-trap.log"; then
+        pass "nothing from the internet reached sub1 (UDP and TCP, to its address and to pool addresses)"
+    else fail "unsolicited traffic reached sub1"; fi
+
+    say "== hairpinning (sub1 → sub2 via sub2's public address)"
+    pub=$(cat "$WORK/sub2.public" 2>/dev/null || true)
+    if [ -n "$pub" ]; then
+        out=$(nsx "$NS_SUB1" python3 "$UDP_TOOL" query --to "$pub" 2>&1 || true)
+        if grep -q '^seen 203\.0\.113\.' <<<"$out"; then pass "UDP to sub2's public endpoint $pub answered; sub2 saw '$out'"; else fail "UDP hairpin to $pub: $out"; fi
+    else fail "sub2 never learned its public UDP endpoint"; fi
+    if nsx "$NS_SUB1" curl -sS --max-time 10 "http://$STATIC_PUB:8080/" | grep -q "hello from sub2"; then
+        pass "sub1 fetches http://$STATIC_PUB:8080/ (static mapping to sub2, hairpinned)"
+    else fail "TCP hairpin"; fi
+    if nsx "$NS_INET" curl -sS --max-time 10 "http://$STATIC_PUB:8080/" | grep -q "hello from sub2"; then
+        pass "the internet fetches http://$STATIC_PUB:8080/ (static inbound mapping)"
+    else fail "static inbound mapping"; fi
+    sleep 0.5
+    say "   sub2's server log:"
+    sed 's/^/     /' "$WORK/http-sub2.log" | grep 'GET /' || true
+    if grep 'GET /' "$WORK/http-sub2.log" | grep -q '^203\.0\.113\.' && ! grep 'GET /' "$WORK/http-sub2.log" | grep -q '^100\.'; then
+        pass "sub2 saw sub1 as a pool address (RFC 4787 REQ-9)"
+    else fail "sub2 saw a private client address"; fi
+
+    say "== NAT log ($WORK/nat.log)"
+    sed 's/^/   /' "$WORK/nat.log" || true
+    for a in $SUB1 $SUB2; do
+        if grep -q "block-alloc subscriber=$a " "$WORK/nat.log"; then pass "NAT log has a block allocation for $a"; else fail "no block-alloc for $a"; fi
+    done
+}
+
+stop_daemon() {
+    say "== stopping cgnatd (SIGINT)"
+    stop_pid "$PIDS/cgnatd" INT
+    sed 's/^/   /' "$WORK/cgnatd.log" | grep -v '^   tap_\|^   qdisc\|^   eth_dev_tap' || true
+    local allocs releases
+    allocs=$(grep -c 'block-alloc .*reason=new-mapping' "$WORK/nat.log" || true)
+    releases=$(grep -c 'block-release' "$WORK/nat.log" || true)
+    if [ "$allocs" -gt 0 ] && [ "$allocs" = "$releases" ]; then
+        pass "clean shutdown: $allocs block allocations, $releases release records"
+    else fail "allocations $allocs != releases $releases"; fi
+    if [ -s "$WORK/stats.txt" ]; then
+        local busy
+        busy=$(grep -cE '^worker [0-9]+: rx_inside [1-9][0-9]* rx_outside [1-9]' "$WORK/stats.txt" || true)
+        if [ "$busy" -ge 2 ]; then pass "$busy workers received on both ports (flows cross workers)"; else fail "only $busy worker(s) received on both ports"; fi
+    else fail "no statistics written"; fi
+}
+
+cmd=${1:-run}
+case "$cmd" in
+    up) up ;;
+    down) down ;;
+    check) check; exit $FAILED ;;
+    run)
+        trap down EXIT
+        up
+        check
+        stop_daemon
+        if [ $FAILED = 0 ]; then say "lab: ALL PASSED"; else say "lab: FAILURES"; fi
+        exit $FAILED
+        ;;
+    *) say "usage: $0 [run|up|check|down]"; exit 2 ;;
+esac
