@@ -74,6 +74,9 @@ fn fast_path(c: &mut Criterion) {
                     for p in burst.iter() {
                         f.worker.prefetch(side, p);
                     }
+                    for p in burst.iter() {
+                        f.worker.prefetch_session(side, p);
+                    }
                     for p in burst.iter_mut() {
                         std::hint::black_box(f.worker.process(side, p, now));
                     }

@@ -96,24 +96,33 @@ impl<E: EventSink> Worker<E> {
         (splitmix64(&mut self.rng) >> 32) as u32
     }
 
-    /// Hints the CPU to fetch the table lines `packet` will need. The data
-    /// plane calls it for every packet of a burst before processing them, so
-    /// their cache misses overlap instead of adding up. Never fails; a
-    /// packet too short to read is simply not prefetched.
-    #[inline]
-    pub fn prefetch(&self, side: Side, packet: &[u8]) {
-        let Some(&vi) = packet.first() else { return };
-        let ihl = (vi & 0x0F) as usize * 4;
+    /// The (protocol, source, destination, source port, destination port)
+    /// of a packet, read without validation for prefetching only.
+    #[inline(always)]
+    fn peek(packet: &[u8]) -> Option<(Protocol, u32, u32, u16, u16)> {
+        let ihl = (*packet.first()? & 0x0F) as usize * 4;
         if packet.len() < ihl + 8 || ihl < 20 {
-            return;
+            return None;
         }
-        let Some(protocol) = Protocol::from_ip(packet[9]) else { return };
+        let protocol = Protocol::from_ip(packet[9])?;
         let be32 = |i: usize| u32::from_be_bytes([packet[i], packet[i + 1], packet[i + 2], packet[i + 3]]);
         let be16 = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
-        let (src, dst) = (be32(12), be32(16));
         let (sport, dport) = match protocol {
             Protocol::Icmp => (be16(ihl + 4), be16(ihl + 4)),
             _ => (be16(ihl), be16(ihl + 2)),
+        };
+        Some((protocol, be32(12), be32(16), sport, dport))
+    }
+
+    /// Hints the CPU to fetch the table lines `packet` will need. The data
+    /// plane calls it for every packet of a burst before processing them, so
+    /// their cache misses overlap instead of adding up; for packets from the
+    /// outside it then calls [`Worker::prefetch_session`] for the burst too.
+    /// Never fails; a packet too short to read is simply not prefetched.
+    #[inline]
+    pub fn prefetch(&self, side: Side, packet: &[u8]) {
+        let Some((protocol, src, dst, sport, dport)) = Self::peek(packet) else {
+            return;
         };
         match side {
             Side::Inside => self.nat.sessions.prefetch(&crate::flow::SessionKey {
@@ -131,16 +140,50 @@ impl<E: EventSink> Worker<E> {
         }
     }
 
+    /// Second prefetch stage for packets from the outside: once
+    /// [`Worker::prefetch`] has brought in the burst's block and port
+    /// records, this reads them to learn each flow's inside endpoint and
+    /// prefetches its session slot. A no-op for inside packets.
+    #[inline]
+    pub fn prefetch_session(&self, side: Side, packet: &[u8]) {
+        if side == Side::Inside {
+            return;
+        }
+        let Some((protocol, src, dst, sport, dport)) = Self::peek(packet) else {
+            return;
+        };
+        let Some(pool_index) = self.nat.pool.index_of(dst) else { return };
+        if let Some((inside, inside_port)) = self.resolve_public(protocol, pool_index, dport) {
+            self.nat.sessions.prefetch(&crate::flow::SessionKey {
+                protocol,
+                inside_addr: inside,
+                inside_port,
+                remote_addr: src,
+                remote_port: if protocol == Protocol::Icmp { 0 } else { sport },
+            });
+        }
+    }
+
     /// Translates the IPv4 packet `packet` (no link-layer header) received
     /// on `side`, in place. The buffer may be longer than the packet
     /// (Ethernet padding); the packet's length never changes.
     #[inline]
     pub fn process(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
-        self.now = now;
         self.counters.incr(match side {
             Side::Inside => Counter::RxInside,
             Side::Outside => Counter::RxOutside,
         });
+        self.process_again(side, packet, now)
+    }
+
+    /// Like [`Worker::process`], but the packet is not counted as received
+    /// (`rx_inside`/`rx_outside`) again: for a packet that an earlier
+    /// `process` call already counted and answered with [`Verdict::Hold`],
+    /// i.e. a fragment the data plane held and now processes again after
+    /// [`Worker::take_resolved_fragment`]. Its verdict is counted as usual.
+    #[inline]
+    pub fn process_again(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
+        self.now = now;
         let v = self.classify(side, packet);
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
@@ -274,8 +317,15 @@ impl<E: EventSink> Worker<E> {
             if t == icmp::msg_type::ECHO_REQUEST {
                 // query: translated below with the identifier as the port
             } else if icmp::Packet::new_unchecked(l4).is_error() {
-                return match self.icmp_error_from_inside(pkt, p) {
-                    Ok(()) => self.done(pkt, Side::Outside, frag),
+                let r = self.icmp_error_from_inside(pkt, p).and_then(|()| match to_pool {
+                    // RFC 5508 REQ-7a: a hairpinned error (about a packet from
+                    // another subscriber's public endpoint) goes back inside,
+                    // addressed to the quoted packet's source after translation.
+                    Some(dst_index) => self.icmp_error_from_outside(pkt, p, dst_index),
+                    None => Ok(()),
+                });
+                return match r {
+                    Ok(()) => self.done(pkt, egress, frag),
                     Err(v) => v,
                 };
             } else {
