@@ -34,9 +34,20 @@ fn quoted(pkt: &[u8], p: &Parsed) -> Result<Quoted, Verdict> {
     if p.is_fragment() {
         return Err(BAD);
     }
+    // RFC 5508 REQ-3: "if the ICMP checksum fails to validate, the NAT
+    // SHOULD silently drop the ICMP Error packet" (the checksum is
+    // recomputed below, which would otherwise launder a corrupted message).
+    if !icmp::Packet::new_unchecked(&pkt[p.header_len..]).verify_checksum() {
+        return Err(BAD);
+    }
     let ip = p.header_len + icmp::HEADER_LEN;
     let e = ipv4::Packet::new_embedded(pkt.get(ip..).ok_or(Verdict::Drop(DropReason::Malformed))?)
         .map_err(|_| Verdict::Drop(DropReason::Malformed))?;
+    // RFC 5508 REQ-3a: "If the IP checksum of the embedded packet fails to
+    // validate, the NAT SHOULD silently drop the Error packet".
+    if !e.verify_checksum() {
+        return Err(BAD);
+    }
     let protocol = Protocol::from_ip(e.protocol()).ok_or(BAD)?;
     let l4 = ip + e.header_len();
     let l4_len = pkt.len().saturating_sub(l4);
