@@ -240,6 +240,16 @@ pub struct DataplaneConfig {
     pub arp_hold_ms: u32,
     /// Gap between ARP requests for the same address, milliseconds.
     pub arp_retry_ms: u32,
+    /// How long a learned neighbour stays reachable after its last
+    /// confirmation (an ARP packet from it), seconds (RFC 4861 section
+    /// 6.3.2 REACHABLE_TIME, RFC 1122 section 2.3.2.1 cache validation).
+    /// After that the entry is stale: it is still used, but its next use
+    /// sends a unicast ARP probe. Configured MACs never age.
+    pub arp_reachable_secs: u32,
+    /// Unanswered probes (one every `arp_retry_ms`) after which a stale
+    /// neighbour is removed; its next use resolves it again by broadcast
+    /// (RFC 4861 section 7.3.3 MAX_UNICAST_SOLICIT).
+    pub arp_probes: u8,
     /// The subscriber-side port.
     pub inside: PortConfig,
     /// The internet-side port.
@@ -264,6 +274,8 @@ impl Default for DataplaneConfig {
             arp_hold_packets: 64,
             arp_hold_ms: 1000,
             arp_retry_ms: 500,
+            arp_reachable_secs: 300,
+            arp_probes: 3,
             inside: PortConfig {
                 device: "net_tap0,iface=cgnat-in".into(),
                 address: InterfaceAddress {
@@ -379,6 +391,14 @@ impl DataplaneConfig {
         range("dataplane.arp_hold_packets", self.arp_hold_packets as u64, 0, 4096, " packets")?;
         range("dataplane.arp_hold_ms", self.arp_hold_ms as u64, 1, 60_000, " milliseconds")?;
         range("dataplane.arp_retry_ms", self.arp_retry_ms as u64, 1, 60_000, " milliseconds")?;
+        range(
+            "dataplane.arp_reachable_secs",
+            self.arp_reachable_secs as u64,
+            1,
+            86_400,
+            " seconds",
+        )?;
+        range("dataplane.arp_probes", self.arp_probes as u64, 1, 10, " probes")?;
         if let Some(l) = &self.lcores {
             if l.trim().is_empty() {
                 return Err(ConfigError::new(
@@ -450,5 +470,28 @@ mod tests {
         let mut d = DataplaneConfig::default();
         d.outside.device = "net_tap0".into();
         assert_eq!(d.validate(&nat).unwrap_err().key, "dataplane.outside.device");
+    }
+
+    #[test]
+    fn neighbour_aging_keys() {
+        let nat = NatConfig::default();
+        let d = DataplaneConfig::default();
+        assert_eq!((d.arp_reachable_secs, d.arp_probes), (300, 3));
+        let d = DataplaneConfig {
+            arp_reachable_secs: 0,
+            ..DataplaneConfig::default()
+        };
+        let e = d.validate(&nat).unwrap_err();
+        assert_eq!(e.key, "dataplane.arp_reachable_secs");
+        assert_eq!(e.value, "0");
+        assert!(e.allowed.contains("between 1 and 86400 seconds"), "{e}");
+        let d = DataplaneConfig {
+            arp_probes: 11,
+            ..DataplaneConfig::default()
+        };
+        let e = d.validate(&nat).unwrap_err();
+        assert_eq!(e.key, "dataplane.arp_probes");
+        assert_eq!(e.value, "11");
+        assert!(e.allowed.contains("between 1 and 10 probes"), "{e}");
     }
 }

@@ -43,8 +43,10 @@ dp_counters! {
     ArpRx = "arp_rx",
     /// ARP replies sent for our own (or pool) addresses.
     ArpRepliesSent = "arp_replies_sent",
-    /// ARP requests sent to resolve next hops.
+    /// ARP requests broadcast to resolve next hops.
     ArpRequestsSent = "arp_requests_sent",
+    /// Unicast ARP probes sent to stale neighbours (RFC 1122 section 2.3.2.1).
+    ArpProbesSent = "arp_probes_sent",
     /// Neighbour entries learned or refreshed from ARP.
     ArpLearned = "arp_learned",
     /// ARP packets ignored (not for us, malformed, or not Ethernet/IPv4).
@@ -57,6 +59,10 @@ dp_counters! {
     UnresolvedDropped = "unresolved_dropped",
     /// Packets dropped: the neighbour table is full.
     NeighbourTableFull = "neighbour_table_full",
+    /// Neighbours removed after their probes went unanswered (their
+    /// packets are then held while the address is resolved again, and
+    /// counted `unresolved_dropped` if that fails).
+    NeighbourExpired = "neighbour_expired",
     /// Packets dropped: no route (off-link destination and no gateway).
     NoRoute = "no_route",
     /// ICMP echo replies sent (own and pool addresses).
@@ -67,8 +73,12 @@ dp_counters! {
     IcmpRateLimited = "icmp_rate_limited",
     /// ICMP errors not sent because RFC 1812 section 4.3.2.7 forbids them.
     IcmpErrorsForbidden = "icmp_errors_forbidden",
-    /// Packets to the appliance's own addresses that are not answered.
+    /// Packets to the appliance's own addresses dropped: not UDP, TCP or
+    /// echo request, or fragmented.
     LocalDropped = "local_dropped",
+    /// UDP (answered with ICMP port unreachable, rate permitting) and TCP
+    /// (dropped silently) to the appliance's own addresses.
+    LocalRefused = "local_refused",
     /// Fragments sent for packets larger than the egress MTU.
     FragmentsSent = "fragments_sent",
     /// Packets that could not be fragmented.

@@ -40,9 +40,16 @@ impl Router {
         let tpa = u32::from(p.target_protocol_addr());
         let link = self.shared.link(side);
         let ours = self.arp_ours(side, tpa);
-        // RFC 826 "Packet Reception": update the sender if known; add it if
-        // the packet is for us. Only on-link unicast senders.
-        if sha.is_unicast() && spa != 0 && spa != link.addr && link.next_hop(spa) == Some(spa) && link.neighbours.learn(spa, sha.0, ours) {
+        // RFC 826 "Packet Reception": update the sender if known (a new MAC
+        // address replaces the old one: failover, gratuitous ARP; any ARP
+        // from it confirms its reachability); add it if the packet is for
+        // us. Only on-link unicast senders.
+        if sha.is_unicast()
+            && spa != 0
+            && spa != link.addr
+            && link.next_hop(spa) == Some(spa)
+            && link.neighbours.learn(spa, sha.0, ours, now.as_micros())
+        {
             self.counters.incr(DpCounter::ArpLearned);
         }
         if op != Operation::Request || !ours || !sha.is_unicast() || spa == tpa {
@@ -69,8 +76,10 @@ impl Router {
         self.push(side, m, now, eg);
     }
 
-    /// Broadcasts an ARP request for `target` on `side`.
-    pub(super) fn arp_request<E: Egress>(&mut self, side: Side, target: u32, now: Instant, eg: &mut E) {
+    /// Sends an ARP request for `target` on `side`: broadcast, or unicast to
+    /// `probe`, the MAC address of a stale entry (RFC 1122 section 2.3.2.1
+    /// unicast poll; the target hardware address stays zero).
+    pub(super) fn arp_request<E: Egress>(&mut self, side: Side, target: u32, probe: Option<[u8; 6]>, now: Instant, eg: &mut E) {
         let link = self.shared.link(side);
         let (mac, addr, vlan, l2) = (link.mac, link.addr, link.vlan, link.l2_len);
         let Ok(mut m) = Mbuf::alloc(&self.pool) else {
@@ -85,7 +94,7 @@ impl Router {
         buf.fill(0);
         ethernet::emit_header(
             buf,
-            EthernetAddress::BROADCAST,
+            probe.map(EthernetAddress).unwrap_or(EthernetAddress::BROADCAST),
             EthernetAddress(mac),
             vlan,
             ethernet::ethertype::ARP,
@@ -98,7 +107,10 @@ impl Router {
             EthernetAddress([0; 6]),
             target.into(),
         );
-        self.counters.incr(DpCounter::ArpRequestsSent);
+        self.counters.incr(match probe {
+            Some(_) => DpCounter::ArpProbesSent,
+            None => DpCounter::ArpRequestsSent,
+        });
         self.push(side, m, now, eg);
     }
 }

@@ -3,11 +3,14 @@
 //!
 //! Per received frame: Ethernet and 802.1Q checks → ARP (replies for our
 //! addresses and, on the outside, proxy ARP for the pool; learning) or IPv4
-//! → echo replies for our interface addresses → cgnat-core
+//! → the appliance's own interface addresses (echo replies; UDP answered
+//! with ICMP port unreachable; anything else dropped) → cgnat-core
 //! [`Worker::process`] → act on the [`Verdict`]: forward (next hop, ARP
-//! resolution, hold while unresolved), fragment, ICMP error (rate-limited,
-//! RFC 1812 section 4.3.2.8), echo reply for pool addresses, hold an
-//! out-of-order fragment.
+//! resolution with neighbour aging, hold while unresolved), fragment, ICMP
+//! error (rate-limited, RFC 1812 section 4.3.2.8), echo reply for pool
+//! addresses, hold an out-of-order fragment (processed again with
+//! [`Worker::process_again`] once its first fragment is translated, so it
+//! is counted as received once).
 //!
 //! No locks, no heap allocation, no system call: mbufs come from the
 //! worker's mempool, the hold and fragment areas are preallocated, the
@@ -26,7 +29,7 @@ use cgnat_core::wire::{ethernet, icmp, ip_protocol};
 use cgnat_core::{Instant, Nat, Side, Verdict, Worker};
 
 use super::counters::{DpCounter, DpCounters};
-use super::neighbour::NeighbourTable;
+use super::neighbour::{NeighbourTable, NeighbourTimers};
 use crate::{Burst, Mbuf, Mempool};
 
 pub use output::Egress;
@@ -56,12 +59,13 @@ pub struct Link {
 
 impl Link {
     /// The link of `cfg` on `side`, whose port has MAC address `port_mac`
-    /// (overridden by `cfg.mac`). Installs the static neighbours.
-    pub fn new(side: Side, cfg: &PortConfig, port_mac: [u8; 6], table_size: usize) -> Link {
+    /// (overridden by `cfg.mac`), with a neighbour table of `table_size`
+    /// entries aging by `timers`. Installs the static neighbours.
+    pub fn new(side: Side, cfg: &PortConfig, port_mac: [u8; 6], table_size: usize, timers: NeighbourTimers) -> Link {
         let net = cfg.address.network();
         let len = cfg.address.prefix_len as u32;
         let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-        let neighbours = NeighbourTable::new(table_size);
+        let neighbours = NeighbourTable::new(table_size, timers);
         for n in &cfg.static_neighbours {
             neighbours.insert_static(u32::from(n.ip), n.mac.0);
         }
@@ -110,8 +114,6 @@ pub struct Shared {
     pub icmp_errors_per_sec: u32,
     /// How long a packet waits for ARP, microseconds.
     pub arp_hold_us: u64,
-    /// Gap between ARP requests for one address, microseconds.
-    pub arp_retry_us: u64,
     /// Packets held per worker while resolving.
     pub arp_hold_packets: usize,
     /// Out-of-order fragments held per worker.
@@ -124,13 +126,17 @@ impl Shared {
     /// From the configuration and the ports' MAC addresses.
     pub fn new(cfg: &DaemonConfig, inside_mac: [u8; 6], outside_mac: [u8; 6]) -> Shared {
         let d = &cfg.dataplane;
+        let timers = NeighbourTimers {
+            reachable_us: d.arp_reachable_secs as u64 * 1_000_000,
+            retry_us: d.arp_retry_ms as u64 * 1000,
+            probes: d.arp_probes,
+        };
         Shared {
-            inside: Link::new(Side::Inside, &d.inside, inside_mac, d.neighbours as usize),
-            outside: Link::new(Side::Outside, &d.outside, outside_mac, d.neighbours as usize),
+            inside: Link::new(Side::Inside, &d.inside, inside_mac, d.neighbours as usize, timers),
+            outside: Link::new(Side::Outside, &d.outside, outside_mac, d.neighbours as usize, timers),
             proxy_arp_pool: d.proxy_arp_pool,
             icmp_errors_per_sec: d.icmp_errors_per_sec,
             arp_hold_us: d.arp_hold_ms as u64 * 1000,
-            arp_retry_us: d.arp_retry_ms as u64 * 1000,
             arp_hold_packets: d.arp_hold_packets as usize,
             fragments_held: cfg.nat.fragments.max_held as usize,
             fragment_timeout: cfg.nat.fragments.timeout,
@@ -145,6 +151,22 @@ impl Shared {
             Side::Outside => &self.outside,
         }
     }
+}
+
+/// ICMP destination unreachable code 3, port unreachable (RFC 792).
+const PORT_UNREACHABLE: u8 = 3;
+
+/// What the appliance does with a packet for one of its own addresses.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Local {
+    /// ICMP echo request: answered.
+    Echo,
+    /// UDP: answered with ICMP port unreachable.
+    PortUnreachable,
+    /// TCP: dropped, counted as refused.
+    Refuse,
+    /// Anything else: dropped.
+    Drop,
 }
 
 /// A packet waiting for its next hop's MAC address.
@@ -255,18 +277,43 @@ impl Router {
     }
 
     /// An IPv4 packet at offset `l2` of `m`, received on `side`.
-    fn ipv4<E: Egress>(&mut self, side: Side, mut m: Mbuf, l2: usize, now: Instant, eg: &mut E) {
-        match self.to_our_address(&m, l2) {
-            None => {}
-            Some(true) => return self.echo_reply(side, m, l2, now, eg),
-            Some(false) => return self.counters.incr(DpCounter::LocalDropped),
+    fn ipv4<E: Egress>(&mut self, side: Side, m: Mbuf, l2: usize, now: Instant, eg: &mut E) {
+        if let Some((local, addr)) = self.to_our_address(side, &m, l2) {
+            return self.local(side, m, l2, local, addr, now, eg);
         }
-        let verdict = self.worker.process(side, &mut m.data_mut()[l2..], now);
+        self.translate(side, m, l2, false, now, eg);
+        if let Some(key) = self.worker.take_resolved_fragment() {
+            // Fragments held for this datagram are translated now, in the
+            // order they came. They were counted as received when they
+            // arrived, hence `again`. The list is taken out of `self` and
+            // put back (no allocation: its capacity is the stash's).
+            let mut redo = core::mem::take(&mut self.redo);
+            self.stash.release(&key, |s| redo.push(s));
+            for (s, l, f) in redo.drain(..) {
+                self.translate(s, f, l as usize, true, now, eg);
+            }
+            self.redo = redo;
+        }
+    }
+
+    /// Hands the IPv4 packet at offset `l2` of `m` to the NAT (`again`: a
+    /// held fragment processed a second time, not counted as received) and
+    /// acts on the verdict.
+    fn translate<E: Egress>(&mut self, side: Side, mut m: Mbuf, l2: usize, again: bool, now: Instant, eg: &mut E) {
+        let packet = &mut m.data_mut()[l2..];
+        let verdict = if again {
+            self.worker.process_again(side, packet, now)
+        } else {
+            self.worker.process(side, packet, now)
+        };
         match verdict {
             Verdict::Forward(egress) => self.forward(side, egress, m, l2, now, eg),
             Verdict::Fragment { side: egress, mtu } => self.fragment(egress, m, l2, mtu, now, eg),
             Verdict::Drop(_) => {}
-            Verdict::IcmpError { icmp_type, code, mtu, .. } => self.icmp_error(side, m, l2, icmp_type, code, mtu, now, eg),
+            Verdict::IcmpError { icmp_type, code, mtu, .. } => {
+                let src = self.shared.link(side).addr;
+                self.icmp_error(side, m, l2, icmp_type, code, mtu, src, now, eg)
+            }
             Verdict::Local => self.echo_reply(side, m, l2, now, eg),
             Verdict::Hold => {
                 let key = self.worker.held_fragment_key();
@@ -275,33 +322,54 @@ impl Router {
                 }
             }
         }
-        if let Some(key) = self.worker.take_resolved_fragment() {
-            let redo = &mut self.redo;
-            self.stash.release(&key, |s| redo.push(s));
-            // Released fragments are translated now; none of them can be
-            // held again, and none is a first fragment, so this ends.
-            while !self.redo.is_empty() {
-                let (s, l, f) = self.redo.remove(0);
-                self.ipv4(s, f, l as usize, now, eg);
-            }
-        }
     }
 
-    /// Whether `m` is addressed to an interface address of the appliance:
-    /// `Some(true)` for an echo request (answered), `Some(false)` for
-    /// anything else (dropped), `None` if not ours.
-    fn to_our_address(&self, m: &Mbuf, l2: usize) -> Option<bool> {
+    /// Whether `m`, received on `side`, is addressed to an interface
+    /// address of the appliance: what to do with it and the address (host
+    /// order), or `None` if it is not ours. Both addresses are ours from
+    /// the inside; from the outside only the outside address is (the inside
+    /// address is in subscriber space, which the internet must not reach:
+    /// such packets go to the NAT, which drops them as not for the pool).
+    fn to_our_address(&self, side: Side, m: &Mbuf, l2: usize) -> Option<(Local, u32)> {
         let d = &m.data()[l2..];
         if d.len() < 20 {
             return None;
         }
         let dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
-        if dst != self.shared.inside.addr && dst != self.shared.outside.addr {
+        if dst != self.shared.outside.addr && (side == Side::Outside || dst != self.shared.inside.addr) {
             return None;
         }
         let ihl = usize::from(d[0] & 0x0f) * 4;
         let not_fragment = d[6] & 0x3f == 0 && d[7] == 0;
-        Some(d[9] == ip_protocol::ICMP && not_fragment && d.get(ihl) == Some(&icmp::msg_type::ECHO_REQUEST))
+        let local = match d[9] {
+            // No reassembly for the appliance's own traffic.
+            _ if !not_fragment => Local::Drop,
+            ip_protocol::ICMP if d.get(ihl) == Some(&icmp::msg_type::ECHO_REQUEST) => Local::Echo,
+            ip_protocol::UDP => Local::PortUnreachable,
+            ip_protocol::TCP => Local::Refuse,
+            _ => Local::Drop,
+        };
+        Some((local, dst))
+    }
+
+    /// A packet for the appliance's own address `addr`, received on `side`.
+    /// The appliance runs no service on its interface addresses: echo
+    /// requests are answered; UDP is refused with ICMP port unreachable from
+    /// `addr` (RFC 1122 section 3.2.2.1, rate-limited per RFC 1812 section
+    /// 4.3.2.8) and TCP silently, both counted `local_refused`; anything
+    /// else (other ICMP, other protocols, fragments) is counted
+    /// `local_dropped`.
+    #[allow(clippy::too_many_arguments)]
+    fn local<E: Egress>(&mut self, side: Side, m: Mbuf, l2: usize, local: Local, addr: u32, now: Instant, eg: &mut E) {
+        match local {
+            Local::Echo => self.echo_reply(side, m, l2, now, eg),
+            Local::PortUnreachable => {
+                self.counters.incr(DpCounter::LocalRefused);
+                self.icmp_error(side, m, l2, icmp::msg_type::DEST_UNREACHABLE, PORT_UNREACHABLE, 0, addr, now, eg);
+            }
+            Local::Refuse => self.counters.incr(DpCounter::LocalRefused),
+            Local::Drop => self.counters.incr(DpCounter::LocalDropped),
+        }
     }
 
     /// Answers an echo request in `m` (to us or a pool address) back out of `side`.

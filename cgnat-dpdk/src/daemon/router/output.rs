@@ -89,22 +89,34 @@ impl Router {
 
     /// Sends a frame whose header (but the destination MAC) is written to
     /// the next hop of IPv4 destination `dst` on `side`: resolved → queued;
-    /// unresolved → ARP request and hold; no route or no room → dropped.
+    /// stale → queued to the known MAC address plus a unicast ARP probe;
+    /// unresolved (or just expired after unanswered probes) → broadcast ARP
+    /// request and hold; no route or no room → dropped.
     pub(super) fn output<E: Egress>(&mut self, side: Side, mut m: Mbuf, dst: u32, now: Instant, eg: &mut E) {
         let link = self.shared.link(side);
         let Some(next_hop) = link.next_hop(dst) else {
             self.counters.incr(DpCounter::NoRoute);
             return;
         };
-        match link.neighbours.resolve(next_hop, now.as_micros(), self.shared.arp_retry_us) {
+        match link.neighbours.resolve(next_hop, now.as_micros()) {
             Resolution::Resolved(mac) => {
                 m.data_mut()[..6].copy_from_slice(&mac);
                 self.push(side, m, now, eg);
             }
+            Resolution::Probe(mac) => {
+                m.data_mut()[..6].copy_from_slice(&mac);
+                self.push(side, m, now, eg);
+                self.arp_request(side, next_hop, Some(mac), now, eg);
+            }
             Resolution::Pending { request } => {
                 if request {
-                    self.arp_request(side, next_hop, now, eg);
+                    self.arp_request(side, next_hop, None, now, eg);
                 }
+                self.hold(side, next_hop, m, now);
+            }
+            Resolution::Expired => {
+                self.counters.incr(DpCounter::NeighbourExpired);
+                self.arp_request(side, next_hop, None, now, eg);
                 self.hold(side, next_hop, m, now);
             }
             Resolution::Full => self.counters.incr(DpCounter::NeighbourTableFull),
@@ -238,8 +250,10 @@ impl Router {
         }
     }
 
-    /// Verdict::IcmpError: answers the (untranslated) packet at `l2_in` of
-    /// `m`, received on `side`, with an ICMP error back out of `side`.
+    /// Answers the (untranslated) packet at `l2_in` of `m`, received on
+    /// `side`, with an ICMP error from address `src` (host order) back out
+    /// of `side` (Verdict::IcmpError, and refused packets to the
+    /// appliance's own addresses).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn icmp_error<E: Egress>(
         &mut self,
@@ -249,6 +263,7 @@ impl Router {
         icmp_type: u8,
         code: u8,
         mtu: u16,
+        src: u32,
         now: Instant,
         eg: &mut E,
     ) {
@@ -262,7 +277,7 @@ impl Router {
             return;
         }
         let link = self.shared.link(side);
-        let (l2, mac, vlan, addr) = (link.l2_len, link.mac, link.vlan, link.addr);
+        let (l2, mac, vlan) = (link.l2_len, link.mac, link.vlan);
         let Ok(mut e) = Mbuf::alloc(&self.pool) else {
             self.counters.incr(DpCounter::MbufAllocFailed);
             return;
@@ -272,7 +287,7 @@ impl Router {
             self.counters.incr(DpCounter::MbufAllocFailed);
             return;
         };
-        let Ok(n) = icmp::emit_error(&mut buf[l2..], addr.into(), offending, icmp_type, code, mtu, ICMP_ERROR_TTL) else {
+        let Ok(n) = icmp::emit_error(&mut buf[l2..], src.into(), offending, icmp_type, code, mtu, ICMP_ERROR_TTL) else {
             self.counters.incr(DpCounter::IcmpErrorsForbidden);
             return;
         };
@@ -280,9 +295,9 @@ impl Router {
         if e.trim(room - l2 - n).is_err() {
             return;
         }
-        let src = u32::from_be_bytes([offending[12], offending[13], offending[14], offending[15]]);
+        let to = u32::from_be_bytes([offending[12], offending[13], offending[14], offending[15]]);
         self.counters.incr(DpCounter::IcmpErrorsSent);
         drop(m);
-        self.output(side, e, src, now, eg);
+        self.output(side, e, to, now, eg);
     }
 }
