@@ -39,6 +39,11 @@ named_enum! {
         SpoofedSource = "spoofed_source",
         /// Packet on the outside port not addressed to the pool.
         NotForPool = "not_for_pool",
+        /// Shared address space (or a pool address) where it must not appear:
+        /// from the internet with a subscriber or pool source, or from a
+        /// subscriber to another subscriber's private address (RFC 6598
+        /// section 7: such packets must not cross the provider boundary).
+        Martian = "martian",
         /// IPv4 protocol other than TCP, UDP, ICMP.
         UnsupportedProtocol = "unsupported_protocol",
         /// ICMP type the NAT does not translate (RFC 5508 section 3).

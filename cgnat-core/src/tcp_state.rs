@@ -53,9 +53,13 @@ pub fn advance(state: u8, outbound: bool, flags: u8) -> u8 {
 }
 
 /// The tracking bits of a session created by a segment with `flags`.
+/// Only a subscriber's own mid-stream segment (after a restart or an
+/// expiry) is taken as established; one arriving from outside without a SYN
+/// stays transitory, so spraying ACKs at a mapping cannot pin a
+/// subscriber's session quota for two hours.
 #[inline]
 pub fn initial(outbound: bool, flags: u8) -> u8 {
-    let base = if flags & TCP_SYN == 0 && flags & TCP_RST == 0 {
+    let base = if outbound && flags & TCP_SYN == 0 && flags & TCP_RST == 0 {
         MIDSTREAM
     } else {
         0
@@ -147,8 +151,9 @@ mod tests {
     }
 
     #[test]
-    fn midstream_pickup_is_established() {
+    fn midstream_pickup_is_established_only_from_inside() {
         assert!(is_established(initial(true, ACK)));
+        assert!(!is_established(initial(false, ACK)), "an unsolicited inbound ACK stays transitory");
         assert!(!is_established(initial(false, TCP_RST)));
     }
 }

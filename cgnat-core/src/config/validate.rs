@@ -162,13 +162,15 @@ impl NatConfig {
                 "FIRST-LAST with 1 <= FIRST <= LAST <= 65535, e.g. 1024-65535",
             ));
         }
-        range_check(
-            "nat.block_size",
-            self.block_size as u64,
-            MIN_BLOCK_SIZE as u64,
-            (MAX_BLOCK_SIZE as u32).min(r.len()) as u64,
-            &format!(" ports (and at most the {} ports of nat.port_range)", r.len()),
-        )?;
+        if self.mode == Mode::Dynamic {
+            range_check(
+                "nat.block_size",
+                self.block_size as u64,
+                MIN_BLOCK_SIZE as u64,
+                (MAX_BLOCK_SIZE as u32).min(r.len()) as u64,
+                &format!(" ports (and at most the {} ports of nat.port_range)", r.len()),
+            )?;
+        }
         range_check("nat.max_blocks_per_subscriber", self.max_blocks_per_subscriber as u64, 1, 255, "")?;
         range_check(
             "nat.max_sessions_per_subscriber",

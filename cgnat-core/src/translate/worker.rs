@@ -284,6 +284,11 @@ impl<E: EventSink> Worker<E> {
         if to_pool.is_some() && Self::is_echo_request(pkt, p) {
             return Verdict::Local;
         }
+        // RFC 6598 section 7: shared address space is not routed onwards;
+        // subscribers reach each other through their public endpoints.
+        if to_pool.is_none() && self.nat.is_inside(p.dst) && !self.nat.is_bypass(p.dst) {
+            return Verdict::Drop(DropReason::Martian);
+        }
         if to_pool.is_none() && self.nat.is_bypass(p.dst) {
             // RFC 6888 REQ-6: bypass destinations are routed untranslated.
             let frag = match self.forwarding_checks(p, Side::Outside) {
@@ -359,6 +364,11 @@ impl<E: EventSink> Worker<E> {
     }
 
     fn handle_outside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+        // RFC 6598 section 7 / RFC 1812 section 5.3.7: a subscriber or pool
+        // source arriving from the internet is spoofed.
+        if self.nat.is_inside(p.src) || self.nat.pool.index_of(p.src).is_some() {
+            return Verdict::Drop(DropReason::Martian);
+        }
         let Some(pool_index) = self.nat.pool.index_of(p.dst) else {
             if self.nat.is_inside(p.dst) && self.nat.is_bypass(p.src) {
                 let frag = match self.forwarding_checks(p, Side::Inside) {
@@ -489,7 +499,10 @@ impl<E: EventSink> Worker<E> {
             } else {
                 v.tcp()
             };
-            let seen = if outbound || protocol == Protocol::Tcp {
+            // RFC 4787 REQ-6: outbound packets refresh; TCP also inbound.
+            // RFC 7857 section 2.2: a RST does not refresh the session.
+            let rst = protocol == Protocol::Tcp && flags & 0x04 != 0;
+            let seen = if (outbound || protocol == Protocol::Tcp) && !rst {
                 now
             } else {
                 v.last_seen()
