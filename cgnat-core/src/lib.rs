@@ -18,11 +18,13 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+pub mod control;
 pub mod counters;
 pub mod event;
 pub mod flow;
 pub mod frag;
 mod mem;
+pub mod natlog;
 pub mod pool;
 pub mod ring;
 pub mod sweeper;

@@ -16,7 +16,15 @@ use proptest::prelude::*;
 fn record() -> impl Strategy<Value = LogRecord> {
     (
         (any::<u64>(), 0u64..253_402_300_799_999_999, 0usize..8, any::<u32>(), any::<u32>()),
-        (any::<u16>(), any::<u16>(), 0usize..4, 0usize..6, any::<u16>(), any::<u64>(), any::<u32>()),
+        (
+            any::<u16>(),
+            any::<u16>(),
+            0usize..4,
+            0usize..6,
+            any::<u16>(),
+            any::<u64>(),
+            any::<u32>(),
+        ),
     )
         .prop_map(|((seq, t, k, s, p), (a, b, pr, r, producer, pseq, aux))| LogRecord {
             seq,
@@ -129,6 +137,9 @@ fn a_real_worker_and_sweeper_log_parses_back() {
     assert_eq!(text::parse_str(&t).unwrap(), records);
     assert_eq!(json::parse_str(&j).unwrap(), records);
     let allocs = records.iter().filter(|r| r.event == EventKind::BlockAllocated).count();
-    let releases = records.iter().filter(|r| r.event == EventKind::BlockReleased && r.reason == Reason::Shutdown).count();
+    let releases = records
+        .iter()
+        .filter(|r| r.event == EventKind::BlockReleased && r.reason == Reason::Shutdown)
+        .count();
     assert_eq!((allocs, releases), (5, 5));
 }

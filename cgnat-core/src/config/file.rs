@@ -1,5 +1,6 @@
 //! The whole configuration file of `cgnatd` (and of `cgnatctl config
-//! check`): `[nat]`, `[dataplane]`, `[log]`, read with the `config` crate
+//! check`): `[nat]`, `[dataplane]`, `[log]` (with `[[log.targets]]`),
+//! `[control]`, `[metrics]`, read with the `config` crate
 //! from one TOML file (or the embedded lab default) with `CGNAT_*`
 //! environment overrides.
 //!
@@ -9,7 +10,7 @@
 //! `dataplane.inside.device`. List keys (`nat.pool`, `nat.inside_prefixes`,
 //! `nat.bypass`, `dataplane.eal_args`) take comma-separated values. Other
 //! `CGNAT_*` variables (not `CGNAT_NAT__`, `CGNAT_DATAPLANE__`,
-//! `CGNAT_LOG__`) are ignored.
+//! `CGNAT_LOG__`, `CGNAT_CONTROL__`, `CGNAT_METRICS__`) are ignored.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::log::{ControlConfig, Fsync, LogConfig, LogTarget, MetricsConfig, OnStall, TargetFormat, Transport};
 use super::{ConfigError, DataplaneConfig, NatConfig};
 
 /// The lab configuration (`configs/lab.toml`), compiled in: what `cgnatd`
@@ -27,29 +29,10 @@ pub const EMBEDDED_LAB_CONFIG: &str = include_str!("../../../configs/lab.toml");
 pub const ENV_PREFIX: &str = "CGNAT";
 
 /// The tables an environment override can name (upper case).
-const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG"];
+const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS"];
 
 /// Keys whose environment override is a comma-separated list.
 const LIST_KEYS: &[&str] = &["nat.inside_prefixes", "nat.pool", "nat.bypass", "dataplane.eal_args"];
-
-/// The `[log]` table: where the NAT log goes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// The text NAT log file (one line per event), appended to.
-    pub file: PathBuf,
-    /// Capacity of each worker's event ring (events).
-    pub ring_capacity: u32,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            file: PathBuf::from("/var/log/cgnat/nat.log"),
-            ring_capacity: 16384,
-        }
-    }
-}
 
 /// Everything in `cgnatd`'s configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -61,6 +44,10 @@ pub struct DaemonConfig {
     pub dataplane: DataplaneConfig,
     /// The NAT log.
     pub log: LogConfig,
+    /// The control socket.
+    pub control: ControlConfig,
+    /// The metrics endpoint.
+    pub metrics: MetricsConfig,
 }
 
 impl DaemonConfig {
@@ -68,14 +55,15 @@ impl DaemonConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.nat.validate()?;
         self.dataplane.validate(&self.nat)?;
-        if self.log.file.as_os_str().is_empty() {
-            return Err(ConfigError::new("log.file", "\"\"", "a file path for the NAT log"));
+        self.log.validate()?;
+        if self.control.enabled && self.control.socket.as_os_str().is_empty() {
+            return Err(ConfigError::new("control.socket", "\"\"", "a path for the control socket"));
         }
-        if !(64..=1 << 24).contains(&self.log.ring_capacity) {
+        if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new(
-                "log.ring_capacity",
-                self.log.ring_capacity,
-                "must be between 64 and 16777216 events",
+                "metrics.listen",
+                format!("{:?}", self.metrics.listen),
+                "IP:PORT to listen on, e.g. \"127.0.0.1:9469\"",
             ));
         }
         Ok(())
@@ -260,5 +248,66 @@ mod tests {
         assert!(e.to_string().contains("dataplane.workers"), "{e}");
         let e = load_with_env(Some(Path::new("/nonexistent/cgnat.toml")), env(&[])).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/cgnat.toml"), "{e}");
+    }
+
+    #[test]
+    fn log_targets_parse_and_validate() {
+        let base = "[log]\nfile = \"/tmp/x.log\"\n";
+        let ok = format!(
+            "{base}[[log.targets]]\nformat = \"text\"\nfile = \"/tmp/a.log\"\nrotate_bytes = 1048576\nkeep_files = 3\n\
+             [[log.targets]]\nformat = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:6514\"\n\
+             [[log.targets]]\nformat = \"ipfix\"\ntransport = \"udp\"\naddress = \"127.0.0.1:4739\"\n"
+        );
+        let lab = EMBEDDED_LAB_CONFIG.split("\n[log]").next().unwrap();
+        let c = parse(&format!("{lab}\n{ok}"), ConfigSource::Embedded, env(&[])).unwrap();
+        assert_eq!(c.log.effective_targets().len(), 3);
+        assert_eq!(c.log.targets[1].name(), "syslog-tcp:127.0.0.1:6514");
+        // The lab's targets derive their files from log.file.
+        let c = parse(
+            EMBEDDED_LAB_CONFIG,
+            ConfigSource::Embedded,
+            env(&[("CGNAT_LOG__FILE", "/srv/x/nat.log")]),
+        )
+        .unwrap();
+        let names: Vec<String> = c.log.effective_targets().iter().map(|t| t.name()).collect();
+        assert_eq!(names, ["text:/srv/x/nat.log", "json:/srv/x/nat.jsonl"]);
+        for (bad, needle) in [
+            (
+                "format = \"ipfix\"\ntransport = \"tcp\"\naddress = \"h:1\"",
+                "log.targets[0].transport = tcp: \"udp\"",
+            ),
+            (
+                "format = \"json\"\ntransport = \"udp\"\naddress = \"h:1\"",
+                "log.targets[0].transport = udp",
+            ),
+            (
+                "format = \"syslog\"\ntransport = \"udp\"\naddress = \"nohost\"",
+                "log.targets[0].address = \"nohost\": HOST:PORT",
+            ),
+            ("format = \"json\"\nfile = \"\"", "log.targets[0].file = \"\""),
+            (
+                "format = \"text\"\n[[log.targets]]\nformat = \"text\"\nfile = \"/tmp/x\"",
+                "log.targets[1].file = /tmp/x: a file no other",
+            ),
+            (
+                "format = \"syslog\"\nfile = \"/tmp/s\"\nfacility = 30",
+                "log.targets[0].facility = 30",
+            ),
+            (
+                "format = \"text\"\nfile = \"/tmp/s\"\nrotate_secs = 5",
+                "log.targets[0].rotate_secs = 5",
+            ),
+        ] {
+            let text = format!("{lab}\n[log]\nfile = \"/tmp/x\"\n[[log.targets]]\n{bad}\n");
+            let e = parse(&text, ConfigSource::Embedded, env(&[])).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        let e = parse(
+            EMBEDDED_LAB_CONFIG,
+            ConfigSource::Embedded,
+            env(&[("CGNAT_METRICS__LISTEN", "nowhere")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("metrics.listen = \"nowhere\""), "{e}");
     }
 }

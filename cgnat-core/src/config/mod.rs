@@ -6,6 +6,7 @@
 
 mod dataplane;
 pub mod file;
+pub mod log;
 mod prefix;
 mod validate;
 
@@ -14,7 +15,8 @@ use core::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 pub use dataplane::{is_pci_address, DataplaneConfig, Hugepages, InterfaceAddress, MacAddress, PortConfig, StaticNeighbour, MAX_WORKERS};
-pub use file::{DaemonConfig, LoadError, LogConfig};
+pub use file::{DaemonConfig, LoadError};
+pub use log::{ControlConfig, Fsync, LogConfig, LogTarget, MetricsConfig, OnStall, TargetFormat, Transport};
 pub use prefix::{Ipv4Prefix, PortRange, PrefixParseError};
 pub use validate::ConfigError;
 

@@ -499,10 +499,10 @@ impl<E: EventSink> Worker<E> {
             } else {
                 v.tcp()
             };
-            // RFC 4787 REQ-6: outbound packets refresh; TCP also inbound.
-            // RFC 7857 section 2.2: a RST does not refresh the session.
-            let rst = protocol == Protocol::Tcp && flags & 0x04 != 0;
-            let seen = if (outbound || protocol == Protocol::Tcp) && !rst {
+            // RFC 4787 REQ-6: outbound packets refresh; TCP also inbound
+            // (RFC 7857 section 2.2: the 4-minute wait after a RST runs from
+            // the RST, so a RST refreshes too).
+            let seen = if outbound || protocol == Protocol::Tcp {
                 now
             } else {
                 v.last_seen()
