@@ -30,6 +30,8 @@ WORKERS=${LAB_WORKERS:-2}
 IPERF_T=${LAB_QUICK:+2}
 IPERF_T=${IPERF_T:-3}
 UDP_TOOL=$ROOT/tests/lab/udp_tool.py
+CTL=$ROOT/tests/lab/ctl.py
+METRICS=127.0.0.1:${LAB_METRICS_PORT:-9469}
 
 SUB1=100.64.1.10 SUB2=100.64.1.20 GW_IN=100.64.0.1
 INET=198.51.100.1 CGN_OUT=198.51.100.2 WEB=192.0.2.80
@@ -124,6 +126,8 @@ up() {
 
     say "lab: starting cgnatd ($WORKERS workers)"
     CGNAT_LOG__FILE=$WORK/nat.log \
+    CGNAT_CONTROL__SOCKET=$WORK/cgnatd.sock \
+    CGNAT_METRICS__LISTEN=$METRICS \
     CGNAT_DATAPLANE__WORKERS=$WORKERS \
     CGNAT_DATAPLANE__INSIDE__DEVICE="net_tap0,iface=$IF_IN" \
     CGNAT_DATAPLANE__OUTSIDE__DEVICE="net_tap1,iface=$IF_OUT" \
@@ -253,6 +257,35 @@ check() {
     for a in $SUB1 $SUB2; do
         if grep -q "block-alloc subscriber=$a " "$WORK/nat.log"; then pass "NAT log has a block allocation for $a"; else fail "no block-alloc for $a"; fi
     done
+    if [ -s "$WORK/nat.jsonl" ] && [ "$(wc -l <"$WORK/nat.jsonl")" = "$(wc -l <"$WORK/nat.log")" ]; then
+        pass "JSON-lines copy of the NAT log ($WORK/nat.jsonl) has every record"
+    else fail "JSON-lines log missing or short"; fi
+    control_and_metrics
+}
+
+# The control socket (docs/control-protocol.md) and the Prometheus endpoint.
+control_and_metrics() {
+    local sock=$WORK/cgnatd.sock out line pub port
+    say "== control socket ($sock) and metrics (http://$METRICS/metrics)"
+    if [ "$(stat -c %a "$sock" 2>/dev/null)" = 600 ]; then pass "control socket is mode 0600"; else fail "control socket mode $(stat -c %a "$sock" 2>&1)"; fi
+    line=$(grep -m1 "block-alloc subscriber=$SUB1 " "$WORK/nat.log")
+    pub=$(sed -n 's/.* public=\([0-9.]*\) .*/\1/p' <<<"$line")
+    port=$(sed -n 's/.* ports=\([0-9]*\)-.*/\1/p' <<<"$line")
+    out=$(python3 "$CTL" "$sock" '{"cmd":"status"}' "{\"cmd\":\"lookup\",\"public\":\"$pub\",\"port\":$port}" \
+        "{\"cmd\":\"sessions\",\"filter\":{\"subscriber\":\"$SUB1\"},\"limit\":3}" \
+        "{\"cmd\":\"subscriber\",\"address\":\"$SUB1\"}" '{"cmd":"stats"}' 'not json' '{"cmd":"clear"}' 2>&1)
+    sed 's/^/   /' <<<"$out" | cut -c1-300
+    if sed -n 1p <<<"$out" | grep -q '"type":"status"'; then pass "control: status"; else fail "control: status"; fi
+    if sed -n 2p <<<"$out" | grep -q "\"subscriber\":\"$SUB1\""; then pass "control: live lookup $pub:$port -> $SUB1"; else fail "control: lookup $pub:$port"; fi
+    if sed -n 3p <<<"$out" | grep -q '"type":"sessions","sessions":\[{'; then pass "control: sessions of $SUB1"; else fail "control: sessions"; fi
+    if sed -n 4p <<<"$out" | grep -q "\"public\":\"$pub\""; then pass "control: subscriber detail"; else fail "control: subscriber"; fi
+    if sed -n 5p <<<"$out" | grep -q '"translated_out":[1-9]'; then pass "control: stats"; else fail "control: stats"; fi
+    if sed -n 6,7p <<<"$out" | grep -c '"code":"bad-request"' | grep -q 2; then pass "control: malformed requests answered with errors"; else fail "control: malformed requests"; fi
+    out=$(curl -sS --max-time 5 "http://$METRICS/metrics" 2>&1)
+    grep -E '^cgnat_(table_used|log_records_total\{event="block-alloc"\}|worker_translated_total)' <<<"$out" | sed 's/^/   /'
+    if grep -qE '^cgnat_table_used\{table="sessions"\} [1-9]' <<<"$out" && grep -qE '^cgnat_log_records_total\{event="block-alloc"\} [1-9]' <<<"$out"; then
+        pass "metrics: sessions in use and block allocations exported"
+    else fail "metrics endpoint"; fi
 }
 
 stop_daemon() {

@@ -1,23 +1,32 @@
 //! Processes packets of established flows in a loop: a target for
-//! `valgrind --tool=callgrind` to count instructions per translated packet.
-//! `cargo run --release -p cgnat-core --example hotpath -- 200000`
+//! `valgrind --tool=callgrind` to count instructions per translated packet
+//! (repeatable, unlike wall time). Run twice with different counts and
+//! divide the difference by the extra packets:
+//! `cargo build --release -p cgnat-core --example hotpath &&
+//!  valgrind --tool=callgrind target/release/examples/hotpath out 100000`
 
 #[path = "../benches/fixture/mod.rs"]
 mod fixture;
 
-use cgnat_core::{Instant, Side};
+use cgnat_core::{Instant, Side, Verdict};
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let mut args = std::env::args().skip(1);
+    let side = match args.next().as_deref() {
+        Some("in") => Side::Outside,
+        _ => Side::Inside,
+    };
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let mut f = fixture::fill(64, 64);
     let now = Instant::from_secs(1_700_000_001);
-    let order = fixture::shuffled(f.outbound.len());
+    let pkts = if side == Side::Inside { &f.outbound } else { &f.inbound };
+    let pkts = pkts.clone();
     let mut forwarded = 0u64;
     for k in 0..n {
-        let mut p = f.outbound[order[k % order.len()] as usize];
-        if matches!(f.worker.process(Side::Inside, &mut p, now), cgnat_core::Verdict::Forward(_)) {
+        let mut p = pkts[k % pkts.len()];
+        if matches!(f.worker.process(side, &mut p, now), Verdict::Forward(_)) {
             forwarded += 1;
         }
     }
-    println!("{forwarded} forwarded");
+    println!("{forwarded} of {n} forwarded");
 }

@@ -1,16 +1,18 @@
 //! Start, run and stop `cgnatd` in live mode: EAL, mempool, ports, workers
-//! on their lcores, the management loop (sweeper + NAT log) on the main
-//! lcore, signal handling, clean shutdown.
+//! on their lcores, the management core ([`super::management`]: sweeper,
+//! ordered NAT log, control socket, metrics) on the main lcore, signal
+//! handling, clean shutdown.
 //!
 //! Shutdown order (SIGINT/SIGTERM set a flag, nothing else): workers stop
 //! polling, send what is queued and drop what is held; the management core
-//! drains their event rings, runs the sweeper's `shutdown()` so every open
-//! block gets its release record, flushes the log, prints the counters and
-//! closes the ports.
+//! runs the sweeper's `shutdown()` so every open block gets its release
+//! record, writes every queued record to every log target and syncs them,
+//! stops the control and metrics threads, prints the counters and closes
+//! the ports.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +20,12 @@ use cgnat_core::config::{DaemonConfig, LoadError, PortConfig};
 use cgnat_core::counters::{CounterSnapshot, Counters};
 use cgnat_core::event::Event;
 use cgnat_core::ring::{ring, Consumer};
-use cgnat_core::sweeper::Sweeper;
 use cgnat_core::{Nat, Worker};
 
 use super::clock::TscClock;
 use super::counters::{DpCounter, DpCounters};
 use super::eal_args;
-use super::natlog::{EventDrain, TextLog};
+use super::management::{CoreParts, ManagementCore};
 use super::router::{Router, Shared};
 use super::worker_loop::{self, QueueEgress, WorkerContext};
 use crate::{DpdkError, Eal, Mempool, Port, PortConf, PortStats, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ANY};
@@ -32,8 +33,6 @@ use crate::{DpdkError, Eal, Mempool, Port, PortConf, PortStats, DEFAULT_DATA_ROO
 /// Set by SIGINT/SIGTERM.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Sweeper slots per management tick.
-const SWEEP_BUDGET: usize = 4096;
 /// Management loop period.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -260,8 +259,9 @@ pub fn runtime_dir(prefix: &str) -> PathBuf {
     PathBuf::from("/var/run/dpdk").join(prefix)
 }
 
-/// Runs the daemon in live mode until SIGINT/SIGTERM.
-pub fn run_live(cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), DaemonError> {
+/// Runs the daemon in live mode until SIGINT/SIGTERM. `config_path` is
+/// the file the configuration came from (what `reload` re-reads).
+pub fn run_live(cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: Option<&Path>) -> Result<(), DaemonError> {
     require_root()?;
     let d = &cfg.dataplane;
     let prefix = format!("cgnatd-{}", std::process::id());
@@ -280,13 +280,13 @@ pub fn run_live(cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), Dae
             return Err(dpdk("DPDK EAL initialisation")(e));
         }
     };
-    let result = live(&eal, cfg, stats_file);
+    let result = live(&eal, cfg, config_path, stats_file);
     drop(eal);
     let _ = std::fs::remove_dir_all(runtime_dir(&prefix));
     result
 }
 
-fn live(eal: &Eal, cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), DaemonError> {
+fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: Option<&Path>) -> Result<(), DaemonError> {
     let d = &cfg.dataplane;
     let lcores = eal.worker_lcores();
     if lcores.len() < d.workers as usize {
@@ -302,18 +302,19 @@ fn live(eal: &Eal, cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), 
     let outside_mac = outside.mac_addr().map_err(dpdk("outside MAC"))?.0;
     let shared = Arc::new(Shared::new(cfg, inside_mac, outside_mac));
     let nat = Arc::new(Nat::new(cfg.nat.clone(), os_seed())?);
-    let log = TextLog::open(&cfg.log.file).map_err(io(format!("open NAT log {}", cfg.log.file.display())))?;
-    eprintln!("cgnatd: NAT log {}", log.path().display());
 
     let stop = Arc::new(AtomicBool::new(false));
     let clock = TscClock::calibrate();
     let mut consumers: Vec<Consumer<Event>> = Vec::new();
+    let mut watermarks = Vec::new();
     let (mut nat_counters, mut dp_counters) = (Vec::new(), Vec::new());
     install_signal_handlers();
     for (i, lcore) in lcores.iter().take(d.workers as usize).enumerate() {
         let q = i as u16;
         let (producer, consumer) = ring(cfg.log.ring_capacity as usize);
         consumers.push(consumer);
+        let watermark = Arc::new(AtomicU64::new(clock.now().as_micros()));
+        watermarks.push(watermark.clone());
         let router = Router::new(shared.clone(), Worker::new(nat.clone(), q, producer), pool.clone());
         nat_counters.push(router.nat_counters().clone());
         dp_counters.push(router.counters().clone());
@@ -329,6 +330,7 @@ fn live(eal: &Eal, cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), 
             clock,
             stop: stop.clone(),
             idle_sleep_us: d.idle_sleep_us,
+            watermark,
         };
         eal.launch_on(*lcore, move || worker_loop::run(ctx))
             .map_err(dpdk(format!("launch worker {i} on lcore {lcore}")))?;
@@ -342,22 +344,32 @@ fn live(eal: &Eal, cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), 
         d.outside.port_name()
     );
 
-    let mut drain = EventDrain::new(consumers, log);
-    let mut sweeper = Sweeper::new(nat.clone(), Vec::<Event>::new());
-    sweeper.log_startup(clock.now());
-    let mut last_sweep = 0u64;
-    let mut last_flush = 0u64;
+    let parts = CoreParts {
+        nat: nat.clone(),
+        rings: consumers,
+        watermarks,
+        nat_counters: nat_counters.clone(),
+        dp_counters: dp_counters.clone(),
+        run_mode: "live",
+        config_path: config_path.map(Path::to_path_buf),
+        clock: Box::new(move || clock.now()),
+    };
+    let mut core = match ManagementCore::start(cfg, parts, clock.now()) {
+        Ok(c) => c,
+        Err(e) => {
+            stop.store(true, Ordering::SeqCst);
+            for lcore in lcores.iter().take(d.workers as usize) {
+                eal.wait(*lcore);
+            }
+            return Err(io("start the management core")(e));
+        }
+    };
+    eprintln!("cgnatd: NAT log targets: {}", core.log.target_names().join(", "));
+    for m in ManagementCore::describe(cfg) {
+        eprintln!("cgnatd: {m}");
+    }
     while !stop_requested() {
-        let now = clock.now();
-        if now.as_micros().saturating_sub(last_sweep) >= 100_000 {
-            sweeper.sweep(now, SWEEP_BUDGET);
-            last_sweep = now.as_micros();
-        }
-        drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
-        if now.as_micros().saturating_sub(last_flush) >= 200_000 {
-            drain.log_mut().flush().map_err(io("flush NAT log"))?;
-            last_flush = now.as_micros();
-        }
+        core.tick(clock.now());
         std::thread::sleep(TICK);
     }
     eprintln!("cgnatd: stopping");
@@ -368,14 +380,20 @@ fn live(eal: &Eal, cfg: &DaemonConfig, stats_file: Option<&Path>) -> Result<(), 
             eprintln!("cgnatd: worker on lcore {lcore} ended with {rc}");
         }
     }
-    drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
-    let released = sweeper.shutdown(clock.now());
-    drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
-    drain.log_mut().flush().map_err(io("flush NAT log"))?;
-    eprintln!("cgnatd: {} block(s) released at shutdown", released.blocks_released);
+    let report = core.shutdown(clock.now());
+    for (target, n) in &report.lost {
+        eprintln!("cgnatd: NAT log target {target}: {n} record(s) could not be written before the deadline");
+    }
+    if report.unwritten > 0 {
+        eprintln!(
+            "cgnatd: {} NAT log record(s) could not be written (targets stalled)",
+            report.unwritten
+        );
+    }
+    eprintln!("cgnatd: {} block(s) released at shutdown", report.released.blocks_released);
 
     let mut summary = Summary::collect(&nat_counters, &dp_counters);
-    summary.events_logged = drain.log_mut().written();
+    summary.events_logged = report.records;
     for p in [&inside, &outside] {
         summary.ports.push((p.name().to_string(), p.stats().unwrap_or_default()));
     }

@@ -9,15 +9,15 @@
 //! - [`worker_loop`]: the live poll-mode loop; [`clock`]: the TSC packet clock.
 //! - [`lifecycle`]: live start, management loop, signals, shutdown.
 //! - [`replay`]: deterministic pcap replay; [`pcap`]: pcap files.
-//! - [`natlog`]: the interim text NAT log (replaced by the management-core
-//!   issue).
+//! - [`management`]: the management core: NAT log (merge, formats,
+//!   rolling files, syslog, IPFIX), control socket, metrics.
 
 pub mod cli;
 pub mod clock;
 pub mod counters;
 pub mod eal_args;
 pub mod lifecycle;
-pub mod natlog;
+pub mod management;
 pub mod neighbour;
 pub mod pcap;
 pub mod replay;
@@ -66,7 +66,7 @@ pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
     eprintln!("cgnatd: configuration from {source}");
     let r = match &opts.replay {
         Some(paths) => replay::run_replay(&cfg, paths, opts.stats_file.as_deref()),
-        None => lifecycle::run_live(&cfg, opts.stats_file.as_deref()),
+        None => lifecycle::run_live(&cfg, opts.config.as_deref(), opts.stats_file.as_deref()),
     };
     match r {
         Ok(()) => 0,

@@ -22,7 +22,7 @@ use cgnat_core::{Instant, Nat, Side, Worker};
 use super::cli::ReplayPaths;
 use super::eal_args;
 use super::lifecycle::{data_room, dpdk, io, require_root, runtime_dir, stop_requested, DaemonError, Summary};
-use super::natlog::{EventDrain, TextLog};
+use super::management::LogPipeline;
 use super::pcap::PcapWriter;
 use super::router::{Egress, Router, Shared};
 use crate::{Burst, Eal, Mbuf, Mempool, Port, PortConf, RxTimestamp, SOCKET_ANY};
@@ -148,8 +148,7 @@ fn replay(eal: &Eal, cfg: &DaemonConfig, paths: &ReplayPaths, stats_file: Option
         outside: PcapWriter::create(&paths.outside_tx).map_err(io(format!("create {}", paths.outside_tx.display())))?,
         error: None,
     };
-    let log = TextLog::open(&cfg.log.file).map_err(io(format!("open NAT log {}", cfg.log.file.display())))?;
-    let mut drain = EventDrain::new(vec![consumer], log);
+    let mut drain = LogPipeline::open(&cfg.log, vec![consumer], Vec::new()).map_err(io("open NAT log"))?;
     let mut sweeper = Sweeper::new(nat, Vec::<Event>::new());
 
     let mut burst = Burst::new();
@@ -186,15 +185,19 @@ fn replay(eal: &Eal, cfg: &DaemonConfig, paths: &ReplayPaths, stats_file: Option
         router.housekeeping(now, &mut eg);
         router.flush(now, &mut eg);
         frames += 1;
-        drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
+        drain.pump(sweeper.sink_mut(), now.as_micros());
     }
     router.housekeeping(now, &mut eg);
     router.flush(now, &mut eg);
     router.drop_held();
-    drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
     sweeper.shutdown(now);
-    drain.drain(sweeper.sink_mut()).map_err(io("write NAT log"))?;
-    drain.log_mut().flush().map_err(io("flush NAT log"))?;
+    drain.drain_all(sweeper.sink_mut());
+    if let Some((target, n)) = drain.close().into_iter().next() {
+        return Err(DaemonError::Io {
+            context: format!("NAT log target {target}"),
+            source: std::io::Error::other(format!("{n} record(s) not written")),
+        });
+    }
     if let Some(e) = eg.error.take() {
         return Err(DaemonError::Io {
             context: "write replay output".into(),
@@ -206,7 +209,7 @@ fn replay(eal: &Eal, cfg: &DaemonConfig, paths: &ReplayPaths, stats_file: Option
     eprintln!("cgnatd: replay: {frames} frames in, {out_in} out inside, {out_out} out outside");
 
     let mut summary = Summary::collect(&[router.nat_counters().clone()], &[router.counters().clone()]);
-    summary.events_logged = drain.log_mut().written();
+    summary.events_logged = drain.written();
     drop(router);
     let [a, b] = inputs;
     for i in [a, b] {

@@ -8,7 +8,7 @@
 //! (`dataplane.idle_sleep_us`, for labs that share CPUs; 0 on dedicated
 //! cores).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +67,10 @@ pub struct WorkerContext {
     pub stop: Arc<AtomicBool>,
     /// Sleep when idle, microseconds (0: never).
     pub idle_sleep_us: u32,
+    /// The packet clock at the end of the last iteration, published for the
+    /// NAT log merge (every later event of this worker is at or after it);
+    /// `u64::MAX` once stopped.
+    pub watermark: Arc<AtomicU64>,
 }
 
 /// The loop; returns 0 when stopped. At stop, queued frames are sent,
@@ -91,6 +95,8 @@ pub fn run(mut w: WorkerContext) -> i32 {
             last_housekeeping = now.as_micros();
         }
         w.router.flush(now, &mut w.egress);
+        // One release store: the events pushed above are visible before it.
+        w.watermark.store(now.as_micros(), Ordering::Release);
         if n == 0 {
             idle = idle.saturating_add(1);
             if w.idle_sleep_us > 0 && idle > IDLE_POLLS {
@@ -103,5 +109,6 @@ pub fn run(mut w: WorkerContext) -> i32 {
     w.router.housekeeping(now, &mut w.egress);
     w.router.flush(now, &mut w.egress);
     w.router.drop_held();
+    w.watermark.store(u64::MAX, Ordering::Release);
     0
 }

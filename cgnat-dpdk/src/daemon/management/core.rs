@@ -1,0 +1,188 @@
+//! [`ManagementCore`]: the management loop's state and one tick of it —
+//! sweep, control commands, log pump — plus the threads it owns (control
+//! socket, metrics). Used by live mode (`lifecycle`) and by tests that
+//! drive a cgnat-core `Worker` without DPDK.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use cgnat_core::config::DaemonConfig;
+use cgnat_core::counters::Counters;
+use cgnat_core::event::Event;
+use cgnat_core::ring::Consumer;
+use cgnat_core::sweeper::{SweepStats, Sweeper};
+use cgnat_core::{Instant, Nat};
+
+use super::control::{self, Command, Executor};
+use super::log::LogPipeline;
+use super::merge::Watermark;
+use super::metrics;
+use super::query::QueryContext;
+use crate::daemon::counters::DpCounters;
+
+/// Sweeper slots per sweep.
+pub const SWEEP_BUDGET: usize = 4096;
+/// Packet-clock microseconds between sweeps.
+pub const SWEEP_EVERY_US: u64 = 100_000;
+
+/// What the management core is built from.
+pub struct CoreParts {
+    /// The NAT.
+    pub nat: Arc<Nat>,
+    /// The workers' event rings.
+    pub rings: Vec<Consumer<Event>>,
+    /// The workers' watermarks.
+    pub watermarks: Vec<Watermark>,
+    /// Per worker NAT counters.
+    pub nat_counters: Vec<Arc<Counters>>,
+    /// Per worker data-plane counters.
+    pub dp_counters: Vec<Arc<DpCounters>>,
+    /// `live` (or a test's name).
+    pub run_mode: &'static str,
+    /// The configuration file (`reload` re-reads it).
+    pub config_path: Option<PathBuf>,
+    /// The packet clock.
+    pub clock: Box<dyn Fn() -> Instant + Send + Sync>,
+}
+
+/// What a shutdown did.
+#[derive(Debug, Default)]
+pub struct ShutdownReport {
+    /// Blocks released (each logged with reason `shutdown`).
+    pub released: SweepStats,
+    /// Records still queued when the deadline passed (0 on a clean stop).
+    pub unwritten: usize,
+    /// Targets that did not finish writing: (name, records).
+    pub lost: Vec<(String, u64)>,
+    /// Records written in total.
+    pub records: u64,
+}
+
+/// The management loop.
+pub struct ManagementCore {
+    /// The NAT log.
+    pub log: LogPipeline,
+    /// The sweeper (its events go through `log`).
+    pub sweeper: Sweeper<Vec<Event>>,
+    exec: Executor,
+    commands: Receiver<Command>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    last_sweep: Option<u64>,
+}
+
+impl ManagementCore {
+    /// Opens the log targets, logs the startup records at `now`, and
+    /// starts the control socket and metrics server if configured.
+    pub fn start(cfg: &DaemonConfig, parts: CoreParts, now: Instant) -> io::Result<ManagementCore> {
+        let log = LogPipeline::open(&cfg.log, parts.rings, parts.watermarks.clone())?;
+        let ctx = Arc::new(QueryContext {
+            nat: parts.nat.clone(),
+            nat_counters: parts.nat_counters,
+            dp_counters: parts.dp_counters,
+            watermarks: parts.watermarks,
+            log: log.shared().clone(),
+            sinks: Default::default(),
+            run_mode: parts.run_mode,
+            config_source: parts
+                .config_path
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "embedded".into()),
+            clock: parts.clock,
+            started: std::time::Instant::now(),
+        });
+        let exec = Executor {
+            config_path: parts.config_path,
+            ctx: ctx.clone(),
+        };
+        exec.publish_sinks(&log);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, commands) = sync_channel(64);
+        let mut threads = Vec::new();
+        let mut core_err = None;
+        if cfg.control.enabled {
+            match control::serve(&cfg.control.socket, ctx.clone(), tx, stop.clone()) {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    core_err = Some(io::Error::new(
+                        e.kind(),
+                        format!("control socket {}: {e}", cfg.control.socket.display()),
+                    ))
+                }
+            }
+        }
+        if cfg.metrics.enabled && core_err.is_none() {
+            match metrics::serve(&cfg.metrics.listen, ctx, stop.clone()) {
+                Ok(t) => threads.push(t),
+                Err(e) => core_err = Some(io::Error::new(e.kind(), format!("metrics listener {}: {e}", cfg.metrics.listen))),
+            }
+        }
+        if let Some(e) = core_err {
+            stop.store(true, Ordering::SeqCst);
+            for t in threads {
+                let _ = t.join();
+            }
+            return Err(e);
+        }
+        let mut sweeper = Sweeper::new(parts.nat, Vec::new());
+        sweeper.log_startup(now);
+        Ok(ManagementCore {
+            log,
+            sweeper,
+            exec,
+            commands,
+            stop,
+            threads,
+            last_sweep: None,
+        })
+    }
+
+    /// The socket path, for messages.
+    pub fn describe(cfg: &DaemonConfig) -> Vec<String> {
+        let mut v = Vec::new();
+        if cfg.control.enabled {
+            v.push(format!("control socket {}", Path::new(&cfg.control.socket).display()));
+        }
+        if cfg.metrics.enabled {
+            v.push(format!("metrics on http://{}/metrics", cfg.metrics.listen));
+        }
+        v
+    }
+
+    /// One tick at packet-clock time `now`: a sweep slice (every
+    /// [`SWEEP_EVERY_US`]), pending control commands, and the log pump
+    /// (events below `now` and every worker's watermark).
+    pub fn tick(&mut self, now: Instant) {
+        let t = now.as_micros();
+        if self.last_sweep.map_or(true, |l| t.saturating_sub(l) >= SWEEP_EVERY_US) {
+            self.sweeper.sweep(now, SWEEP_BUDGET);
+            self.last_sweep = Some(t);
+        }
+        self.exec.run_pending(&self.commands, &mut self.sweeper, &mut self.log, now);
+        self.log.pump(self.sweeper.sink_mut(), t);
+    }
+
+    /// Clean shutdown after the workers stopped: releases every block
+    /// (reason `shutdown`), writes every record, stops the threads and
+    /// closes the targets.
+    pub fn shutdown(mut self, now: Instant) -> ShutdownReport {
+        let released = self.sweeper.shutdown(now);
+        let unwritten = self.log.drain_all(self.sweeper.sink_mut());
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let lost = self.log.close();
+        ShutdownReport {
+            released,
+            unwritten,
+            lost,
+            records: self.log.written(),
+        }
+    }
+}

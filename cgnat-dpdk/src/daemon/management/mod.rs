@@ -1,0 +1,25 @@
+//! The management ("CLI") core of `cgnatd`: a thread that never touches
+//! packets. It merges the workers' event rings into the NAT log
+//! ([`log`], [`merge`], [`sink`], [`roll`]), runs the sweeper, serves the
+//! control socket ([`control`], [`query`]) and the Prometheus metrics
+//! endpoint ([`metrics`]).
+//!
+//! Threads: the management loop (sweeper, log pump, requests that change
+//! state), one writer per log target, the control socket acceptor and one
+//! thread per control connection, and the metrics server. Only the
+//! management loop releases blocks or numbers log records; other threads
+//! read the lock-free tables and atomics, and send state-changing requests
+//! to the loop over a channel.
+
+pub mod control;
+pub mod core;
+pub mod log;
+pub mod merge;
+pub mod metrics;
+pub mod query;
+pub mod roll;
+pub mod sink;
+
+pub use self::core::{CoreParts, ManagementCore, ShutdownReport};
+pub use log::{LogPipeline, LogShared};
+pub use merge::{Merger, Watermark};
