@@ -1,7 +1,5 @@
-//! `cgnatctl`: the operator CLI of cgnat (commands arrive with the
-//! management-core and CLI issues).
+//! `cgnatctl`: the operator CLI of cgnat (see the `cgnat_cli` library).
 
 fn main() {
-    eprintln!("cgnatctl {}: no commands yet", env!("CARGO_PKG_VERSION"));
-    std::process::exit(2);
+    std::process::exit(cgnat_cli::main_with_args(std::env::args_os()));
 }

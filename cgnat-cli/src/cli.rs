@@ -1,0 +1,202 @@
+//! The command line (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Operator CLI of the cgnat carrier-grade NAT: who held a public
+/// address:port, subscribers, sessions, counters, NAT log events, config
+/// checks and pool sizing.
+///
+/// Exit codes: 0 found/success, 1 not found (nobody held the port, unknown
+/// subscriber, invalid config), 2 usage error, unreadable file or no
+/// connection to cgnatd.
+#[derive(Parser, Debug)]
+#[command(name = "cgnatctl", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Print JSON instead of tables (JSON lines for `events --follow`).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The control socket of cgnatd.
+    #[arg(long, global = true, env = "CGNATCTL_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A protocol on the command line.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtoArg {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// ICMP (echo identifier).
+    Icmp,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Who held PUBLIC_IP:PORT (live, from the NAT logs, or by formula in
+    /// deterministic mode).
+    ///
+    /// Without --at, --log or --log-dir the running daemon is asked. With
+    /// --at (or logs) the NAT log files are searched through an index kept
+    /// next to each file (rebuilt when the file changes). With --config of
+    /// a deterministic-mode configuration the RFC 7422 formula answers,
+    /// checked against the det-epoch records of the logs if given.
+    Lookup(LookupArgs),
+    /// A subscriber's public address, port blocks, sessions and limits (live).
+    Subscriber {
+        /// The subscriber's inside address.
+        address: std::net::Ipv4Addr,
+    },
+    /// Live sessions, like `conntrack -L`.
+    Sessions(SessionsArgs),
+    /// Counters and table fill, like `conntrack -S` / `conntrack -C`.
+    Stats {
+        /// Also show per-worker counters.
+        #[arg(long)]
+        workers: bool,
+        /// Only the table fill (`conntrack -C`).
+        #[arg(long, short = 'C')]
+        count: bool,
+    },
+    /// NAT log records from the daemon, like `conntrack -E`.
+    Events {
+        /// Stream records as they are written, until interrupted.
+        #[arg(long, short)]
+        follow: bool,
+        /// How many recent records to show first.
+        #[arg(long, value_name = "N")]
+        last: Option<u32>,
+    },
+    /// Remove sessions and release blocks, like `conntrack -D` (targeted).
+    Clear(ClearArgs),
+    /// The daemon's status (version, mode, uptime, log targets).
+    Status,
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// How many public addresses N subscribers need at M ports each, and
+    /// what a pool supports (the arithmetic is shown).
+    Capacity(CapacityArgs),
+    /// Build (or refresh) the lookup indexes of NAT log files now, e.g.
+    /// from logrotate's postrotate.
+    Index(LogArgs),
+    /// Write a synthetic NAT log (benchmarks and tests).
+    #[command(hide = true)]
+    GenLog(crate::genlog::GenLogArgs),
+}
+
+/// Where the NAT logs are, and how they are indexed.
+#[derive(Args, Debug, Default, Clone)]
+pub struct LogArgs {
+    /// A NAT log file (text or JSON lines, plain or gzip); repeat for
+    /// several files (--log nat.log --log nat.log.1).
+    #[arg(long = "log", value_name = "FILE")]
+    pub logs: Vec<PathBuf>,
+    /// A directory of NAT log files (nat.log, nat.log.1, nat.log.2.gz, ...).
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Keep index files here instead of next to the logs.
+    #[arg(long, value_name = "DIR")]
+    pub index_dir: Option<PathBuf>,
+    /// Do not read or write index files (scan the logs).
+    #[arg(long)]
+    pub no_index: bool,
+    /// Rebuild the index files even if they look current.
+    #[arg(long)]
+    pub rebuild_index: bool,
+}
+
+/// `lookup`.
+#[derive(Args, Debug)]
+pub struct LookupArgs {
+    /// The public address and port, e.g. 203.0.113.3:1536.
+    #[arg(value_name = "PUBLIC_IP:PORT")]
+    pub target: String,
+    /// When: RFC 3339 (2023-11-14T22:13:20Z), @EPOCH_SECONDS, or now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Only blocks covering this protocol (static mappings are per protocol).
+    #[arg(long, value_enum)]
+    pub proto: Option<ProtoArg>,
+    /// Configuration file(s) of the NAT (deterministic mode: the formula;
+    /// give the one of each epoch in the logs).
+    #[arg(long = "config", value_name = "FILE")]
+    pub configs: Vec<PathBuf>,
+    /// The logs.
+    #[command(flatten)]
+    pub logs: LogArgs,
+}
+
+/// `sessions`.
+#[derive(Args, Debug)]
+pub struct SessionsArgs {
+    /// Only this subscriber (inside address).
+    #[arg(long, value_name = "IP")]
+    pub subscriber: Option<std::net::Ipv4Addr>,
+    /// Only this public address (or address:port).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub public: Option<String>,
+    /// Only this remote address (or address:port).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub destination: Option<String>,
+    /// Only this protocol.
+    #[arg(long, value_enum)]
+    pub proto: Option<ProtoArg>,
+    /// At most this many sessions (the daemon allows up to 100000).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+}
+
+/// `clear`.
+#[derive(Args, Debug)]
+pub struct ClearArgs {
+    /// Every session and block of this subscriber.
+    #[arg(long, value_name = "IP", conflicts_with_all = ["public", "all"])]
+    pub subscriber: Option<std::net::Ipv4Addr>,
+    /// The sessions on this public address:port.
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "all")]
+    pub public: Option<String>,
+    /// Everything: every session of every subscriber (needs --yes).
+    #[arg(long)]
+    pub all: bool,
+    /// Confirm --all.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `config`.
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate a configuration file as cgnatd would (CGNAT_* environment
+    /// overrides included).
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+/// `capacity`.
+#[derive(Args, Debug)]
+pub struct CapacityArgs {
+    /// Subscribers to serve.
+    #[arg(long, value_name = "N")]
+    pub subscribers: u64,
+    /// Ports each subscriber must be able to hold at once.
+    #[arg(long, value_name = "M")]
+    pub ports_per_subscriber: u32,
+    /// Ports per block (default: the daemon's default, 512).
+    #[arg(long, value_name = "B")]
+    pub block_size: Option<u16>,
+    /// Ports of each public address handed out (default 1024-65535).
+    #[arg(long, value_name = "FIRST-LAST")]
+    pub port_range: Option<String>,
+    /// A pool prefix to check (repeatable), e.g. 203.0.113.0/24.
+    #[arg(long, value_name = "PREFIX")]
+    pub pool: Vec<String>,
+}

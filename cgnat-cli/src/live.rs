@@ -1,0 +1,434 @@
+//! The commands that ask the running daemon: `subscriber`, `sessions`,
+//! `stats`, `events`, `clear`, `status` (and live `lookup`, in
+//! [`crate::lookup`]).
+
+use std::net::Ipv4Addr;
+
+use cgnat_core::control::{JsonRecord, ProtocolName, Request, Response, SessionFilter, SessionList, Stats, SubscriberDetail};
+
+use crate::cli::{ClearArgs, ProtoArg, SessionsArgs};
+use crate::client::{unexpected, Client};
+use crate::error::{CliError, CmdResult, EXIT_NOT_FOUND, EXIT_OK};
+use crate::output::{emit, key_values, print, Format, Table};
+
+/// Parses `IP:PORT` (or `IP` when `port_optional`).
+pub fn parse_endpoint(s: &str, port_optional: bool) -> Result<(Ipv4Addr, Option<u16>), CliError> {
+    let bad = || {
+        CliError::usage(format!(
+            "`{s}` is not {}",
+            if port_optional {
+                "an IPv4 address or IP:PORT"
+            } else {
+                "IP:PORT (e.g. 203.0.113.3:1536)"
+            }
+        ))
+    };
+    match s.rsplit_once(':') {
+        Some((a, p)) => Ok((a.parse().map_err(|_| bad())?, Some(p.parse().map_err(|_| bad())?))),
+        None if port_optional => Ok((s.parse().map_err(|_| bad())?, None)),
+        None => Err(bad()),
+    }
+}
+
+/// The control protocol's name of a protocol.
+pub fn proto_name(p: ProtoArg) -> ProtocolName {
+    match p {
+        ProtoArg::Tcp => ProtocolName::Tcp,
+        ProtoArg::Udp => ProtocolName::Udp,
+        ProtoArg::Icmp => ProtocolName::Icmp,
+    }
+}
+
+fn pname(p: ProtocolName) -> &'static str {
+    match p {
+        ProtocolName::Tcp => "tcp",
+        ProtocolName::Udp => "udp",
+        ProtocolName::Icmp => "icmp",
+    }
+}
+
+/// `  (near the limit)` when `used` is at least 80 % of `cap`.
+fn near(used: u64, cap: u64) -> &'static str {
+    if cap > 0 && used * 5 >= cap * 4 {
+        if used >= cap {
+            "  AT THE LIMIT"
+        } else {
+            "  near the limit"
+        }
+    } else {
+        ""
+    }
+}
+
+fn pct(used: u64, cap: u64) -> String {
+    if cap == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", used as f64 * 100.0 / cap as f64)
+    }
+}
+
+/// The human form of a subscriber.
+pub fn render_subscriber(d: &SubscriberDetail) -> String {
+    let total = d.sessions.tcp + d.sessions.udp + d.sessions.icmp;
+    let ports: u64 = d.blocks.iter().map(|b| (b.last_port - b.first_port) as u64 + 1).sum();
+    let mut s = key_values(&[
+        ("subscriber", d.subscriber.to_string()),
+        ("public address", d.public.to_string()),
+        ("mode", d.kind.clone()),
+        (
+            "sessions",
+            format!("{total} (tcp {}, udp {}, icmp {})", d.sessions.tcp, d.sessions.udp, d.sessions.icmp),
+        ),
+        (
+            "session limit",
+            format!(
+                "{} of {} used ({}){}",
+                d.sessions_used,
+                d.limits.max_sessions,
+                pct(d.sessions_used as u64, d.limits.max_sessions as u64),
+                near(d.sessions_used as u64, d.limits.max_sessions as u64)
+            ),
+        ),
+        (
+            "block limit",
+            format!(
+                "{} of {} blocks of {} ports ({}), {ports} ports held{}",
+                d.blocks.len(),
+                d.limits.max_blocks,
+                d.limits.block_size,
+                pct(d.blocks.len() as u64, d.limits.max_blocks as u64),
+                near(d.blocks.len() as u64, d.limits.max_blocks as u64)
+            ),
+        ),
+    ]);
+    let mut t = Table::new(["PUBLIC", "PORTS", "ALLOCATED", "MAPPINGS"]);
+    for b in &d.blocks {
+        t.row([
+            b.public.to_string(),
+            format!("{}-{}", b.first_port, b.last_port),
+            b.allocated_at.clone(),
+            b.mappings.to_string(),
+        ]);
+    }
+    s.push('\n');
+    if t.is_empty() {
+        s.push_str("no port blocks\n");
+    } else {
+        s.push_str(&t.render());
+    }
+    s
+}
+
+/// `cgnatctl subscriber IP`.
+pub fn subscriber(client: &mut Client, address: Ipv4Addr, f: Format) -> CmdResult {
+    match client.call(Request::Subscriber { address })? {
+        Response::Subscriber(d) => {
+            emit(f, &d, || render_subscriber(&d))?;
+            Ok(EXIT_OK)
+        }
+        r => Err(unexpected(&r)),
+    }
+}
+
+/// The human form of a session list (`conntrack -L` style).
+pub fn render_sessions(list: &SessionList, limit: u32) -> String {
+    let mut t = Table::new(["PROTO", "INSIDE", "PUBLIC", "REMOTE", "STATE", "IDLE", "EXPIRES"]);
+    for s in &list.sessions {
+        t.row([
+            pname(s.protocol).to_string(),
+            format!("{}:{}", s.inside, s.inside_port),
+            format!("{}:{}", s.public, s.public_port),
+            format!("{}:{}", s.remote, s.remote_port),
+            s.state.clone(),
+            format!("{}s", s.idle_secs),
+            format!("{}s", s.expires_in_secs),
+        ]);
+    }
+    let mut out = t.render();
+    out.push_str(&format!(
+        "{} session{}{}\n",
+        list.sessions.len(),
+        if list.sessions.len() == 1 { "" } else { "s" },
+        if list.truncated {
+            format!(" (truncated at --limit {limit})")
+        } else {
+            String::new()
+        }
+    ));
+    out
+}
+
+/// `cgnatctl sessions`.
+pub fn sessions(client: &mut Client, a: &SessionsArgs, f: Format) -> CmdResult {
+    let (public, public_port) = match &a.public {
+        Some(p) => {
+            let (ip, port) = parse_endpoint(p, true)?;
+            (Some(ip), port)
+        }
+        None => (None, None),
+    };
+    let (destination, destination_port) = match &a.destination {
+        Some(p) => {
+            let (ip, port) = parse_endpoint(p, true)?;
+            (Some(ip), port)
+        }
+        None => (None, None),
+    };
+    let filter = SessionFilter {
+        subscriber: a.subscriber,
+        public,
+        public_port,
+        destination,
+        destination_port,
+        protocol: a.proto.map(proto_name),
+    };
+    let list = match client.call(Request::Sessions {
+        filter,
+        limit: Some(a.limit),
+    })? {
+        Response::Sessions(l) => l,
+        r => return Err(unexpected(&r)),
+    };
+    emit(f, &list, || render_sessions(&list, a.limit))?;
+    Ok(if list.sessions.is_empty() { EXIT_NOT_FOUND } else { EXIT_OK })
+}
+
+/// The human form of `stats`.
+pub fn render_stats(s: &Stats, workers: bool, count_only: bool) -> String {
+    let mut t = Table::new(["TABLE", "USED", "CAPACITY", "FILL"]);
+    for tf in &s.tables {
+        t.row([
+            tf.name.clone(),
+            tf.used.to_string(),
+            tf.capacity.to_string(),
+            pct(tf.used, tf.capacity),
+        ]);
+    }
+    let mut out = t.render();
+    if count_only {
+        return out;
+    }
+    let mut c = Table::new(["COUNTER", "VALUE"]);
+    for (k, v) in s.nat.iter().filter(|(_, v)| **v > 0) {
+        c.row([format!("nat.{k}"), v.to_string()]);
+    }
+    for (k, v) in s.dataplane.iter().filter(|(_, v)| **v > 0) {
+        c.row([format!("dataplane.{k}"), v.to_string()]);
+    }
+    out.push('\n');
+    out.push_str(&c.render());
+    out.push_str(&format!(
+        "\nlog: {} records, {} refused, {} pending\n",
+        s.log.records, s.log.refused, s.log.pending
+    ));
+    let mut l = Table::new(["LOG TARGET", "WRITTEN", "ERRORS", "PENDING", "STALLED"]);
+    for k in &s.log.sinks {
+        l.row([
+            k.name.clone(),
+            k.written.to_string(),
+            k.errors.to_string(),
+            k.pending.to_string(),
+            k.stalled.to_string(),
+        ]);
+    }
+    out.push_str(&l.render());
+    if workers {
+        for w in &s.workers {
+            out.push_str(&format!(
+                "\nworker {}: clock {}, ring backlog {}\n",
+                w.id,
+                crate::timefmt::format_time(w.watermark_us as i64),
+                w.ring_pending
+            ));
+            let mut c = Table::new(["COUNTER", "VALUE"]);
+            for (k, v) in w.nat.iter().chain(w.dataplane.iter()).filter(|(_, v)| **v > 0) {
+                c.row([k.clone(), v.to_string()]);
+            }
+            out.push_str(&c.render());
+        }
+    }
+    out
+}
+
+/// `cgnatctl stats`.
+pub fn stats(client: &mut Client, workers: bool, count_only: bool, f: Format) -> CmdResult {
+    match client.call(Request::Stats)? {
+        Response::Stats(s) => {
+            if count_only && f == Format::Json {
+                crate::output::print_json(&s.tables)?;
+            } else {
+                emit(f, &s, || render_stats(&s, workers, count_only))?;
+            }
+            Ok(EXIT_OK)
+        }
+        r => Err(unexpected(&r)),
+    }
+}
+
+/// One NAT log record for humans (the text log line's fields).
+pub fn render_record(r: &JsonRecord) -> String {
+    format!(
+        "{} seq={} {} subscriber={} public={} ports={}-{} protocol={} reason={} producer={} aux={}\n",
+        r.time, r.seq, r.event, r.subscriber, r.public, r.first_port, r.last_port, r.protocol, r.reason, r.producer, r.aux
+    )
+}
+
+fn print_record(r: &JsonRecord, f: Format) -> Result<(), CliError> {
+    match f {
+        Format::Json => print(&(serde_json::to_string(r).unwrap_or_default() + "\n")),
+        Format::Human => print(&render_record(r)),
+    }
+}
+
+/// `cgnatctl events [--follow]`.
+pub fn events(client: &mut Client, follow: bool, last: Option<u32>, f: Format) -> CmdResult {
+    if !follow || last.is_some() {
+        match client.call(Request::Events { follow: false, last })? {
+            Response::Records { records } => {
+                if !follow && f == Format::Json {
+                    crate::output::print_json(&records)?;
+                } else {
+                    for r in &records {
+                        print_record(r, f)?;
+                    }
+                }
+            }
+            r => return Err(unexpected(&r)),
+        }
+        if !follow {
+            return Ok(EXIT_OK);
+        }
+    }
+    match client.call(Request::Events { follow: true, last: None })? {
+        Response::Following => {}
+        r => return Err(unexpected(&r)),
+    }
+    client.no_timeout()?;
+    while let Some(env) = client.read_stream()? {
+        match env.response {
+            Response::Record { record } => print_record(&record, f)?,
+            Response::Error { message, .. } => return Err(CliError::usage(format!("cgnatd: {message}"))),
+            _ => {}
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Checks `clear`'s arguments: exactly one target, `--all` only with `--yes`.
+pub fn clear_request(a: &ClearArgs) -> Result<Request, CliError> {
+    let (public, port) = match &a.public {
+        Some(p) => {
+            let (ip, port) = parse_endpoint(p, false)?;
+            (Some(ip), port)
+        }
+        None => (None, None),
+    };
+    if a.all && !a.yes {
+        return Err(
+            CliError::usage("--all clears every session of every subscriber: add --yes to confirm")
+                .with_hint("to clear one subscriber: cgnatctl clear --subscriber IP; one port: --public IP:PORT"),
+        );
+    }
+    if a.subscriber.is_none() && public.is_none() && !a.all {
+        return Err(CliError::usage(
+            "clear needs a target: --subscriber IP, --public IP:PORT, or --all --yes",
+        ));
+    }
+    Ok(Request::Clear {
+        subscriber: a.subscriber,
+        public,
+        port,
+        all: a.all,
+    })
+}
+
+/// `cgnatctl clear`.
+pub fn clear(client: &mut Client, a: &ClearArgs, f: Format) -> CmdResult {
+    let req = clear_request(a)?;
+    match client.call(req)? {
+        Response::Cleared(c) => {
+            emit(f, &c, || {
+                format!(
+                    "cleared {} sessions, {} mappings, {} blocks released{}\n",
+                    c.sessions,
+                    c.mappings,
+                    c.blocks,
+                    if c.deferred > 0 {
+                        format!(" ({} releases deferred: NAT log stalled)", c.deferred)
+                    } else {
+                        String::new()
+                    }
+                )
+            })?;
+            Ok(if c.sessions + c.mappings + c.blocks + c.deferred == 0 {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_OK
+            })
+        }
+        r => Err(unexpected(&r)),
+    }
+}
+
+/// `cgnatctl status`.
+pub fn status(client: &mut Client, f: Format) -> CmdResult {
+    match client.call(Request::Status)? {
+        Response::Status(s) => {
+            emit(f, &s, || {
+                key_values(&[
+                    ("cgnatd", format!("{} (pid {})", s.version, s.pid)),
+                    ("run mode", s.run_mode.clone()),
+                    ("nat mode", s.nat_mode.clone()),
+                    ("uptime", crate::timefmt::format_duration(s.uptime_secs as i64 * 1_000_000)),
+                    ("clock", s.now.clone()),
+                    ("workers", s.workers.to_string()),
+                    ("config", s.config_source.clone()),
+                    ("log records", s.log_seq.to_string()),
+                    ("log targets", s.log_targets.join(", ")),
+                    ("log stalled", s.log_stalled.to_string()),
+                ])
+            })?;
+            Ok(EXIT_OK)
+        }
+        r => Err(unexpected(&r)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            parse_endpoint("203.0.113.3:1536", false).unwrap(),
+            ("203.0.113.3".parse().unwrap(), Some(1536))
+        );
+        assert_eq!(parse_endpoint("203.0.113.3", true).unwrap().1, None);
+        for bad in ["203.0.113.3", "x:1", "1.2.3.4:70000", ":", ""] {
+            assert_eq!(parse_endpoint(bad, false).unwrap_err().code, 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn clear_needs_a_target_and_confirmation() {
+        let a = |s: Option<&str>, p: Option<&str>, all, yes| ClearArgs {
+            subscriber: s.map(|s| s.parse().unwrap()),
+            public: p.map(String::from),
+            all,
+            yes,
+        };
+        assert!(clear_request(&a(None, None, false, false)).is_err());
+        assert!(clear_request(&a(None, None, true, false)).unwrap_err().message.contains("--yes"));
+        assert!(matches!(
+            clear_request(&a(None, None, true, true)),
+            Ok(Request::Clear { all: true, .. })
+        ));
+        assert!(matches!(
+            clear_request(&a(None, Some("203.0.113.3:1536"), false, false)),
+            Ok(Request::Clear { port: Some(1536), .. })
+        ));
+        assert!(clear_request(&a(Some("100.64.1.10"), None, false, false)).is_ok());
+    }
+}
