@@ -26,6 +26,7 @@ IF_OUT=${LAB_IF_OUT:-cgnat-out}
 WORK=${LAB_DIR:-/tmp/cgnat-lab}
 PIDS=$WORK/pids
 CGNATD=${CGNATD:-$ROOT/target/debug/cgnatd}
+CGNATCTL=${CGNATCTL:-$(dirname "$CGNATD")/cgnatctl}
 WORKERS=${LAB_WORKERS:-2}
 IPERF_T=${LAB_QUICK:+2}
 IPERF_T=${IPERF_T:-3}
@@ -118,6 +119,10 @@ up() {
     if [ ! -x "$CGNATD" ]; then
         (cd "$ROOT" && cargo build -q -p cgnat-dpdk --bin cgnatd)
     fi
+    if [ ! -x "$CGNATCTL" ]; then
+        (cd "$ROOT" && cargo build -q -p cgnat-cli --bin cgnatctl)
+        CGNATCTL=$ROOT/target/debug/cgnatctl
+    fi
     rm -rf "$WORK"
     mkdir -p "$PIDS" "$WORK/www"
     echo "hello from the internet" >"$WORK/www/index.html"
@@ -206,8 +211,10 @@ check() {
     else fail "server saw a non-pool client"; fi
 
     say "== UDP request"
+    UDP_AT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
     out=$(nsx "$NS_SUB1" python3 "$UDP_TOOL" query --to $INET:3478 2>&1 || true)
     if grep -q '^seen 203\.0\.113\.' <<<"$out"; then pass "sub1 UDP query answered; the server saw '$out'"; else fail "UDP query: $out"; fi
+    UDP_SEEN=$(sed -n 's/^seen \([0-9.]*:[0-9]*\).*/\1/p' <<<"$out" | head -1)
 
     say "== iperf3 (${IPERF_T}s each)"
     local name args
@@ -288,6 +295,29 @@ control_and_metrics() {
     else fail "metrics endpoint"; fi
 }
 
+# The abuse-desk question for the flow the UDP check made: who was
+# UDP_SEEN at UDP_AT? Asked live (control socket) while cgnatd runs, and
+# from the NAT log file after it stopped (the historical answer).
+lookup_live() {
+    [ -n "${UDP_SEEN:-}" ] || { fail "cgnatctl lookup: no flow recorded by the UDP check"; return; }
+    say "== cgnatctl lookup $UDP_SEEN (live)"
+    local out
+    out=$("$CGNATCTL" --socket "$WORK/cgnatd.sock" lookup "$UDP_SEEN" 2>&1) || true
+    sed 's/^/   /' <<<"$out"
+    if grep -q "$SUB1" <<<"$out"; then pass "cgnatctl lookup $UDP_SEEN (live) -> $SUB1"; else fail "cgnatctl live lookup of $UDP_SEEN"; fi
+}
+
+lookup_history() {
+    [ -n "${UDP_SEEN:-}" ] || return
+    say "== cgnatctl lookup $UDP_SEEN --at $UDP_AT (from the NAT log)"
+    local out rc=0
+    out=$("$CGNATCTL" lookup --log "$WORK/nat.log" "$UDP_SEEN" --at "$UDP_AT" 2>&1) || rc=$?
+    sed 's/^/   /' <<<"$out"
+    if [ $rc = 0 ] && grep -q "$SUB1" <<<"$out"; then
+        pass "cgnatctl lookup $UDP_SEEN at $UDP_AT from the log -> $SUB1"
+    else fail "cgnatctl historical lookup of $UDP_SEEN (exit $rc)"; fi
+}
+
 stop_daemon() {
     say "== stopping cgnatd (SIGINT)"
     stop_pid "$PIDS/cgnatd" INT
@@ -314,7 +344,9 @@ case "$cmd" in
         trap down EXIT
         up
         check
+        lookup_live
         stop_daemon
+        lookup_history
         if [ $FAILED = 0 ]; then say "lab: ALL PASSED"; else say "lab: FAILURES"; fi
         exit $FAILED
         ;;
