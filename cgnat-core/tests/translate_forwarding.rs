@@ -294,6 +294,9 @@ fn static_mappings_forward_inbound_and_are_used_outbound() {
     );
     let owner = nat.lookup_public(public, 8080).unwrap();
     assert_eq!((owner.kind, owner.subscriber), ("static", SUB_A));
+    // The live answer names the one static port, like the log record does.
+    assert_eq!((owner.block.first_port, owner.block.last_port), (8080, 8080));
+    assert_eq!(owner.block.mappings as usize, owner.mappings.len());
 
     // Inbound with no prior traffic.
     let v = inb(&mut w, tcp(SERVER, 5555, public, 8080, SYN, b""), at(0));

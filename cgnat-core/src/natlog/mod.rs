@@ -23,6 +23,26 @@ use crate::event::{Event, EventKind, ProtocolScope, Reason, MANAGEMENT_WORKER};
 use crate::time::Instant;
 
 pub mod ipfix;
+
+use std::io::BufRead;
+
+/// Parses every line of `s` with `parse_line`; the first bad line is the
+/// error, numbered from 1. Shared by the text and JSON formats.
+pub(crate) fn parse_lines(s: &str, parse_line: fn(&str) -> Result<LogRecord, ParseError>) -> Result<Vec<LogRecord>, ParseError> {
+    s.lines().enumerate().map(|(i, l)| parse_line(l).map_err(|e| e.at(i + 1))).collect()
+}
+
+/// Iterates over the lines of `r` parsed with `parse_line`; I/O errors
+/// become [`ParseError`]s with field `io`. Lines are numbered from 1.
+pub(crate) fn parse_lines_from<R: BufRead>(
+    r: R,
+    parse_line: fn(&str) -> Result<LogRecord, ParseError>,
+) -> impl Iterator<Item = Result<LogRecord, ParseError>> {
+    r.lines().enumerate().map(move |(i, l)| match l {
+        Ok(l) => parse_line(&l).map_err(|e| e.at(i + 1)),
+        Err(e) => Err(ParseError::new("io", e.to_string()).at(i + 1)),
+    })
+}
 pub mod json;
 pub mod syslog;
 pub mod text;

@@ -124,16 +124,13 @@ pub fn parse_line(line: &str) -> Result<LogRecord, ParseError> {
 
 /// Parses a whole log text; the first bad line is the error (1-based).
 pub fn parse_str(s: &str) -> Result<Vec<LogRecord>, ParseError> {
-    s.lines().enumerate().map(|(i, l)| parse_line(l).map_err(|e| e.at(i + 1))).collect()
+    super::parse_lines(s, parse_line)
 }
 
 /// Iterates over the records of a log read from `r`. I/O errors become
 /// [`ParseError`]s with field `io`.
 pub fn parse_reader<R: BufRead>(r: R) -> impl Iterator<Item = Result<LogRecord, ParseError>> {
-    r.lines().enumerate().map(|(i, l)| match l {
-        Ok(l) => parse_line(&l).map_err(|e| e.at(i + 1)),
-        Err(e) => Err(ParseError::new("io", e.to_string()).at(i + 1)),
-    })
+    super::parse_lines_from(r, parse_line)
 }
 
 #[cfg(test)]

@@ -364,9 +364,16 @@ impl Nat {
             },
             _ => return None,
         };
+        let mut block = info;
+        if kind == "static" {
+            // A static mapping holds one port, not the reserved block around it.
+            block.first_port = port;
+            block.last_port = port;
+            block.mappings = mappings.len() as u32;
+        }
         Some(PublicOwner {
             subscriber: Ipv4Addr::from(subscriber),
-            block: info,
+            block,
             mappings,
             kind,
         })
