@@ -48,6 +48,7 @@ fi
 step "benchmarks compile (criterion --test mode runs each once)"
 CGNAT_BENCH_SMALL=1 cargo bench -p cgnat-core --bench translate -- --test >/dev/null
 CGNAT_BENCH_SMALL=1 cargo bench -p cgnat-core --bench memory >/dev/null
+bash scripts/bench.sh --smoke | tail -n 25   # DPDK fast path, new sessions, memory, nftables side by side (tiny sizes)
 
 echo
 echo "all tests passed in $(( $(date +%s) - start )) s"

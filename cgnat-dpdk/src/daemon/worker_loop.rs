@@ -1,7 +1,9 @@
 //! The live worker: a poll-mode loop on one lcore, run to completion.
 //!
 //! Each iteration reads the clock once, takes a burst from its inside RX
-//! queue and one from its outside RX queue, hands every frame to the
+//! queue and one from its outside RX queue, prefetches the table entries
+//! the whole burst will need ([`Router::prefetch`]: the session lookups of
+//! the burst overlap their cache misses), hands every frame to the
 //! [`Router`], transmits what was queued on its own TX queues, and does
 //! housekeeping (held packets) when needed. No lock, no heap allocation,
 //! no system call, except an optional short sleep after many empty polls
@@ -83,10 +85,12 @@ pub fn run(mut w: WorkerContext) -> i32 {
     while !w.stop.load(Ordering::Relaxed) {
         now = w.clock.now();
         let mut n = w.rx_inside.rx_burst(&mut burst);
+        w.router.prefetch(Side::Inside, &burst);
         for m in burst.drain() {
             w.router.handle(Side::Inside, m, now, &mut w.egress);
         }
         n += w.rx_outside.rx_burst(&mut burst);
+        w.router.prefetch(Side::Outside, &burst);
         for m in burst.drain() {
             w.router.handle(Side::Outside, m, now, &mut w.egress);
         }

@@ -1,0 +1,774 @@
+//! `cgnat_bench`: the DPDK fast-path benchmark of cgnatd.
+//!
+//! Runs the REAL worker loop ([`worker_loop::run`] with its [`Router`]) on
+//! one lcore, between two ethdev ports of the ring PMD (`net_ring`, created
+//! with `rte_eth_from_rings` so that each port's RX and TX rings are
+//! distinct and shared with the generator). The main lcore is the traffic
+//! generator: it writes 64-byte frames (UDP or TCP) into the RX ring of a
+//! port, takes the translated frames back from the other port's TX ring,
+//! checks them, rewrites them into the next flow's frame and sends them
+//! again (mbufs are recycled: no allocation per packet on either core).
+//!
+//! Phases, one NAT per run:
+//! 1. create `--sessions` sessions through the worker (UDP: first packets;
+//!    TCP: SYN out, SYN-ACK in, ACK out) — the new-session rate;
+//! 2. steady state inside → outside, then outside → inside, `--seconds`
+//!    each, visiting the flows in a fixed pseudo-random order — Mpps of the
+//!    worker core and ns (TSC cycles) per packet;
+//! 3. resident memory added by the sessions (RSS), and the sweeper's
+//!    expiry rate (every session expired at once, measured on the main core).
+//!
+//! ```sh
+//! cargo build --release -p cgnat-dpdk --example cgnat_bench
+//! target/release/examples/cgnat_bench --sessions 65536 --proto udp --seconds 3
+//! ```
+//!
+//! Output: human-readable lines and one `RESULT key=value ...` line per
+//! measurement (parsed by `scripts/bench.sh`).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::os::raw::{c_char, c_int, c_uint};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use cgnat_core::config::file::{self, ConfigSource};
+use cgnat_core::config::DaemonConfig;
+use cgnat_core::event::Event;
+use cgnat_core::ring::{ring, Consumer};
+use cgnat_core::sweeper::Sweeper;
+use cgnat_core::{Instant, Nat, Worker};
+use cgnat_dpdk::daemon::clock::TscClock;
+use cgnat_dpdk::daemon::counters::DpCounter;
+use cgnat_dpdk::daemon::router::{Router, Shared};
+use cgnat_dpdk::daemon::worker_loop::{self, QueueEgress, WorkerContext};
+use cgnat_dpdk::{ffi, tsc_cycles, tsc_hz, Eal, Mbuf, Mempool, Port, PortConf, DEFAULT_DATA_ROOM, SOCKET_ANY};
+
+#[link(name = "rte_net_ring")]
+extern "C" {
+    /// `rte_eth_from_rings` of the ring PMD (rte_eth_ring.h).
+    fn rte_eth_from_rings(
+        name: *const c_char,
+        rx_queues: *const *mut ffi::rte_ring,
+        nb_rx_queues: c_uint,
+        tx_queues: *const *mut ffi::rte_ring,
+        nb_tx_queues: c_uint,
+        numa_node: c_uint,
+    ) -> c_int;
+}
+
+/// Frame length without FCS: a 64-byte Ethernet frame.
+const FRAME: usize = 60;
+const L3: usize = 14;
+const L4: usize = 34;
+const RING_SIZE: u32 = 4096;
+/// Frames in flight between generator and worker.
+const IN_FLIGHT: usize = 3072;
+const BURST: usize = 32;
+const INSIDE_MAC: [u8; 6] = [0x02, 0xc6, 0x0a, 0, 0, 1];
+const OUTSIDE_MAC: [u8; 6] = [0x02, 0xc6, 0x0a, 0, 0, 2];
+const PEER_MAC: [u8; 6] = [0x02, 0xc6, 0x0a, 0, 0, 0x99];
+const REMOTE_PORT: u16 = 443;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Proto {
+    Udp,
+    Tcp,
+}
+
+struct Args {
+    sessions: u32,
+    proto: Proto,
+    seconds: f64,
+    memory_mb: u32,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        sessions: 65_536,
+        proto: Proto::Udp,
+        seconds: 3.0,
+        memory_mb: 256,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().unwrap_or_else(|| usage(&format!("{k} needs a value")));
+        match k.as_str() {
+            "--sessions" => a.sessions = parse_count(&v()),
+            "--proto" => {
+                a.proto = match v().as_str() {
+                    "udp" => Proto::Udp,
+                    "tcp" => Proto::Tcp,
+                    o => usage(&format!("unknown protocol {o}")),
+                }
+            }
+            "--seconds" => a.seconds = v().parse().unwrap_or_else(|_| usage("bad --seconds")),
+            "--memory-mb" => a.memory_mb = v().parse().unwrap_or_else(|_| usage("bad --memory-mb")),
+            "-h" | "--help" => usage(""),
+            o => usage(&format!("unknown argument {o}")),
+        }
+    }
+    a
+}
+
+fn parse_count(s: &str) -> u32 {
+    let (n, mul) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1024),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1024 * 1024),
+        _ => (s, 1),
+    };
+    n.parse::<u32>().map(|x| x * mul).unwrap_or_else(|_| usage("bad --sessions"))
+}
+
+fn usage(msg: &str) -> ! {
+    if !msg.is_empty() {
+        eprintln!("cgnat_bench: {msg}");
+    }
+    eprintln!("usage: cgnat_bench [--sessions N|64K|1M|16M] [--proto udp|tcp] [--seconds S] [--memory-mb MB]");
+    std::process::exit(2)
+}
+
+/// Subscribers and flows per subscriber for `n` sessions: 16 flows per
+/// subscriber, up to 65 536 subscribers (then more flows each).
+fn shape(n: u32) -> (u32, u32) {
+    let subs = (n / 16).clamp(1, 65_536);
+    (subs, n.div_ceil(subs))
+}
+
+fn config(sessions: u32, subscribers: u32, flows: u32) -> DaemonConfig {
+    let table = sessions + sessions / 64 + 4096;
+    let text = format!(
+        r#"
+[nat]
+mode = "dynamic"
+inside_prefixes = ["100.64.0.0/10"]
+pool = ["198.18.0.0/22"]
+block_size = 512
+max_blocks_per_subscriber = 8
+max_sessions_per_subscriber = {per_sub}
+max_subscribers = {subs}
+max_sessions = {table}
+max_mappings = {table}
+filtering = "endpoint-independent"
+[dataplane]
+workers = 1
+memory_mb = 256
+idle_sleep_us = 0
+icmp_errors_per_sec = 0
+[dataplane.inside]
+device = "bench_in"
+address = "10.255.0.1/30"
+gateway = "10.255.0.2"
+gateway_mac = "02:c6:0a:00:00:99"
+mac = "02:c6:0a:00:00:01"
+[dataplane.outside]
+device = "bench_out"
+address = "192.0.2.1/24"
+gateway = "192.0.2.254"
+gateway_mac = "02:c6:0a:00:00:99"
+mac = "02:c6:0a:00:00:02"
+[log]
+file = "/dev/null"
+ring_capacity = 65536
+"#,
+        per_sub = (flows * 2).max(64),
+        subs = subscribers + 1024,
+    );
+    file::parse(&text, ConfigSource::Embedded, Some(HashMap::new())).unwrap_or_else(|e| {
+        eprintln!("cgnat_bench: configuration: {e}");
+        std::process::exit(1)
+    })
+}
+
+/// One flow: subscriber address and port, remote address.
+#[inline]
+fn flow(i: u32, subs: u32) -> (u32, u16, u32) {
+    let s = i % subs;
+    let f = i / subs;
+    let src = u32::from(Ipv4Addr::new(100, 64, 0, 0)) + s;
+    let sport = 10_000 + f as u16;
+    let dst = u32::from(Ipv4Addr::new(8, 8, 0, 0)) + (s.wrapping_mul(7919).wrapping_add(f)) % 65_536;
+    (src, sport, dst)
+}
+
+#[inline]
+fn sum16(d: &[u8], mut acc: u32) -> u32 {
+    let mut c = d.chunks_exact(2);
+    for w in &mut c {
+        acc += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [b] = c.remainder() {
+        acc += u32::from(*b) << 8;
+    }
+    acc
+}
+
+#[inline]
+fn fold(mut acc: u32) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    !(acc as u16)
+}
+
+const TCP_SYN: u8 = 0x02;
+const TCP_ACK: u8 = 0x10;
+
+/// Writes a 60-byte frame `src:sport -> dst:dport` to `f`, carrying `tag`
+/// (the flow index) in the UDP payload or the TCP sequence number.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn build(f: &mut [u8], dmac: [u8; 6], proto: Proto, src: u32, sport: u16, dst: u32, dport: u16, tag: u32, tcp_flags: u8, ack: u32) {
+    f[0..6].copy_from_slice(&dmac);
+    f[6..12].copy_from_slice(&PEER_MAC);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut f[L3..];
+    ip[..20].copy_from_slice(&[0x45, 0, 0, 46, 0, 1, 0x40, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    ip[9] = if proto == Proto::Udp { 17 } else { 6 };
+    ip[12..16].copy_from_slice(&src.to_be_bytes());
+    ip[16..20].copy_from_slice(&dst.to_be_bytes());
+    let c = fold(sum16(&ip[..20], 0));
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let l4 = &mut f[L4..FRAME];
+    l4[0..2].copy_from_slice(&sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&dport.to_be_bytes());
+    let ck = match proto {
+        Proto::Udp => {
+            l4[4..6].copy_from_slice(&26u16.to_be_bytes());
+            l4[6..8].copy_from_slice(&[0, 0]);
+            l4[8..12].copy_from_slice(&tag.to_be_bytes());
+            l4[12..26].fill(0x5a);
+            6
+        }
+        Proto::Tcp => {
+            l4[4..8].copy_from_slice(&tag.to_be_bytes());
+            l4[8..12].copy_from_slice(&ack.to_be_bytes());
+            l4[12] = 0x50;
+            l4[13] = tcp_flags;
+            l4[14..16].copy_from_slice(&65535u16.to_be_bytes());
+            l4[16..20].fill(0);
+            l4[20..26].fill(0x5a);
+            16
+        }
+    };
+    let pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + u32::from(f[L3 + 9]) + 26;
+    let mut c = fold(sum16(&f[L4..FRAME], pseudo));
+    if c == 0 && proto == Proto::Udp {
+        c = 0xffff;
+    }
+    f[L4 + ck..L4 + ck + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// The tag of a translated frame (flow index), and its source and
+/// destination endpoints.
+#[inline]
+fn parse_out(f: &[u8], proto: Proto) -> (u32, u32, u16, u32, u16) {
+    let be32 = |o: usize| u32::from_be_bytes([f[o], f[o + 1], f[o + 2], f[o + 3]]);
+    let be16 = |o: usize| u16::from_be_bytes([f[o], f[o + 1]]);
+    let tag = if proto == Proto::Udp { be32(L4 + 8) } else { be32(L4 + 4) };
+    (tag, be32(L3 + 12), be16(L4), be32(L3 + 16), be16(L4 + 2))
+}
+
+/// The generator's side of one port: the RX ring it fills, the TX ring it
+/// drains.
+#[derive(Clone, Copy)]
+struct Rings {
+    rx: *mut ffi::rte_ring,
+    tx: *mut ffi::rte_ring,
+}
+
+struct Gen {
+    pool: Mempool,
+    inside: Rings,
+    outside: Rings,
+    events: Consumer<Event>,
+    hz: f64,
+}
+
+/// What one pump run did.
+#[derive(Default, Debug)]
+struct Pumped {
+    sent: u64,
+    received: u64,
+    cycles: u64,
+    /// Samples of the worker's RX backlog (frames waiting), summed.
+    backlog_sum: u64,
+    samples: u64,
+}
+
+impl Pumped {
+    fn mpps(&self, hz: f64) -> f64 {
+        self.received as f64 / (self.cycles as f64 / hz) / 1e6
+    }
+    fn backlog(&self) -> f64 {
+        self.backlog_sum as f64 / self.samples.max(1) as f64
+    }
+}
+
+impl Gen {
+    fn drain_events(&mut self) {
+        for _ in 0..4096 {
+            if self.events.pop().is_none() {
+                break;
+            }
+        }
+    }
+
+    /// Sends frames built by `make(k, frame)` for k = 0.. into `to`'s RX
+    /// ring and receives them from `from`'s TX ring (handing each to
+    /// `seen`), recycling the mbufs, until `total` were sent and came back
+    /// (or were dropped: no progress for 50 ms), or `max_cycles` passed.
+    fn pump(
+        &mut self,
+        to: Rings,
+        from: Rings,
+        total: u64,
+        max_cycles: u64,
+        mut make: impl FnMut(u64, &mut [u8]),
+        mut seen: impl FnMut(&[u8]),
+    ) -> Pumped {
+        let mut p = Pumped::default();
+        let mut out: [*mut ffi::rte_mbuf; BURST] = [std::ptr::null_mut(); BURST];
+        let mut pending: Vec<*mut ffi::rte_mbuf> = Vec::with_capacity(IN_FLIGHT + BURST);
+        let mut in_flight = 0usize;
+        let start = tsc_cycles();
+        let stall_limit = (self.hz * 0.05) as u64;
+        let mut last_progress = start;
+        let mut iter = 0u64;
+        loop {
+            // Take back what the worker sent.
+            // SAFETY: `from.tx` is a ring of mbufs this thread alone dequeues.
+            let n = unsafe { ffi::cgnat_ring_sc_dequeue_burst(from.tx, out.as_mut_ptr().cast(), BURST as c_uint) } as usize;
+            let now = tsc_cycles();
+            if n > 0 {
+                last_progress = now;
+            }
+            p.received += n as u64;
+            in_flight -= n.min(in_flight);
+            for &raw in &out[..n] {
+                // SAFETY: an mbuf the worker transmitted, now owned here.
+                let mut m = unsafe { Mbuf::from_raw(NonNull::new_unchecked(raw)) };
+                seen(m.data());
+                if p.sent < total {
+                    if m.data_len() != FRAME && m.set_len(FRAME).is_err() {
+                        continue;
+                    }
+                    make(p.sent, m.data_mut());
+                    p.sent += 1;
+                    pending.push(m.into_raw().as_ptr());
+                }
+            }
+            // Top up the frames in flight with fresh mbufs.
+            while p.sent < total && in_flight + pending.len() < IN_FLIGHT {
+                let Ok(mut m) = Mbuf::alloc(&self.pool) else { break };
+                if m.append(FRAME).is_err() {
+                    break;
+                }
+                make(p.sent, m.data_mut());
+                p.sent += 1;
+                pending.push(m.into_raw().as_ptr());
+            }
+            if !pending.is_empty() {
+                // SAFETY: `to.rx` is a ring this thread alone enqueues to;
+                // ownership of the enqueued mbufs passes to the worker.
+                let k = unsafe { ffi::cgnat_ring_sp_enqueue_burst(to.rx, pending.as_ptr().cast(), pending.len() as c_uint) } as usize;
+                pending.drain(..k);
+                in_flight += k;
+            }
+            iter += 1;
+            if iter & 63 == 0 {
+                // SAFETY: read-only count of a live ring.
+                p.backlog_sum += u64::from(unsafe { ffi::cgnat_ring_count(to.rx) });
+                p.samples += 1;
+                self.drain_events();
+            }
+            let done = p.sent >= total && pending.is_empty() && in_flight == 0;
+            if done || now - start > max_cycles {
+                break;
+            }
+            if now - last_progress > stall_limit {
+                // The worker dropped what is still counted in flight.
+                if p.sent >= total && pending.is_empty() {
+                    break;
+                }
+                in_flight = 0;
+                last_progress = now;
+            }
+        }
+        p.cycles = tsc_cycles() - start;
+        // Whatever is still queued is freed when it comes back.
+        for raw in pending {
+            // SAFETY: owned, never enqueued.
+            drop(unsafe { Mbuf::from_raw(NonNull::new_unchecked(raw)) });
+        }
+        p
+    }
+
+    /// Frees everything still in the worker's TX rings (after a phase).
+    fn settle(&mut self) {
+        let t0 = tsc_cycles();
+        let mut out: [*mut ffi::rte_mbuf; BURST] = [std::ptr::null_mut(); BURST];
+        while (tsc_cycles() - t0) < (self.hz * 0.05) as u64 {
+            for r in [self.inside.tx, self.outside.tx] {
+                // SAFETY: as in `pump`.
+                let n = unsafe { ffi::cgnat_ring_sc_dequeue_burst(r, out.as_mut_ptr().cast(), BURST as c_uint) } as usize;
+                for &raw in &out[..n] {
+                    // SAFETY: owned here now.
+                    drop(unsafe { Mbuf::from_raw(NonNull::new_unchecked(raw)) });
+                }
+            }
+            self.drain_events();
+        }
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    s.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+fn make_ring(name: &str) -> *mut ffi::rte_ring {
+    let c = std::ffi::CString::new(name).expect("ring name");
+    let flags = ffi::RING_F_SP_ENQ | ffi::RING_F_SC_DEQ;
+    // SAFETY: valid C string, EAL initialised.
+    let r = unsafe { ffi::rte_ring_create(c.as_ptr(), RING_SIZE, ffi::SOCKET_ID_ANY, flags) };
+    assert!(!r.is_null(), "rte_ring_create({name})");
+    r
+}
+
+fn open_port(eal: &Eal, name: &str, pool: &Mempool) -> (Port, Rings) {
+    let rings = Rings {
+        rx: make_ring(&format!("{name}_rx")),
+        tx: make_ring(&format!("{name}_tx")),
+    };
+    let c = std::ffi::CString::new(name).expect("port name");
+    // SAFETY: valid name and one RX and one TX ring, which outlive the port.
+    let id = unsafe { rte_eth_from_rings(c.as_ptr(), &rings.rx, 1, &rings.tx, 1, 0) };
+    assert!(id >= 0, "rte_eth_from_rings({name}) failed");
+    let mut port = Port::by_id(eal, id as u16).expect("port");
+    let conf = PortConf {
+        rss: false,
+        promisc: false,
+        ..PortConf::default()
+    };
+    port.configure(1, 1, &conf).expect("configure");
+    port.rx_queue_setup(0, 1024, pool).expect("rx queue");
+    port.tx_queue_setup(0, 1024).expect("tx queue");
+    port.start().expect("start");
+    (port, rings)
+}
+
+/// A fixed pseudo-random permutation step: visits every flow once per
+/// round, consecutive packets from unrelated flows.
+fn stride_for(n: u64) -> u64 {
+    let mut s = (n as f64 * 0.618_033_988_7) as u64 | 1;
+    while gcd(s, n) != 1 {
+        s += 2;
+    }
+    s
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let n = args.sessions;
+    let (subs, flows) = shape(n);
+    let cfg = config(n, subs, flows);
+    let prefix = format!("cgnat-bench-{}", std::process::id());
+    let eal_args = [
+        "--no-huge".to_string(),
+        "-m".into(),
+        args.memory_mb.to_string(),
+        "--no-pci".into(),
+        "--no-telemetry".into(),
+        "--file-prefix".into(),
+        prefix.clone(),
+        "-l".into(),
+        "0-1".into(),
+        "--log-level=lib.eal:error".into(),
+    ];
+    let eal = Eal::init(&eal_args).unwrap_or_else(|e| {
+        eprintln!("cgnat_bench: EAL: {e}");
+        std::process::exit(1)
+    });
+    let lcores = eal.worker_lcores();
+    let Some(&lcore) = lcores.first() else {
+        eprintln!("cgnat_bench: needs 2 lcores");
+        std::process::exit(1)
+    };
+    let pool = Mempool::new(&eal, "bench_pool", 16_383, 256, DEFAULT_DATA_ROOM, SOCKET_ANY).expect("mempool");
+    let (inside, in_rings) = open_port(&eal, "bench_in", &pool);
+    let (outside, out_rings) = open_port(&eal, "bench_out", &pool);
+    let hz = tsc_hz() as f64;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let proto = args.proto;
+    let pname = if proto == Proto::Udp { "udp" } else { "tcp" };
+    println!(
+        "cgnat_bench: {n} {pname} sessions ({subs} subscribers x {flows} flows), worker on lcore {lcore}, generator on lcore {}; {cpu}, TSC {:.2} GHz",
+        eal.main_lcore(),
+        hz / 1e9
+    );
+
+    // RSS before the NAT exists (the generator's per-flow state, allocated
+    // and touched below, is not counted).
+    let public_bytes = n as u64 * 8;
+    let rss0 = rss_bytes() + public_bytes;
+    let shared = Arc::new(Shared::new(&cfg, INSIDE_MAC, OUTSIDE_MAC));
+    let nat = Arc::new(Nat::new(cfg.nat.clone(), 1).expect("NAT"));
+    let (producer, events) = ring(cfg.log.ring_capacity as usize);
+    let router = Router::new(shared, Worker::new(nat.clone(), 0, producer), pool.clone());
+    let nat_counters = router.nat_counters().clone();
+    let dp = router.counters().clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clock = TscClock::calibrate();
+    let ctx = WorkerContext {
+        id: 0,
+        router,
+        rx_inside: inside.rx_queue(0).expect("rxq"),
+        rx_outside: outside.rx_queue(0).expect("rxq"),
+        egress: QueueEgress {
+            inside: inside.tx_queue(0).expect("txq"),
+            outside: outside.tx_queue(0).expect("txq"),
+        },
+        clock,
+        stop: stop.clone(),
+        idle_sleep_us: 0,
+        watermark: Arc::new(AtomicU64::new(0)),
+    };
+    eal.launch_on(lcore, move || worker_loop::run(ctx)).expect("launch worker");
+
+    let mut g = Gen {
+        pool: pool.clone(),
+        inside: in_rings,
+        outside: out_rings,
+        events,
+        hz,
+    };
+    let max = |secs: f64| (hz * secs) as u64;
+    // Public endpoint of every flow, learnt from the translated frames.
+    let mut public: Vec<(u32, u16)> = vec![(1, 1); n as usize];
+    let total = u64::from(n);
+
+    // Phase 1: create the sessions.
+    let learn = |public: &mut Vec<(u32, u16)>, f: &[u8]| {
+        let (tag, src, sport, _, _) = parse_out(f, proto);
+        if let Some(e) = public.get_mut(tag as usize) {
+            *e = (src, sport);
+        }
+    };
+    let create_budget = max(60.0 + f64::from(n) / 200_000.0);
+    let p1 = g.pump(
+        in_rings,
+        out_rings,
+        total,
+        create_budget,
+        |k, f| {
+            let (src, sport, dst) = flow(k as u32, subs);
+            build(f, INSIDE_MAC, proto, src, sport, dst, REMOTE_PORT, k as u32, TCP_SYN, 0);
+        },
+        |f| learn(&mut public, f),
+    );
+    let mut create_cycles = p1.cycles;
+    let mut created = p1.received;
+    if proto == Proto::Tcp {
+        // SYN-ACK from the outside, then the subscriber's ACK.
+        let pubs = public.clone();
+        let p2 = g.pump(
+            out_rings,
+            in_rings,
+            total,
+            create_budget,
+            |k, f| {
+                let (_, _, dst) = flow(k as u32, subs);
+                let (pa, pp) = pubs[k as usize];
+                build(
+                    f,
+                    OUTSIDE_MAC,
+                    proto,
+                    dst,
+                    REMOTE_PORT,
+                    pa,
+                    pp,
+                    7_000_000,
+                    TCP_SYN | TCP_ACK,
+                    k as u32 + 1,
+                );
+            },
+            |_| {},
+        );
+        let p3 = g.pump(
+            in_rings,
+            out_rings,
+            total,
+            create_budget,
+            |k, f| {
+                let (src, sport, dst) = flow(k as u32, subs);
+                build(f, INSIDE_MAC, proto, src, sport, dst, REMOTE_PORT, k as u32 + 1, TCP_ACK, 7_000_001);
+            },
+            |_| {},
+        );
+        create_cycles += p2.cycles + p3.cycles;
+        created = created.min(p2.received).min(p3.received);
+    }
+    g.settle();
+    let live = nat.sessions().len();
+    let rss1 = rss_bytes();
+    let create_rate = created as f64 / (create_cycles as f64 / hz);
+    let what = if proto == Proto::Udp {
+        "UDP first packets"
+    } else {
+        "TCP handshakes (SYN, SYN-ACK, ACK)"
+    };
+    println!(
+        "new sessions: {created} {what} in {:.3} s = {:.3} M sessions/s ({live} live sessions)",
+        create_cycles as f64 / hz,
+        create_rate / 1e6
+    );
+    println!(
+        "RESULT kind=create proto={pname} sessions={n} created={created} live={live} rate_mps={:.3}",
+        create_rate / 1e6
+    );
+    let bytes_per = (rss1.saturating_sub(rss0)) as f64 / live.max(1) as f64;
+    println!(
+        "memory: RSS +{:.1} MB for {live} sessions = {bytes_per:.1} B/session",
+        (rss1 - rss0.min(rss1)) as f64 / 1e6
+    );
+    println!(
+        "RESULT kind=memory proto={pname} sessions={live} rss_added={} bytes_per_session={bytes_per:.1}",
+        rss1.saturating_sub(rss0)
+    );
+
+    // Phase 2: steady state, both directions.
+    let stride = stride_for(total);
+    let order = move |k: u64| ((k.wrapping_mul(stride)) % total) as u32;
+    let drops_before = nat_counters.snapshot();
+    let tcp_seq = |i: u32| i.wrapping_add(1);
+    for dir in ["out", "in"] {
+        let mut bad = 0u64;
+        let (to, from) = if dir == "out" {
+            (in_rings, out_rings)
+        } else {
+            (out_rings, in_rings)
+        };
+        let public = &public;
+        let p = g.pump(
+            to,
+            from,
+            u64::MAX,
+            max(args.seconds),
+            |k, f| {
+                let i = order(k);
+                let (src, sport, dst) = flow(i, subs);
+                if dir == "out" {
+                    build(
+                        f,
+                        INSIDE_MAC,
+                        proto,
+                        src,
+                        sport,
+                        dst,
+                        REMOTE_PORT,
+                        if proto == Proto::Udp { i } else { tcp_seq(i) },
+                        TCP_ACK,
+                        7_000_001,
+                    );
+                } else {
+                    let (pa, pp) = public[i as usize];
+                    build(
+                        f,
+                        OUTSIDE_MAC,
+                        proto,
+                        dst,
+                        REMOTE_PORT,
+                        pa,
+                        pp,
+                        if proto == Proto::Udp { i } else { 7_000_001 },
+                        TCP_ACK,
+                        tcp_seq(i),
+                    );
+                }
+            },
+            |f| {
+                // Spot check: the translated source (out) / destination (in).
+                let (_, s, _, d, _) = parse_out(f, proto);
+                let ok = if dir == "out" {
+                    s >> 10 == u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 10
+                } else {
+                    d >> 22 == u32::from(Ipv4Addr::new(100, 64, 0, 0)) >> 22
+                };
+                bad += u64::from(!ok);
+            },
+        );
+        let mpps = p.mpps(hz);
+        let ns = 1e3 / mpps;
+        let name = if dir == "out" { "inside -> outside" } else { "outside -> inside" };
+        println!(
+            "{name}: {} frames in {:.2} s = {mpps:.2} Mpps on one worker core = {ns:.1} ns = {:.0} TSC cycles/packet (worker RX backlog avg {:.0} frames; untranslated {bad})",
+            p.received,
+            p.cycles as f64 / hz,
+            hz / (mpps * 1e6),
+            p.backlog()
+        );
+        println!(
+            "RESULT kind=fastpath proto={pname} dir={dir} sessions={live} mpps={mpps:.3} ns_per_pkt={ns:.1} cycles_per_pkt={:.0} backlog={:.0} bad={bad}",
+            hz / (mpps * 1e6),
+            p.backlog()
+        );
+        g.settle();
+    }
+    let after = nat_counters.snapshot();
+    let mut dropped = 0u64;
+    for r in cgnat_core::DropReason::ALL {
+        dropped += after.dropped(*r) - drops_before.dropped(*r);
+    }
+    println!(
+        "worker: rx_inside {} rx_outside {} tx_inside {} tx_outside {}; NAT drops during the steady phases: {dropped}",
+        dp.get(DpCounter::RxInside),
+        dp.get(DpCounter::RxOutside),
+        dp.get(DpCounter::TxInside),
+        dp.get(DpCounter::TxOutside)
+    );
+
+    stop.store(true, Ordering::SeqCst);
+    eal.wait(lcore);
+    g.settle();
+
+    // Phase 3: expiry of every session by the sweeper (management core).
+    let mut sweeper = Sweeper::new(nat.clone(), Vec::<Event>::with_capacity(1 << 20));
+    let later = Instant::from_micros(clock.now().as_micros() + 86_400 * 1_000_000);
+    let t0 = tsc_cycles();
+    let st = sweeper.sweep_all(later);
+    let secs = (tsc_cycles() - t0) as f64 / hz;
+    let rate = st.sessions_expired as f64 / secs;
+    println!(
+        "expiry: {} sessions, {} mappings, {} blocks in {secs:.3} s = {:.2} M sessions/s",
+        st.sessions_expired,
+        st.mappings_freed,
+        st.blocks_released,
+        rate / 1e6
+    );
+    println!(
+        "RESULT kind=expiry proto={pname} sessions={} rate_mps={:.3}",
+        st.sessions_expired,
+        rate / 1e6
+    );
+    // Ports and rings are left to process exit; the EAL's runtime
+    // directory is removed.
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    std::process::exit(0);
+}
