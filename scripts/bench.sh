@@ -6,7 +6,7 @@
 #   scripts/bench.sh --smoke    tiny sizes, debug build, < 90 s: checks that
 #                               every part runs and prints numbers (CI)
 #
-# Parts: (1) cgnat_bench (cgnat-dpdk/examples/cgnat_bench.rs): the real
+# Parts: (1) cgnat_bench (cgnat-dpdk/examples/cgnat_bench/): the real
 # cgnatd worker loop between two net_ring ports fed by a generator lcore:
 # new-session rate, resident bytes per session, fast-path Mpps and
 # ns/packet per worker core for UDP and TCP at 64 Ki, 1 Mi and 16 Mi
