@@ -32,34 +32,10 @@ pub fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
 
-/// The first two CPUs this process may run on (for `--lcores`).
-fn allowed_cpus() -> Vec<u32> {
-    let list = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Cpus_allowed_list:"))
-                .map(|l| l["Cpus_allowed_list:".len()..].trim().to_string())
-        })
-        .unwrap_or_else(|| "0".into());
-    let mut cpus = Vec::new();
-    for part in list.split(',') {
-        let mut it = part.split('-').filter_map(|x| x.trim().parse::<u32>().ok());
-        if let Some(a) = it.next() {
-            let b = it.next().unwrap_or(a);
-            cpus.extend(a..=b);
-        }
-    }
-    if cpus.is_empty() {
-        cpus.push(0);
-    }
-    cpus
-}
-
 /// EAL arguments for tests: no NIC, no hugepages, no shared config,
 /// two lcores (main 0, worker 1, on distinct CPUs when there are two).
 pub fn eal_args(vdevs: &[String]) -> Vec<String> {
-    let cpus = allowed_cpus();
+    let cpus = cgnat_dpdk::daemon::eal_args::allowed_cpus();
     let (a, b) = (cpus[0], *cpus.get(1).unwrap_or(&cpus[0]));
     let mut args: Vec<String> = [
         "--no-huge",
