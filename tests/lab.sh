@@ -65,7 +65,10 @@ install_deps() {
 # Runs a command in the background inside a namespace, remembering its pid.
 bg() {
     local name=$1 ns=$2; shift 2
-    nsx "$ns" "$@" >"$WORK/$name.log" 2>&1 &
+    # `ip netns exec` execs the command, so $! is the program's own PID
+    # (through the nsx function it would be a subshell's, and the program
+    # would outlive `down`).
+    ip netns exec "$ns" "$@" >"$WORK/$name.log" 2>&1 &
     echo $! >"$PIDS/$name"
 }
 
@@ -91,6 +94,9 @@ down() {
         stop_pid "$PIDS/cgnatd" INT
     fi
     for ns in "$NS_SUB1" "$NS_SUB2" "$NS_ACCESS" "$NS_INET"; do
+        # Whatever still runs in the namespace (a server, a client cut off by
+        # a failure) goes with it.
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
     for i in "$IF_IN" "$IF_OUT"; do

@@ -54,7 +54,10 @@ cleanup() {
         fi
         rm -f "$WORK/cgnatd.pid"
     fi
-    for ns in $NS_SUB $NS_INET $NS_RTR $NS_CG; do ip netns del "$ns" 2>/dev/null || true; done
+    for ns in $NS_SUB $NS_INET $NS_RTR $NS_CG; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    done
     for i in $IF_CIN $IF_COUT; do ip link del "$i" 2>/dev/null || true; done
     if [ -n "$CT_MAX_OLD" ]; then sysctl -qw net.netfilter.nf_conntrack_max="$CT_MAX_OLD" 2>/dev/null || true; fi
 }
