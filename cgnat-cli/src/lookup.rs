@@ -41,6 +41,23 @@ pub struct FileInfo {
     pub index: &'static str,
 }
 
+impl FileInfo {
+    fn new(path: String, s: &crate::index::Summary, st: IndexState) -> Self {
+        FileInfo {
+            path,
+            first_time: s.first_time.map(format_time),
+            last_time: s.last_time.map(format_time),
+            lines: s.lines,
+            bad_lines: s.bad_line_count,
+            index: match st {
+                IndexState::Reused => "reused",
+                IndexState::Built => "built",
+                IndexState::InMemory => "in-memory",
+            },
+        }
+    }
+}
+
 /// What a lookup found.
 #[derive(Clone, Debug, Serialize)]
 pub struct LookupReport {
@@ -205,18 +222,7 @@ pub fn run(socket: Option<&Path>, a: &LookupArgs, f: Format, timing: bool) -> Cm
         bad_line_warnings(path, s, &mut warnings);
         let name = path.display().to_string();
         epochs.extend(s.epochs.iter().map(|e| (name.clone(), e.clone())));
-        infos.push(FileInfo {
-            path: name.clone(),
-            first_time: s.first_time.map(format_time),
-            last_time: s.last_time.map(format_time),
-            lines: s.lines,
-            bad_lines: s.bad_line_count,
-            index: match st {
-                IndexState::Reused => "reused",
-                IndexState::Built => "built",
-                IndexState::InMemory => "in-memory",
-            },
-        });
+        infos.push(FileInfo::new(name.clone(), s, *st));
         if let Some(first) = s.first_time {
             let intervals = ix
                 .query(public, port)
@@ -406,18 +412,7 @@ pub fn index_cmd(a: &LogArgs, f: Format) -> CmdResult {
     for (p, ix, st) in &indexed {
         let s = ix.summary();
         bad_line_warnings(p, s, &mut warnings);
-        infos.push(FileInfo {
-            path: p.display().to_string(),
-            first_time: s.first_time.map(format_time),
-            last_time: s.last_time.map(format_time),
-            lines: s.lines,
-            bad_lines: s.bad_line_count,
-            index: match st {
-                IndexState::Reused => "reused",
-                IndexState::Built => "built",
-                IndexState::InMemory => "in-memory",
-            },
-        });
+        infos.push(FileInfo::new(p.display().to_string(), s, *st));
     }
     if f == Format::Human {
         for w in &warnings {

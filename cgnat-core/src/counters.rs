@@ -6,7 +6,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-macro_rules! named_enum {
+/// Declares a counter enum: `#[repr(usize)]` variants with a snake_case
+/// name each, plus `ALL`, `COUNT` and `name()`. Used for the NAT's counters
+/// here and for the data plane's in `cgnat-dpdk`, which store their values
+/// in a [`CounterArray`] indexed by the variant.
+#[macro_export]
+macro_rules! named_counters {
     ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
         $(#[$m])*
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -26,7 +31,7 @@ macro_rules! named_enum {
     };
 }
 
-named_enum! {
+named_counters! {
     /// Why a packet was dropped.
     pub enum DropReason {
         /// Not a well-formed IPv4 packet (or its L4 header is truncated).
@@ -83,7 +88,7 @@ named_enum! {
     }
 }
 
-named_enum! {
+named_counters! {
     /// Things that happened to packets and state, other than drops.
     pub enum Counter {
         /// Packets received on the inside port.
@@ -122,38 +127,60 @@ named_enum! {
 }
 
 /// One producer's counters.
+/// A fixed set of counters with a single writer: the writer bumps a value
+/// with a relaxed load and store (no locked read-modify-write, no lock); any
+/// thread may read at any time. Indexed by a `named_counters!` enum.
 #[derive(Debug)]
-pub struct Counters {
-    drops: [AtomicU64; DropReason::COUNT],
-    counts: [AtomicU64; Counter::COUNT],
+pub struct CounterArray<const N: usize> {
+    values: [AtomicU64; N],
 }
 
-impl Default for Counters {
+impl<const N: usize> Default for CounterArray<N> {
     fn default() -> Self {
-        Counters {
-            drops: [const { AtomicU64::new(0) }; DropReason::COUNT],
-            counts: [const { AtomicU64::new(0) }; Counter::COUNT],
+        CounterArray {
+            values: [const { AtomicU64::new(0) }; N],
         }
     }
 }
 
-#[inline]
-fn bump(a: &AtomicU64, n: u64) {
-    // Single writer: a plain load and store is enough and avoids a locked RMW.
-    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+impl<const N: usize> CounterArray<N> {
+    /// Adds `n` to value `i`. Call only from the owning writer.
+    #[inline]
+    pub fn add(&self, i: usize, n: u64) {
+        let a = &self.values[i];
+        a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Current value `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> u64 {
+        self.values[i].load(Ordering::Relaxed)
+    }
+
+    /// A plain copy of every value.
+    pub fn snapshot(&self) -> [u64; N] {
+        core::array::from_fn(|i| self.get(i))
+    }
+}
+
+/// One producer's counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    drops: CounterArray<{ DropReason::COUNT }>,
+    counts: CounterArray<{ Counter::COUNT }>,
 }
 
 impl Counters {
     /// Counts one drop. Call only from the owning producer.
     #[inline]
     pub fn count_drop(&self, reason: DropReason) {
-        bump(&self.drops[reason as usize], 1);
+        self.drops.add(reason as usize, 1);
     }
 
     /// Adds `n` to a counter. Call only from the owning producer.
     #[inline]
     pub fn add(&self, c: Counter, n: u64) {
-        bump(&self.counts[c as usize], n);
+        self.counts.add(c as usize, n);
     }
 
     /// Adds one to a counter. Call only from the owning producer.
@@ -164,12 +191,12 @@ impl Counters {
 
     /// Current value of a drop counter.
     pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.drops[reason as usize].load(Ordering::Relaxed)
+        self.drops.get(reason as usize)
     }
 
     /// Current value of a counter.
     pub fn get(&self, c: Counter) -> u64 {
-        self.counts[c as usize].load(Ordering::Relaxed)
+        self.counts.get(c as usize)
     }
 
     /// Total drops over every reason.
@@ -180,8 +207,8 @@ impl Counters {
     /// A plain copy of every value.
     pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
-            drops: core::array::from_fn(|i| self.drops[i].load(Ordering::Relaxed)),
-            counts: core::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed)),
+            drops: self.drops.snapshot(),
+            counts: self.counts.snapshot(),
         }
     }
 }

@@ -4,121 +4,93 @@
 //! which bumps values with a relaxed load and store; the management core
 //! reads them at any time.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use cgnat_core::counters::CounterArray;
 
-macro_rules! dp_counters {
-    ($($(#[$m:meta])* $v:ident = $s:literal,)*) => {
-        /// A data-plane event that is counted.
-        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-        #[repr(usize)]
-        pub enum DpCounter { $($(#[$m])* $v,)* }
-
-        impl DpCounter {
-            /// Every counter, in declaration order.
-            pub const ALL: &'static [DpCounter] = &[$(DpCounter::$v,)*];
-            /// Number of counters.
-            pub const COUNT: usize = Self::ALL.len();
-            /// The snake_case name used in the statistics output.
-            pub fn name(self) -> &'static str {
-                match self { $(DpCounter::$v => $s,)* }
-            }
-        }
-    };
-}
-
-dp_counters! {
-    /// Frames received on the inside port.
-    RxInside = "rx_inside",
-    /// Frames received on the outside port.
-    RxOutside = "rx_outside",
-    /// Frames transmitted on the inside port.
-    TxInside = "tx_inside",
-    /// Frames transmitted on the outside port.
-    TxOutside = "tx_outside",
-    /// Frames the inside TX queue did not accept (dropped).
-    TxDropInside = "tx_drop_inside",
-    /// Frames the outside TX queue did not accept (dropped).
-    TxDropOutside = "tx_drop_outside",
-    /// ARP packets received.
-    ArpRx = "arp_rx",
-    /// ARP replies sent for our own (or pool) addresses.
-    ArpRepliesSent = "arp_replies_sent",
-    /// ARP requests broadcast to resolve next hops.
-    ArpRequestsSent = "arp_requests_sent",
-    /// Unicast ARP probes sent to stale neighbours (RFC 1122 section 2.3.2.1).
-    ArpProbesSent = "arp_probes_sent",
-    /// Neighbour entries learned or refreshed from ARP.
-    ArpLearned = "arp_learned",
-    /// ARP packets ignored (not for us, malformed, or not Ethernet/IPv4).
-    ArpIgnored = "arp_ignored",
-    /// Packets held while their next hop was being resolved.
-    UnresolvedHeld = "unresolved_held",
-    /// Held packets sent after resolution.
-    UnresolvedReleased = "unresolved_released",
-    /// Packets dropped: next hop unresolved (hold full or timed out).
-    UnresolvedDropped = "unresolved_dropped",
-    /// Packets dropped: the neighbour table is full.
-    NeighbourTableFull = "neighbour_table_full",
-    /// Neighbours removed after their probes went unanswered (their
-    /// packets are then held while the address is resolved again, and
-    /// counted `unresolved_dropped` if that fails).
-    NeighbourExpired = "neighbour_expired",
-    /// Packets dropped: no route (off-link destination and no gateway).
-    NoRoute = "no_route",
-    /// ICMP echo replies sent (own and pool addresses).
-    EchoReplies = "echo_replies",
-    /// ICMP errors sent.
-    IcmpErrorsSent = "icmp_errors_sent",
-    /// ICMP errors suppressed by the rate limit (RFC 1812 section 4.3.2.8).
-    IcmpRateLimited = "icmp_rate_limited",
-    /// ICMP errors not sent because RFC 1812 section 4.3.2.7 forbids them.
-    IcmpErrorsForbidden = "icmp_errors_forbidden",
-    /// Packets to the appliance's own addresses dropped: not UDP, TCP or
-    /// echo request, or fragmented.
-    LocalDropped = "local_dropped",
-    /// UDP (answered with ICMP port unreachable, rate permitting) and TCP
-    /// (dropped silently) to the appliance's own addresses.
-    LocalRefused = "local_refused",
-    /// Fragments sent for packets larger than the egress MTU.
-    FragmentsSent = "fragments_sent",
-    /// Packets that could not be fragmented.
-    FragmentationFailed = "fragmentation_failed",
-    /// Out-of-order fragments dropped: the holding area is full.
-    FragmentStashFull = "fragment_stash_full",
-    /// Held fragments dropped: their first fragment never came.
-    FragmentsExpired = "fragments_expired",
-    /// Frames dropped: neither IPv4 nor ARP.
-    NotIpv4 = "not_ipv4",
-    /// Frames dropped: unicast to another MAC address.
-    OtherMac = "other_mac",
-    /// Frames dropped: VLAN tag missing, unexpected or of another VLAN.
-    VlanMismatch = "vlan_mismatch",
-    /// Frames dropped: truncated Ethernet header or multi-segment mbuf.
-    BadFrame = "bad_frame",
-    /// Packets dropped: no mbuf for an ARP, ICMP or fragment.
-    MbufAllocFailed = "mbuf_alloc_failed",
-}
-
-/// One worker's data-plane counters.
-#[derive(Debug)]
-pub struct DpCounters {
-    values: [AtomicU64; DpCounter::COUNT],
-}
-
-impl Default for DpCounters {
-    fn default() -> Self {
-        DpCounters {
-            values: [const { AtomicU64::new(0) }; DpCounter::COUNT],
-        }
+cgnat_core::named_counters! {
+    /// A data-plane event that is counted.
+    pub enum DpCounter {
+        /// Frames received on the inside port.
+        RxInside = "rx_inside",
+        /// Frames received on the outside port.
+        RxOutside = "rx_outside",
+        /// Frames transmitted on the inside port.
+        TxInside = "tx_inside",
+        /// Frames transmitted on the outside port.
+        TxOutside = "tx_outside",
+        /// Frames the inside TX queue did not accept (dropped).
+        TxDropInside = "tx_drop_inside",
+        /// Frames the outside TX queue did not accept (dropped).
+        TxDropOutside = "tx_drop_outside",
+        /// ARP packets received.
+        ArpRx = "arp_rx",
+        /// ARP replies sent for our own (or pool) addresses.
+        ArpRepliesSent = "arp_replies_sent",
+        /// ARP requests broadcast to resolve next hops.
+        ArpRequestsSent = "arp_requests_sent",
+        /// Unicast ARP probes sent to stale neighbours (RFC 1122 section 2.3.2.1).
+        ArpProbesSent = "arp_probes_sent",
+        /// Neighbour entries learned or refreshed from ARP.
+        ArpLearned = "arp_learned",
+        /// ARP packets ignored (not for us, malformed, or not Ethernet/IPv4).
+        ArpIgnored = "arp_ignored",
+        /// Packets held while their next hop was being resolved.
+        UnresolvedHeld = "unresolved_held",
+        /// Held packets sent after resolution.
+        UnresolvedReleased = "unresolved_released",
+        /// Packets dropped: next hop unresolved (hold full or timed out).
+        UnresolvedDropped = "unresolved_dropped",
+        /// Packets dropped: the neighbour table is full.
+        NeighbourTableFull = "neighbour_table_full",
+        /// Neighbours removed after their probes went unanswered (their
+        /// packets are then held while the address is resolved again, and
+        /// counted `unresolved_dropped` if that fails).
+        NeighbourExpired = "neighbour_expired",
+        /// Packets dropped: no route (off-link destination and no gateway).
+        NoRoute = "no_route",
+        /// ICMP echo replies sent (own and pool addresses).
+        EchoReplies = "echo_replies",
+        /// ICMP errors sent.
+        IcmpErrorsSent = "icmp_errors_sent",
+        /// ICMP errors suppressed by the rate limit (RFC 1812 section 4.3.2.8).
+        IcmpRateLimited = "icmp_rate_limited",
+        /// ICMP errors not sent because RFC 1812 section 4.3.2.7 forbids them.
+        IcmpErrorsForbidden = "icmp_errors_forbidden",
+        /// Packets to the appliance's own addresses dropped: not UDP, TCP or
+        /// echo request, or fragmented.
+        LocalDropped = "local_dropped",
+        /// UDP (answered with ICMP port unreachable, rate permitting) and TCP
+        /// (dropped silently) to the appliance's own addresses.
+        LocalRefused = "local_refused",
+        /// Fragments sent for packets larger than the egress MTU.
+        FragmentsSent = "fragments_sent",
+        /// Packets that could not be fragmented.
+        FragmentationFailed = "fragmentation_failed",
+        /// Out-of-order fragments dropped: the holding area is full.
+        FragmentStashFull = "fragment_stash_full",
+        /// Held fragments dropped: their first fragment never came.
+        FragmentsExpired = "fragments_expired",
+        /// Frames dropped: neither IPv4 nor ARP.
+        NotIpv4 = "not_ipv4",
+        /// Frames dropped: unicast to another MAC address.
+        OtherMac = "other_mac",
+        /// Frames dropped: VLAN tag missing, unexpected or of another VLAN.
+        VlanMismatch = "vlan_mismatch",
+        /// Frames dropped: truncated Ethernet header or multi-segment mbuf.
+        BadFrame = "bad_frame",
+        /// Packets dropped: no mbuf for an ARP, ICMP or fragment.
+        MbufAllocFailed = "mbuf_alloc_failed",
     }
 }
+
+/// One worker's data-plane counters (single writer, see [`CounterArray`]).
+#[derive(Debug, Default)]
+pub struct DpCounters(CounterArray<{ DpCounter::COUNT }>);
 
 impl DpCounters {
     /// Adds `n`. Call only from the owning worker.
     #[inline]
     pub fn add(&self, c: DpCounter, n: u64) {
-        let a = &self.values[c as usize];
-        a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.add(c as usize, n);
     }
 
     /// Adds one. Call only from the owning worker.
@@ -129,12 +101,12 @@ impl DpCounters {
 
     /// Current value.
     pub fn get(&self, c: DpCounter) -> u64 {
-        self.values[c as usize].load(Ordering::Relaxed)
+        self.0.get(c as usize)
     }
 
     /// A plain copy of every value, by [`DpCounter`] index.
     pub fn snapshot(&self) -> [u64; DpCounter::COUNT] {
-        core::array::from_fn(|i| self.values[i].load(Ordering::Relaxed))
+        self.0.snapshot()
     }
 }
 
