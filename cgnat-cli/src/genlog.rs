@@ -140,6 +140,9 @@ fn simulate_address(a: u32, subs: std::ops::Range<u32>, start: Micros, end: Micr
     }
 }
 
+/// The run id of generated logs.
+const GENLOG_RUN: u64 = 0x6765_6e6c_6f67_0001;
+
 fn record(seq: u64, r: &Raw, worker: u16, pseq: u64) -> LogRecord {
     let first = 1024 + r.4 as u32 * BLOCK;
     LogRecord {
@@ -155,6 +158,7 @@ fn record(seq: u64, r: &Raw, worker: u16, pseq: u64) -> LogRecord {
         producer: if r.1 { cgnat_core::event::MANAGEMENT_WORKER } else { worker },
         producer_seq: pseq,
         aux: 0,
+        run: GENLOG_RUN,
     }
 }
 

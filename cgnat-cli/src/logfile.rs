@@ -43,7 +43,7 @@ pub fn to_record(r: &LogRecord, line: u64) -> Record {
         first_port: r.first_port,
         last_port: r.last_port,
         proto: Proto::from_name(r.protocol.name()).unwrap_or(Proto::All),
-        aux: r.aux,
+        aux: r.aux as u32,
     }
 }
 

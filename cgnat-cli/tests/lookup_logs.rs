@@ -106,7 +106,7 @@ fn malformed_lines_are_reported_with_file_and_line() {
         "{err}"
     );
     assert!(
-        err.contains("warning: $DIR/logs/nat.log:3: malformed line skipped: line: expected 11"),
+        err.contains("warning: $DIR/logs/nat.log:3: malformed line skipped: line: expected 12"),
         "{err}"
     );
     assert!(

@@ -149,6 +149,7 @@ fn event_records() {
         producer: "1".into(),
         pseq: 3,
         aux: 0,
+        run: "0123456789abcdef".into(),
     };
     snapshot("event.txt", &render_record(&r));
 }

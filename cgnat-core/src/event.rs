@@ -38,6 +38,32 @@ pub enum EventKind {
     TableFull,
     /// A table crossed its alert threshold; `aux` is the fill in percent.
     TableFillAlert,
+    /// A run of `cgnatd` starts: written before any translation; `aux` is the
+    /// configuration digest (the first 64 bits of the SHA-256 of the
+    /// effective configuration), the record's `run` the new run id.
+    DaemonStart,
+    /// A run ends cleanly: the last record of the run; `aux` is the number
+    /// of records of the run before this one.
+    DaemonStop,
+    /// The packet clock was stepped because the system clock jumped by more
+    /// than the slew limit: `aux` is the size of the step in microseconds,
+    /// the reason says its direction (`clock-forward`, `clock-backward`).
+    ClockStep,
+    /// New subscribers or blocks were refused by the admission limits
+    /// during the last interval (one summarising record per interval and
+    /// producer, not one per source): `aux` is how many were refused,
+    /// `subscriber` the base address of the inside aggregate refused most.
+    AdmissionLimited,
+    /// A block still held, restated at the start of a new log file (or
+    /// daily) so that one file answers lookups for its period on its own:
+    /// the fields of the allocation, `aux` its allocation time in
+    /// microseconds since the Unix epoch, `seq` the sequence number of the
+    /// next regular record. Not part of the sequence.
+    BlockInterim,
+    /// One prefix of a deterministic-mode epoch (RFC 7422), following its
+    /// `det-epoch` record in order: an inside prefix (`subscriber` set) or
+    /// a pool prefix (`public_addr` set); `aux` is the prefix length.
+    DeterministicPrefix,
 }
 
 impl EventKind {
@@ -52,6 +78,12 @@ impl EventKind {
             EventKind::PoolExhausted => "pool-exhausted",
             EventKind::TableFull => "table-full",
             EventKind::TableFillAlert => "table-fill-alert",
+            EventKind::DaemonStart => "daemon-start",
+            EventKind::DaemonStop => "daemon-stop",
+            EventKind::ClockStep => "clock-step",
+            EventKind::AdmissionLimited => "admission-limit",
+            EventKind::BlockInterim => "block-interim",
+            EventKind::DeterministicPrefix => "det-prefix",
         }
     }
 }
@@ -108,6 +140,14 @@ pub enum Reason {
     Config,
     /// A limit was reached.
     Limit,
+    /// The daemon started.
+    Start,
+    /// A restatement of a block still held ([`EventKind::BlockInterim`]).
+    Interim,
+    /// The clock was stepped forward.
+    ClockForward,
+    /// The clock was stepped backward (and is slewed, never set back).
+    ClockBackward,
 }
 
 impl Reason {
@@ -120,6 +160,10 @@ impl Reason {
             Reason::Shutdown => "shutdown",
             Reason::Config => "config",
             Reason::Limit => "limit",
+            Reason::Start => "start",
+            Reason::Interim => "interim",
+            Reason::ClockForward => "clock-forward",
+            Reason::ClockBackward => "clock-backward",
         }
     }
 }
@@ -151,7 +195,7 @@ pub struct Event {
     /// Why.
     pub reason: Reason,
     /// Kind-specific extra value (see [`EventKind`]).
-    pub aux: u32,
+    pub aux: u64,
 }
 
 impl Event {

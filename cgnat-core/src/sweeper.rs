@@ -256,7 +256,7 @@ impl<E: EventSink> Sweeper<E> {
                     last_port: 0,
                     protocol: ProtocolScope::All,
                     reason: Reason::Limit,
-                    aux: (i as u32 + 1) << 16 | pct,
+                    aux: ((i as u64 + 1) << 16) | pct as u64,
                 };
                 self.alerted[i] = self.seq.emit(&mut self.sink, e);
             } else if pct < 75 {

@@ -15,18 +15,25 @@ use proptest::prelude::*;
 
 fn record() -> impl Strategy<Value = LogRecord> {
     (
-        (any::<u64>(), 0u64..253_402_300_799_999_999, 0usize..8, any::<u32>(), any::<u32>()),
+        (
+            any::<u64>(),
+            0u64..253_402_300_799_999_999,
+            0usize..EVENT_KINDS.len(),
+            any::<u32>(),
+            any::<u32>(),
+        ),
         (
             any::<u16>(),
             any::<u16>(),
             0usize..4,
-            0usize..6,
+            0usize..REASONS.len(),
             any::<u16>(),
             any::<u64>(),
-            any::<u32>(),
+            any::<u64>(),
+            any::<u64>(),
         ),
     )
-        .prop_map(|((seq, t, k, s, p), (a, b, pr, r, producer, pseq, aux))| LogRecord {
+        .prop_map(|((seq, t, k, s, p), (a, b, pr, r, producer, pseq, aux, run))| LogRecord {
             seq,
             time: Instant::from_micros(t),
             event: EVENT_KINDS[k],
@@ -39,6 +46,7 @@ fn record() -> impl Strategy<Value = LogRecord> {
             producer,
             producer_seq: pseq,
             aux,
+            run,
         })
 }
 
@@ -77,7 +85,12 @@ proptest! {
             }
             prop_assert_eq!(i, m.len());
         }
-        let exported = rs.iter().filter(|r| r.event != EventKind::DeterministicEpoch).count() as u32;
+        let exported = rs.iter().filter(|r| ipfix::encode_record(r).is_some()).count() as u32;
+        // Only block, quota, exhaustion and threshold events have an RFC 8158 natEvent.
+        prop_assert!(rs.iter().all(|r| ipfix::encode_record(r).is_some() == matches!(r.event,
+            EventKind::BlockAllocated | EventKind::BlockReleased | EventKind::SessionQuotaExceeded
+            | EventKind::BlockQuotaExceeded | EventKind::PoolExhausted | EventKind::TableFull
+            | EventKind::TableFillAlert)));
         prop_assert_eq!(count, exported);
         prop_assert_eq!(e.sequence(), exported);
     }
@@ -87,6 +100,7 @@ proptest! {
 fn text_parse_errors_are_line_accurate() {
     let r = LogRecord::from_event(
         0,
+        7,
         &Event {
             seq: 0,
             worker: 0,
@@ -127,7 +141,11 @@ fn a_real_worker_and_sweeper_log_parses_back() {
     s.shutdown(t0.plus_secs(1));
     let mut events: Vec<Event> = w.sink_mut().drain(..).chain(s.sink_mut().drain(..)).collect();
     events.sort_by_key(|e| e.order_key());
-    let records: Vec<LogRecord> = events.iter().enumerate().map(|(i, e)| LogRecord::from_event(i as u64, e)).collect();
+    let records: Vec<LogRecord> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| LogRecord::from_event(i as u64, 7, e))
+        .collect();
     let mut t = String::new();
     let mut j = String::new();
     for r in &records {

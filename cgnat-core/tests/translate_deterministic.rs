@@ -74,7 +74,29 @@ fn rfc7422_only_the_epoch_is_logged() {
     }
     assert!(w.sink_mut().is_empty(), "no per-block records: {:?}", w.sink_mut());
     let start = nat.startup_events(T0);
-    assert_eq!(start.len(), 1);
+    // The epoch, then every prefix in numbering order (section 2.3: the log
+    // alone reverses the mapping).
+    assert_eq!(start.len(), 3);
+    assert_eq!(
+        start[1..]
+            .iter()
+            .map(|e| (e.kind, e.subscriber, e.public_addr, e.aux))
+            .collect::<Vec<_>>(),
+        vec![
+            (
+                EventKind::DeterministicPrefix,
+                Ipv4Addr::new(100, 64, 0, 0),
+                Ipv4Addr::UNSPECIFIED,
+                24
+            ),
+            (
+                EventKind::DeterministicPrefix,
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::new(203, 0, 113, 0),
+                30
+            ),
+        ]
+    );
     let e = start[0];
     assert_eq!(e.kind, EventKind::DeterministicEpoch);
     assert_eq!(e.reason, Reason::Config);
@@ -88,7 +110,14 @@ fn rfc7422_only_the_epoch_is_logged() {
     s.sweep_all(at(1000));
     s.shutdown(at(1001));
     let kinds: Vec<EventKind> = s.sink_mut().iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, vec![EventKind::DeterministicEpoch]);
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::DeterministicEpoch,
+            EventKind::DeterministicPrefix,
+            EventKind::DeterministicPrefix
+        ]
+    );
     assert_eq!(nat.sessions().len(), 0);
     // The ranges stay with their subscribers after expiry.
     let a = Ipv4Addr::new(100, 64, 0, 3);

@@ -207,7 +207,7 @@ fn global_table_limits() {
     );
     let tf = of_kind(w.sink_mut(), EventKind::TableFull);
     assert!(!tf.is_empty());
-    assert_eq!(tf[0].aux, TableId::Sessions as u32);
+    assert_eq!(tf[0].aux, TableId::Sessions as u64);
     for (i, f) in flows.iter().enumerate() {
         assert_eq!(inb(&mut w, udp(dest(i as u32), 53, f.src, f.sport, b""), at(1)).dst, SUB_A);
     }

@@ -269,6 +269,7 @@ fn every_ipfix_template_decodes_in_tshark() {
             producer: 0,
             producer_seq: i as u64,
             aux: if *k == cgnat_core::EventKind::TableFull { 2 } else { 77 },
+            run: 1,
         })
         .collect();
     let mut e = ipfix::Encoder::new(9, 1400);

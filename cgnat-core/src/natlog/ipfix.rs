@@ -187,7 +187,7 @@ pub fn encode_record(r: &LogRecord) -> Option<(usize, Vec<u8>)> {
             b.push(nat_event::QUOTA_EXCEEDED);
             b.extend_from_slice(&3u32.to_be_bytes());
             b.extend_from_slice(&sub);
-            b.extend_from_slice(&r.aux.to_be_bytes());
+            b.extend_from_slice(&(r.aux.min(u32::MAX as u64) as u32).to_be_bytes());
             1
         }
         EventKind::TableFull => {
@@ -215,7 +215,16 @@ pub fn encode_record(r: &LogRecord) -> Option<(usize, Vec<u8>)> {
             b.extend_from_slice(&3u32.to_be_bytes());
             4
         }
-        EventKind::DeterministicEpoch => return None,
+        // No RFC 8158 event carries these: runs, clock steps, admission
+        // summaries and deterministic epochs are in the local log; restated
+        // blocks would read as second allocations to an IPFIX collector.
+        EventKind::DeterministicEpoch
+        | EventKind::DeterministicPrefix
+        | EventKind::DaemonStart
+        | EventKind::DaemonStop
+        | EventKind::ClockStep
+        | EventKind::AdmissionLimited
+        | EventKind::BlockInterim => return None,
     };
     debug_assert_eq!(b.len(), TEMPLATES[t].record_len());
     Some((t, b))

@@ -2,7 +2,7 @@
 //! order so the output is byte-for-byte deterministic.
 //!
 //! ```text
-//! {"seq":42,"time":"2023-11-14T22:13:20.001000Z","time_us":1700000000001000,"event":"block-alloc","subscriber":"100.64.1.10","public":"203.0.113.3","first_port":1536,"last_port":2047,"protocol":"all","reason":"new-mapping","producer":"1","pseq":3,"aux":0}
+//! {"seq":42,"time":"2023-11-14T22:13:20.001000Z","time_us":1700000000001000,"event":"block-alloc","subscriber":"100.64.1.10","public":"203.0.113.3","first_port":1536,"last_port":2047,"protocol":"all","reason":"new-mapping","producer":"1","pseq":3,"aux":0,"run":"0123456789abcdef"}
 //! ```
 //!
 //! Field meanings are those of the text format (`docs/nat-log-format.md`);
@@ -15,7 +15,9 @@ use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
-use super::{parse_event_kind, parse_producer, parse_protocol, parse_reason, parse_time, producer_name, LogRecord, ParseError};
+use super::{
+    parse_event_kind, parse_producer, parse_protocol, parse_reason, parse_run, parse_time, producer_name, run_name, LogRecord, ParseError,
+};
 use crate::time::Instant;
 
 /// The JSON shape of a record (field order is the output order); also the
@@ -47,7 +49,14 @@ pub struct JsonRecord {
     /// Producer sequence number.
     pub pseq: u64,
     /// Kind-specific value.
-    pub aux: u32,
+    pub aux: u64,
+    /// Run id (16 hex digits); absent in logs written before runs were recorded.
+    #[serde(default = "legacy_run")]
+    pub run: String,
+}
+
+fn legacy_run() -> String {
+    "0000000000000000".into()
 }
 
 impl From<&LogRecord> for JsonRecord {
@@ -66,6 +75,7 @@ impl From<&LogRecord> for JsonRecord {
             producer: producer_name(r.producer).to_string(),
             pseq: r.producer_seq,
             aux: r.aux,
+            run: run_name(r.run).to_string(),
         }
     }
 }
@@ -110,6 +120,7 @@ fn to_record(j: JsonRecord) -> Result<LogRecord, ParseError> {
     let reason = parse_reason(&j.reason).ok_or_else(|| ParseError::new("reason", format!("unknown reason `{}`", j.reason)))?;
     let producer =
         parse_producer(&j.producer).ok_or_else(|| ParseError::new("producer", format!("`{}` is not a worker id or `mgmt`", j.producer)))?;
+    let run = parse_run(&j.run).ok_or_else(|| ParseError::new("run", format!("`{}` is not a run id (16 hex digits)", j.run)))?;
     if j.first_port > j.last_port {
         return Err(ParseError::new(
             "first_port",
@@ -129,6 +140,7 @@ fn to_record(j: JsonRecord) -> Result<LogRecord, ParseError> {
         producer,
         producer_seq: j.pseq,
         aux: j.aux,
+        run,
     })
 }
 
@@ -151,7 +163,7 @@ mod tests {
     fn formats_documented_line() {
         assert_eq!(
             format(&sample()),
-            r#"{"seq":42,"time":"2023-11-14T22:13:20.001000Z","time_us":1700000000001000,"event":"block-alloc","subscriber":"100.64.1.10","public":"203.0.113.3","first_port":1536,"last_port":2047,"protocol":"all","reason":"new-mapping","producer":"1","pseq":3,"aux":0}"#
+            r#"{"seq":42,"time":"2023-11-14T22:13:20.001000Z","time_us":1700000000001000,"event":"block-alloc","subscriber":"100.64.1.10","public":"203.0.113.3","first_port":1536,"last_port":2047,"protocol":"all","reason":"new-mapping","producer":"1","pseq":3,"aux":0,"run":"0123456789abcdef"}"#
         );
     }
 

@@ -77,13 +77,18 @@ pub struct LogRecord {
     /// Kind-specific value: the limit for quota events, the table id for
     /// `table-full`, `(table << 16) | percent` for `table-fill-alert`, the
     /// ports per subscriber for `det-epoch`, the inside port of a static
-    /// mapping's `block-alloc`; 0 otherwise.
-    pub aux: u32,
+    /// mapping's `block-alloc`, and see [`EventKind`] for the run, clock,
+    /// admission, interim and deterministic-prefix records; 0 otherwise.
+    pub aux: u64,
+    /// The run of `cgnatd` that wrote the record (a random 64-bit id drawn
+    /// at start and named by its `daemon-start` record; 0 in logs written
+    /// before runs were recorded).
+    pub run: u64,
 }
 
 impl LogRecord {
-    /// The record for `event` with global sequence number `seq`.
-    pub fn from_event(seq: u64, e: &Event) -> LogRecord {
+    /// The record for `event` with global sequence number `seq` in run `run`.
+    pub fn from_event(seq: u64, run: u64, e: &Event) -> LogRecord {
         LogRecord {
             seq,
             time: e.time,
@@ -97,6 +102,7 @@ impl LogRecord {
             producer: e.worker,
             producer_seq: e.seq,
             aux: e.aux,
+            run,
         }
     }
 
@@ -107,7 +113,7 @@ impl LogRecord {
 }
 
 /// Every event kind, in declaration order.
-pub const EVENT_KINDS: [EventKind; 8] = [
+pub const EVENT_KINDS: [EventKind; 14] = [
     EventKind::BlockAllocated,
     EventKind::BlockReleased,
     EventKind::DeterministicEpoch,
@@ -116,19 +122,29 @@ pub const EVENT_KINDS: [EventKind; 8] = [
     EventKind::PoolExhausted,
     EventKind::TableFull,
     EventKind::TableFillAlert,
+    EventKind::DaemonStart,
+    EventKind::DaemonStop,
+    EventKind::ClockStep,
+    EventKind::AdmissionLimited,
+    EventKind::BlockInterim,
+    EventKind::DeterministicPrefix,
 ];
 
 /// Every protocol scope.
 pub const PROTOCOL_SCOPES: [ProtocolScope; 4] = [ProtocolScope::All, ProtocolScope::Tcp, ProtocolScope::Udp, ProtocolScope::Icmp];
 
 /// Every reason.
-pub const REASONS: [Reason; 6] = [
+pub const REASONS: [Reason; 10] = [
     Reason::NewMapping,
     Reason::Idle,
     Reason::Cleared,
     Reason::Shutdown,
     Reason::Config,
     Reason::Limit,
+    Reason::Start,
+    Reason::Interim,
+    Reason::ClockForward,
+    Reason::ClockBackward,
 ];
 
 /// The event kind named `s` ([`EventKind::name`]).
@@ -163,6 +179,29 @@ impl fmt::Display for ProducerName {
             write!(f, "{}", self.0)
         }
     }
+}
+
+/// A run id as the logs write it: 16 lower-case hex digits.
+pub fn run_name(run: u64) -> RunName {
+    RunName(run)
+}
+
+/// Displays a run id (see [`run_name`]).
+#[derive(Copy, Clone, Debug)]
+pub struct RunName(u64);
+
+impl fmt::Display for RunName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Parses a run id as written by [`run_name`] (exactly 16 hex digits).
+pub fn parse_run(s: &str) -> Option<u64> {
+    if s.len() != 16 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
 }
 
 /// Parses a producer as written by [`producer_name`].
@@ -274,6 +313,7 @@ pub(crate) mod tests {
             producer: 1,
             producer_seq: 3,
             aux: 0,
+            run: 0x0123_4567_89ab_cdef,
         }
     }
 

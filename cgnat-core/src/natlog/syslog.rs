@@ -24,7 +24,7 @@
 
 use core::fmt::Write as _;
 
-use super::{producer_name, text, LogRecord};
+use super::{producer_name, run_name, text, LogRecord};
 use crate::event::EventKind;
 
 /// The SD-ID of the structured-data element (RFC 5424 section 6.3.2).
@@ -54,7 +54,13 @@ impl Default for SyslogHeader {
 /// The RFC 5424 severity of a record: 6 (informational) or 4 (warning).
 pub fn severity(kind: EventKind) -> u8 {
     match kind {
-        EventKind::BlockAllocated | EventKind::BlockReleased | EventKind::DeterministicEpoch => 6,
+        EventKind::BlockAllocated
+        | EventKind::BlockReleased
+        | EventKind::DeterministicEpoch
+        | EventKind::DeterministicPrefix
+        | EventKind::BlockInterim
+        | EventKind::DaemonStart
+        | EventKind::DaemonStop => 6,
         _ => 4,
     }
 }
@@ -70,7 +76,7 @@ pub fn format_into(h: &SyslogHeader, r: &LogRecord, out: &mut String) {
     let _ = write!(
         out,
         "<{}>1 {} {} {} - {} [{SD_ID} seq=\"{}\" subscriber=\"{}\" public=\"{}\" ports=\"{}-{}\" protocol=\"{}\" \
-         reason=\"{}\" producer=\"{}\" pseq=\"{}\" aux=\"{}\"] ",
+         reason=\"{}\" producer=\"{}\" pseq=\"{}\" aux=\"{}\" run=\"{}\"] ",
         h.facility as u16 * 8 + severity(r.event) as u16,
         r.time,
         h.hostname,
@@ -85,7 +91,8 @@ pub fn format_into(h: &SyslogHeader, r: &LogRecord, out: &mut String) {
         r.reason.name(),
         producer_name(r.producer),
         r.producer_seq,
-        r.aux
+        r.aux,
+        run_name(r.run)
     );
     text::format_into(r, out);
     out.pop();
@@ -122,7 +129,7 @@ mod tests {
             ),
             "{m}"
         );
-        assert!(m.ends_with("] 2023-11-14T22:13:20.001000Z seq=42 block-alloc subscriber=100.64.1.10 public=203.0.113.3 ports=1536-2047 protocol=all reason=new-mapping producer=1 pseq=3 aux=0"), "{m}");
+        assert!(m.ends_with("] 2023-11-14T22:13:20.001000Z seq=42 block-alloc subscriber=100.64.1.10 public=203.0.113.3 ports=1536-2047 protocol=all reason=new-mapping producer=1 pseq=3 aux=0 run=0123456789abcdef"), "{m}");
         let mut q = sample();
         q.event = EventKind::PoolExhausted;
         assert!(format(&h, &q).starts_with("<132>1 "));

@@ -4,12 +4,14 @@
 //! (documented in `docs/nat-log-format.md`):
 //!
 //! ```text
-//! 2023-11-14T22:13:20.001000Z seq=42 block-alloc subscriber=100.64.1.10 public=203.0.113.3 ports=1536-2047 protocol=all reason=new-mapping producer=1 pseq=3 aux=0
+//! 2023-11-14T22:13:20.001000Z seq=42 block-alloc subscriber=100.64.1.10 public=203.0.113.3 ports=1536-2047 protocol=all reason=new-mapping producer=1 pseq=3 aux=0 run=0123456789abcdef
 //! ```
 //!
 //! The timestamp is RFC 3339 UTC with microseconds; `seq` is the global log
 //! sequence number; `producer` the worker id or `mgmt`; `pseq` the
-//! producer's own sequence number. The format is grep-friendly
+//! producer's own sequence number; `run` the id of the daemon run (lines of
+//! logs written before runs were recorded end at `aux` and parse with run
+//! 0). The format is grep-friendly
 //! (`grep 'public=203.0.113.3 '`) and parsed back by [`parse_line`] /
 //! [`parse_reader`] with line-accurate errors.
 
@@ -17,16 +19,20 @@ use core::fmt::Write as _;
 use core::net::Ipv4Addr;
 use std::io::BufRead;
 
-use super::{parse_event_kind, parse_producer, parse_protocol, parse_reason, parse_time, producer_name, LogRecord, ParseError};
+use super::{
+    parse_event_kind, parse_producer, parse_protocol, parse_reason, parse_run, parse_time, producer_name, run_name, LogRecord, ParseError,
+};
 
 /// The number of space-separated fields of a line.
-pub const FIELDS: usize = 11;
+pub const FIELDS: usize = 12;
+/// The fields of a line written before the `run` field existed.
+pub const LEGACY_FIELDS: usize = 11;
 
 /// Appends the line for `r` (with its trailing `\n`) to `out`.
 pub fn format_into(r: &LogRecord, out: &mut String) {
     let _ = writeln!(
         out,
-        "{} seq={} {} subscriber={} public={} ports={}-{} protocol={} reason={} producer={} pseq={} aux={}",
+        "{} seq={} {} subscriber={} public={} ports={}-{} protocol={} reason={} producer={} pseq={} aux={} run={}",
         r.time,
         r.seq,
         r.event.name(),
@@ -38,7 +44,8 @@ pub fn format_into(r: &LogRecord, out: &mut String) {
         r.reason.name(),
         producer_name(r.producer),
         r.producer_seq,
-        r.aux
+        r.aux,
+        run_name(r.run)
     );
 }
 
@@ -74,7 +81,7 @@ fn addr(tok: &str, key: &str) -> Result<Ipv4Addr, ParseError> {
 pub fn parse_line(line: &str) -> Result<LogRecord, ParseError> {
     let line = line.strip_suffix('\r').unwrap_or(line);
     let t: Vec<&str> = line.split(' ').collect();
-    if t.len() != FIELDS {
+    if t.len() != FIELDS && t.len() != LEGACY_FIELDS {
         return Err(ParseError::new(
             "line",
             format!("expected {FIELDS} space-separated fields, found {}", t.len()),
@@ -105,7 +112,14 @@ pub fn parse_line(line: &str) -> Result<LogRecord, ParseError> {
     let pr = value(t[8], "producer")?;
     let producer = parse_producer(pr).ok_or_else(|| ParseError::new("producer", format!("`{pr}` is not a worker id or `mgmt`")))?;
     let producer_seq = number(t[9], "pseq", "a sequence number")?;
-    let aux = number(t[10], "aux", "a 32-bit number")?;
+    let aux = number(t[10], "aux", "a 64-bit number")?;
+    let run = match t.get(11) {
+        Some(tok) => {
+            let v = value(tok, "run")?;
+            parse_run(v).ok_or_else(|| ParseError::new("run", format!("`{v}` is not a run id (16 hex digits)")))?
+        }
+        None => 0,
+    };
     Ok(LogRecord {
         seq,
         time,
@@ -119,6 +133,7 @@ pub fn parse_line(line: &str) -> Result<LogRecord, ParseError> {
         producer,
         producer_seq,
         aux,
+        run,
     })
 }
 
@@ -144,8 +159,11 @@ mod tests {
         assert_eq!(
             format(&sample()),
             "2023-11-14T22:13:20.001000Z seq=42 block-alloc subscriber=100.64.1.10 public=203.0.113.3 \
-             ports=1536-2047 protocol=all reason=new-mapping producer=1 pseq=3 aux=0"
+             ports=1536-2047 protocol=all reason=new-mapping producer=1 pseq=3 aux=0 run=0123456789abcdef"
         );
+        // A line written before runs were recorded still parses (run 0).
+        let legacy = format(&sample()).replace(" run=0123456789abcdef", "");
+        assert_eq!(parse_line(&legacy).map(|r| r.run), Ok(0));
     }
 
     #[test]
@@ -153,7 +171,7 @@ mod tests {
         let mut r = sample();
         r.producer = MANAGEMENT_WORKER;
         r.event = EventKind::TableFillAlert;
-        r.aux = u32::MAX;
+        r.aux = u64::MAX;
         assert_eq!(parse_line(&format(&r)), Ok(r));
         let mut s = String::new();
         format_into(&sample(), &mut s);
@@ -178,9 +196,10 @@ mod tests {
             ("reason=new-mapping", "reason=whim", "reason"),
             ("producer=1", "producer=65535", "producer"),
             ("pseq=3", "pseq=x", "pseq"),
-            ("aux=0", "aux=4294967296", "aux"),
+            ("aux=0", "aux=18446744073709551616", "aux"),
+            ("run=0123456789abcdef", "run=0123", "run"),
             ("2023-11-14T", "2023-13-14T", "time"),
-            (" aux=0", "", "line"),
+            (" pseq=3 aux=0", "", "line"),
         ] {
             let e = parse_line(&good.replace(from, to)).unwrap_err();
             assert_eq!(e.field, field, "{from} -> {to}: {e}");

@@ -97,7 +97,17 @@ impl DeterministicMap {
         self.ports_per_subscriber
     }
 
-    /// The first configured inside address.
+    /// The inside prefixes, in the order inside addresses are numbered.
+    pub fn inside_prefixes(&self) -> &[Ipv4Prefix] {
+        &self.inside
+    }
+
+    /// The pool prefixes, in the order public addresses are numbered.
+    pub fn pool_prefixes(&self) -> &[Ipv4Prefix] {
+        &self.pool
+    }
+
+    /// The first inside address (of the first inside prefix).
     pub fn first_inside(&self) -> Ipv4Addr {
         self.inside[0].addr()
     }

@@ -325,8 +325,22 @@ impl Nat {
             e.public_addr = d.first_public();
             e.first_port = d.port_range().first;
             e.last_port = d.port_range().last;
-            e.aux = d.ports_per_subscriber();
+            e.aux = d.ports_per_subscriber() as u64;
             out.push(e);
+            // RFC 7422 section 2.3: the log alone must reverse any public
+            // address:port, so the epoch lists every prefix in order.
+            for p in d.inside_prefixes() {
+                let mut e = blank(EventKind::DeterministicPrefix, Reason::Config);
+                e.subscriber = p.addr();
+                e.aux = p.len() as u64;
+                out.push(e);
+            }
+            for p in d.pool_prefixes() {
+                let mut e = blank(EventKind::DeterministicPrefix, Reason::Config);
+                e.public_addr = p.addr();
+                e.aux = p.len() as u64;
+                out.push(e);
+            }
         }
         for m in &self.config.static_mappings {
             let mut e = blank(EventKind::BlockAllocated, Reason::Config);
@@ -338,7 +352,7 @@ impl Nat {
                 StaticProtocol::Tcp => ProtocolScope::Tcp,
                 StaticProtocol::Udp => ProtocolScope::Udp,
             };
-            e.aux = m.inside_port as u32;
+            e.aux = m.inside_port as u64;
             out.push(e);
         }
         out

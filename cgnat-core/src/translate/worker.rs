@@ -558,7 +558,7 @@ impl<E: EventSink> Worker<E> {
             last_port: 0,
             protocol: scope,
             reason: Reason::Limit,
-            aux,
+            aux: aux as u64,
         };
         let _ = self.seq.emit(&mut self.sink, e);
     }

@@ -36,7 +36,7 @@ pub struct LogShared {
     /// Times the log was found stalled by the management loop.
     pub stalls: AtomicU64,
     /// Records written per event kind (`cgnat_core::natlog::EVENT_KINDS` order).
-    pub by_event: [AtomicU64; 8],
+    pub by_event: [AtomicU64; EVENT_KINDS.len()],
 }
 
 /// The log pipeline.
@@ -49,6 +49,7 @@ pub struct LogPipeline {
     followers: Vec<SyncSender<LogRecord>>,
     batch: Vec<LogRecord>,
     shared: Arc<LogShared>,
+    run: u64,
 }
 
 /// Opens every target of `cfg`.
@@ -73,7 +74,18 @@ impl LogPipeline {
             followers: Vec::new(),
             batch: Vec::with_capacity(4096),
             shared: Arc::new(LogShared::default()),
+            run: 0,
         })
+    }
+
+    /// Sets the run id stamped on every record from now on.
+    pub fn set_run(&mut self, run: u64) {
+        self.run = run;
+    }
+
+    /// The run id stamped on records.
+    pub fn run(&self) -> u64 {
+        self.run
     }
 
     /// Shared counters.
@@ -109,7 +121,7 @@ impl LogPipeline {
         let mut n = 0u64;
         while n < room {
             let Some(e) = self.merger.pop_ready(limit) else { break };
-            let r = LogRecord::from_event(self.next_seq, &e);
+            let r = LogRecord::from_event(self.next_seq, self.run, &e);
             self.next_seq += 1;
             self.batch.push(r);
             n += 1;
