@@ -75,6 +75,9 @@ named_counters! {
         FragmentationNeeded = "fragmentation_needed",
         /// The fragment-tracking cache is full.
         FragmentCacheFull = "fragment_cache_full",
+        /// The source holds its share of the fragment caches
+        /// (`nat.fragments.max_per_source`).
+        FragmentSourceLimit = "fragment_source_limit",
         /// A non-first fragment whose first fragment never came (or no room to hold it).
         FragmentOrphan = "fragment_orphan",
         /// A first fragment too short to hold the transport ports (RFC 1858).
@@ -85,6 +88,19 @@ named_counters! {
         IcmpErrorNoMapping = "icmp_error_no_mapping",
         /// ICMP error about an ICMP error, or otherwise not to be translated (RFC 5508).
         IcmpErrorRefused = "icmp_error_refused",
+        /// A new subscriber refused by the admission limits (`nat.admission`).
+        AdmissionLimited = "admission_limited",
+        /// A further block refused by the admission limits (`nat.admission`).
+        BlockAdmissionLimited = "block_admission_limited",
+        /// An unconfirmed subscriber at its tighter caps, or unconfirmed
+        /// subscribers at their share of the table (`nat.unconfirmed`).
+        UnconfirmedLimit = "unconfirmed_limit",
+        /// Inbound-created sessions at their budget (`nat.inbound`), per
+        /// subscriber or per mapping.
+        InboundSessionLimit = "inbound_session_limit",
+        /// The session or mapping table is under pressure and the subscriber
+        /// holds its fair share (`nat.fairness`).
+        FairShare = "fair_share",
     }
 }
 
@@ -123,6 +139,14 @@ named_counters! {
         SubscribersCreated = "subscribers_created",
         /// ICMP errors the NAT asked the data plane to generate.
         IcmpErrorsRequested = "icmp_errors_requested",
+        /// New subscribers admitted from the retry budget (refused once, came back).
+        AdmittedOnRetry = "admitted_on_retry",
+        /// Subscribers that showed they can receive (outbound after inbound).
+        SubscribersConfirmed = "subscribers_confirmed",
+        /// Translated packets held until their block's log record is durable.
+        HeldForLog = "held_for_log",
+        /// `admission-limit` summary records emitted.
+        AdmissionSummaries = "admission_summaries",
     }
 }
 

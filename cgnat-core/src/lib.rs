@@ -13,10 +13,13 @@
 //! - [`translate`]: [`Nat`] (shared state) and [`Worker`] (per-lcore
 //!   translation returning a [`Verdict`]).
 //! - [`sweeper`]: expiry, block release, targeted clears.
+//! - [`admission`]: token buckets on new subscribers and blocks (hostile
+//!   traffic).
 //! - [`event`], [`ring`]: NAT log events and the SPSC ring that carries them.
 //! - [`counters`]: every verdict and drop reason, counted.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod admission;
 pub mod config;
 pub mod control;
 pub mod counters;

@@ -183,3 +183,18 @@ mod tests {
         assert_eq!(r[12345].load(Ordering::Relaxed), 7);
     }
 }
+
+/// A value on its own cache line (so that a shared, often-written word does
+/// not false-share with its neighbours).
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub(crate) struct CachePadded<T>(pub T);
+
+impl<T> core::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -9,9 +9,7 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Pads a value to its own cache line so head and tail do not false-share.
-#[repr(align(64))]
-struct CachePadded<T>(T);
+use crate::mem::CachePadded;
 
 struct Shared<T> {
     buf: Box<[UnsafeCell<MaybeUninit<T>>]>,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, Sequencer, MANAGEMENT_WORKER};
 use crate::flow::{MappingKey, Protocol};
 use crate::pool::BlockState;
-use crate::table::session::SessionEntry;
+use crate::table::session::{SessionEntry, SessionValue};
 use crate::tcp_state;
 use crate::time::Instant;
 use crate::translate::Nat;
@@ -44,14 +44,15 @@ impl SweepStats {
     }
 }
 
-/// Drops one session's hold on its mapping; frees the mapping (index entry,
-/// port, block count) when it was the last. Returns whether it was freed.
-pub(crate) fn release_mapping_ref(nat: &Nat, key: &MappingKey, pool_index: u32, port: u16) -> bool {
+/// Drops one session's hold on its mapping (`inbound`: a session created
+/// by an inbound packet); frees the mapping (index entry, port, block
+/// count) when it was the last. Returns whether it was freed.
+pub(crate) fn release_mapping_ref(nat: &Nat, key: &MappingKey, pool_index: u32, port: u16, inbound: bool) -> bool {
     let Some(block) = nat.pool.block_of(pool_index, port) else {
         return false;
     };
     let entry = nat.pool.port(key.protocol, block, port);
-    if !entry.release() {
+    if !entry.release(inbound) {
         return false;
     }
     nat.mappings.remove(key, port, pool_index);
@@ -60,13 +61,23 @@ pub(crate) fn release_mapping_ref(nat: &Nat, key: &MappingKey, pool_index: u32, 
     true
 }
 
-/// The idle timeout of a session, seconds.
-pub fn session_timeout(nat: &Nat, protocol: Protocol, tcp: u8) -> u32 {
+/// The idle timeout of a session, seconds, before the subscriber's own
+/// state is considered: the protocol's timer (RFC 4787 REQ-5, RFC 5382
+/// REQ-5, RFC 5508 REQ-1; a TCP session picked up mid-stream keeps the
+/// transitory timer until traffic was seen both ways, RFC 7857 section 3),
+/// or the short `nat.inbound.timeout` of an inbound-created session the
+/// inside host has not answered.
+pub fn session_timeout(nat: &Nat, protocol: Protocol, value: SessionValue) -> u32 {
     let t = nat.runtime().timeouts();
-    match protocol {
+    let base = match protocol {
         Protocol::Udp => t.udp,
         Protocol::Icmp => t.icmp,
-        Protocol::Tcp => tcp_state::timeout(tcp, &t),
+        Protocol::Tcp => tcp_state::timeout(value.tcp(), value.two_way(), &t),
+    };
+    if value.inbound() && !value.has(SessionValue::TWO_WAY) {
+        base.min(nat.runtime().inbound_timeout())
+    } else {
+        base
     }
 }
 
@@ -112,10 +123,22 @@ impl<E: EventSink> Sweeper<E> {
         events.into_iter().filter(|e| !self.seq.emit(&mut self.sink, *e)).count()
     }
 
-    /// Whether a session has been idle past its timeout at `now`.
+    /// Whether a session has been idle past its timeout at `now`: its
+    /// protocol's ([`session_timeout`]), or the short one of a subscriber
+    /// that never showed it can receive (`nat.unconfirmed.timeout`, issue 9
+    /// item 2; the subscriber is looked up only for sessions idle that long).
     pub fn is_expired(&self, e: &SessionEntry, now: Instant) -> bool {
-        let timeout = session_timeout(&self.nat, e.key.protocol, e.value.tcp());
-        e.value.idle(now.secs32()) >= timeout
+        let idle = e.value.idle(now.secs32());
+        let timeout = session_timeout(&self.nat, e.key.protocol, e.value);
+        if idle >= timeout {
+            return true;
+        }
+        let nat = &*self.nat;
+        idle >= nat.runtime().unconfirmed_timeout()
+            && nat
+                .subscribers
+                .find(e.key.inside_addr)
+                .is_some_and(|s| !nat.subscribers.is_confirmed(s.index))
     }
 
     /// Removes one session and drops its holds. Returns the stats.
@@ -132,10 +155,15 @@ impl<E: EventSink> Sweeper<E> {
             return s;
         }
         s.sessions_expired = 1;
+        let inbound = e.value.inbound();
         if let Some(sub) = nat.subscribers.find(e.key.inside_addr) {
-            nat.subscribers.release_session(sub.index);
+            if inbound {
+                nat.subscribers.release_inbound(sub.index);
+            } else {
+                nat.subscribers.release_session(sub.index);
+            }
         }
-        if release_mapping_ref(nat, &e.key.mapping(), e.pool_index, e.value.public_port()) {
+        if release_mapping_ref(nat, &e.key.mapping(), e.pool_index, e.value.public_port(), inbound) {
             s.mappings_freed = 1;
         }
         s

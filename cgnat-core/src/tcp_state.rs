@@ -22,7 +22,9 @@ pub const FIN_IN: u8 = 0x08;
 /// Either side sent RST.
 pub const RST: u8 = 0x10;
 /// Picked up mid-stream (no SYN seen, e.g. after a restart): treated as
-/// established so a long-lived connection is not cut.
+/// established so a long-lived connection is not cut, but only once
+/// traffic has been seen in both directions (RFC 7857 section 3): a lone
+/// ACK from a spoofer cannot hold state for two hours.
 pub const MIDSTREAM: u8 = 0x20;
 
 const TCP_FIN: u8 = 0x01;
@@ -75,10 +77,13 @@ pub fn is_established(state: u8) -> bool {
     open && state & (RST | FIN_OUT | FIN_IN) == 0
 }
 
-/// The idle timeout in seconds for a session in `state` (RFC 5382 REQ-5).
+/// The idle timeout in seconds for a session in `state` (RFC 5382 REQ-5)
+/// that has (`two_way`) or has not yet seen packets in both directions: a
+/// mid-stream pickup is transitory until it has (RFC 7857 section 3).
 #[inline]
-pub fn timeout(state: u8, t: &Timeouts) -> u32 {
-    if is_established(state) {
+pub fn timeout(state: u8, two_way: bool, t: &Timeouts) -> u32 {
+    let midstream_only = state & MIDSTREAM != 0 && state & (SYN_OUT | SYN_IN) != SYN_OUT | SYN_IN;
+    if is_established(state) && (two_way || !midstream_only) {
         t.tcp_established
     } else {
         t.tcp_transitory
@@ -93,6 +98,8 @@ pub fn name(state: u8) -> &'static str {
         "closed"
     } else if state & (FIN_OUT | FIN_IN) != 0 {
         "closing"
+    } else if state & MIDSTREAM != 0 && state & (SYN_OUT | SYN_IN) != SYN_OUT | SYN_IN {
+        "midstream"
     } else if is_established(state) {
         "established"
     } else if state & SYN_OUT != 0 {
@@ -119,11 +126,11 @@ mod tests {
         // MUST NOT be less than 2 hours 4 minutes" / "transitory ... 4 minutes".
         let t = Timeouts::default();
         let s = initial(true, SYN);
-        assert_eq!(timeout(s, &t), 240, "partially open is transitory");
+        assert_eq!(timeout(s, false, &t), 240, "partially open is transitory");
         let s = advance(s, false, SYNACK);
         assert!(is_established(s));
         let s = advance(s, true, ACK);
-        assert_eq!(timeout(s, &t), 7440);
+        assert_eq!(timeout(s, true, &t), 7440);
         assert_eq!(name(s), "established");
     }
 
@@ -131,7 +138,7 @@ mod tests {
     fn rfc5382_partially_closed_is_transitory() {
         let t = Timeouts::default();
         let s = advance(advance(initial(true, SYN), false, SYNACK), true, FIN);
-        assert_eq!(timeout(s, &t), 240);
+        assert_eq!(timeout(s, true, &t), 240);
         assert_eq!(name(s), "closing");
         let s = advance(s, false, FIN);
         assert_eq!(name(s), "closed");
@@ -143,7 +150,7 @@ mod tests {
         // transitory time after a RST rather than remove it immediately.
         let t = Timeouts::default();
         let s = advance(advance(initial(true, SYN), false, SYNACK), false, TCP_RST);
-        assert_eq!(timeout(s, &t), 240);
+        assert_eq!(timeout(s, true, &t), 240);
         assert_eq!(name(s), "reset");
         // A fresh SYN reuses the 4-tuple.
         let s = advance(s, true, SYN);
@@ -155,5 +162,19 @@ mod tests {
         assert!(is_established(initial(true, ACK)));
         assert!(!is_established(initial(false, ACK)), "an unsolicited inbound ACK stays transitory");
         assert!(!is_established(initial(false, TCP_RST)));
+    }
+
+    /// Issue 9 / RFC 7857 section 3: a session created by a non-SYN segment
+    /// gets the transitory timer until traffic was seen in both directions.
+    #[test]
+    fn rfc7857_midstream_pickup_is_transitory_until_two_way() {
+        let t = Timeouts::default();
+        let s = initial(true, ACK);
+        assert_eq!(name(s), "midstream");
+        assert_eq!(timeout(s, false, &t), 240, "a lone ACK holds state for 4 minutes, not 2 hours");
+        assert_eq!(timeout(advance(s, false, ACK), true, &t), 7440, "both directions seen");
+        // A handshake seen by the NAT is established whatever the flags say.
+        let h = advance(advance(initial(true, SYN), false, SYNACK), true, ACK);
+        assert_eq!(timeout(h, false, &t), 7440);
     }
 }

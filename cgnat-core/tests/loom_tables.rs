@@ -100,3 +100,73 @@ fn concurrent_mapping_creation_agrees_on_one_port() {
         assert_eq!(t.len(), 1);
     });
 }
+
+/// Issue 10 item 8: a worker holding a subscriber reference across the
+/// sweeper's removal of that subscriber and another worker's insert into
+/// the same slot must not charge (or take ports for) the new subscriber.
+/// Worker 1 finds A and reserves a session through its reference; the
+/// sweeper removes A (idle); worker 2 inserts B, which homes to A's slot.
+/// In every interleaving B's counts stay untouched: the generation in the
+/// reference is checked in the same compare-and-swap as the reservation.
+#[test]
+fn a_reference_across_removal_and_reuse_never_charges_the_next_subscriber() {
+    use cgnat_core::table::subscriber::{Limits, SubscriberInsert, SubscriberTable};
+    const A: u32 = 0x6440_0001;
+    const SEED: u64 = 3;
+    // Find (in one plain run) an address B that takes A's slot once A is gone.
+    let found = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let f = found.clone();
+    loom::model(move || {
+        let t = SubscriberTable::new(1, 1, SEED);
+        let SubscriberInsert::Inserted(a) = t.insert(A, 0, false, None) else {
+            panic!()
+        };
+        assert!(t.try_remove(&t.entry(a.index).unwrap()));
+        for b in A + 1..A + 10_000 {
+            if let SubscriberInsert::Inserted(s) = t.insert(b, 0, false, None) {
+                if s.index == a.index {
+                    f.store(b, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
+                assert!(t.try_remove(&t.entry(s.index).unwrap()));
+            }
+        }
+    });
+    let b = found.load(std::sync::atomic::Ordering::Relaxed);
+    assert_ne!(b, 0, "no address shares A's slot");
+    let lim = Limits {
+        confirmed: 8,
+        unconfirmed: 8,
+    };
+    model(move || {
+        let t = Arc::new(SubscriberTable::new(1, 1, SEED));
+        let SubscriberInsert::Inserted(a) = t.insert(A, 0, false, None) else {
+            panic!()
+        };
+        let slot = a.index;
+        let w1 = {
+            let t = t.clone();
+            thread::spawn(move || t.find(A).map(|r| t.reserve_session(r, lim).is_ok()).unwrap_or(false))
+        };
+        let sweeper = {
+            let t = t.clone();
+            thread::spawn(move || t.entry(slot).is_some_and(|e| t.try_remove(&e)))
+        };
+        let w2 = {
+            let t = t.clone();
+            thread::spawn(move || t.insert(b, 0, false, None))
+        };
+        let reserved = w1.join().unwrap();
+        let removed = sweeper.join().unwrap();
+        let _ = w2.join().unwrap();
+        if let Some(e) = t.entry(slot) {
+            if e.addr == b {
+                assert_eq!(e.sessions, 0, "B charged with A's session (reserved={reserved}, removed={removed})");
+            } else {
+                assert_eq!(e.addr, A);
+                assert_eq!(e.sessions, reserved as u32);
+            }
+        }
+        assert!(!(reserved && removed), "A removed while holding a session");
+    });
+}

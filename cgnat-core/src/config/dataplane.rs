@@ -240,6 +240,11 @@ pub struct DataplaneConfig {
     pub arp_hold_ms: u32,
     /// Gap between ARP requests for the same address, milliseconds.
     pub arp_retry_ms: u32,
+    /// Translated packets each worker holds while their new port block's
+    /// allocation record becomes durable (the NAT log rule).
+    pub log_hold_packets: u16,
+    /// How long such a packet waits before it is dropped, milliseconds.
+    pub log_hold_ms: u32,
     /// How long a learned neighbour stays reachable after its last
     /// confirmation (an ARP packet from it), seconds (RFC 4861 section
     /// 6.3.2 REACHABLE_TIME, RFC 1122 section 2.3.2.1 cache validation).
@@ -274,6 +279,8 @@ impl Default for DataplaneConfig {
             arp_hold_packets: 64,
             arp_hold_ms: 1000,
             arp_retry_ms: 500,
+            log_hold_packets: 512,
+            log_hold_ms: 1000,
             arp_reachable_secs: 300,
             arp_probes: 3,
             inside: PortConfig {
@@ -390,6 +397,8 @@ impl DataplaneConfig {
         range("dataplane.neighbours", self.neighbours as u64, 16, 1 << 20, " entries")?;
         range("dataplane.arp_hold_packets", self.arp_hold_packets as u64, 0, 4096, " packets")?;
         range("dataplane.arp_hold_ms", self.arp_hold_ms as u64, 1, 60_000, " milliseconds")?;
+        range("dataplane.log_hold_packets", self.log_hold_packets as u64, 1, 16384, " packets")?;
+        range("dataplane.log_hold_ms", self.log_hold_ms as u64, 1, 60_000, " milliseconds")?;
         range("dataplane.arp_retry_ms", self.arp_retry_ms as u64, 1, 60_000, " milliseconds")?;
         range(
             "dataplane.arp_reachable_secs",

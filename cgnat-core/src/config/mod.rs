@@ -6,6 +6,7 @@
 
 mod dataplane;
 pub mod file;
+mod hostile;
 pub mod log;
 mod prefix;
 mod validate;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dataplane::{is_pci_address, DataplaneConfig, Hugepages, InterfaceAddress, MacAddress, PortConfig, StaticNeighbour, MAX_WORKERS};
 pub use file::{DaemonConfig, LoadError};
+pub use hostile::{Admission, Fairness, Inbound, Unconfirmed};
 pub use log::{ControlConfig, Fsync, LogConfig, LogTarget, MetricsConfig, OnStall, TargetFormat, Transport};
 pub use prefix::{Ipv4Prefix, PortRange, PrefixParseError};
 pub use validate::ConfigError;
@@ -92,6 +94,9 @@ pub struct Fragments {
     pub max_held: u32,
     /// How long a tracked datagram or held fragment lives, in seconds.
     pub timeout: u32,
+    /// Tracked datagrams plus held fragments one source address may have
+    /// per worker (a fragment flood from one host cannot fill the caches).
+    pub max_per_source: u32,
 }
 
 impl Default for Fragments {
@@ -100,6 +105,7 @@ impl Default for Fragments {
             max_tracked: 4096,
             max_held: 256,
             timeout: 2,
+            max_per_source: 64,
         }
     }
 }
@@ -179,6 +185,14 @@ pub struct NatConfig {
     /// Seed of the port randomiser and table hash keys. Unset: the daemon
     /// draws one from the OS at start; set it only for reproducible replays.
     pub seed: Option<u64>,
+    /// Admission of new subscribers and blocks (hostile traffic).
+    pub admission: Admission,
+    /// Caps and timers of subscribers that never showed they can receive.
+    pub unconfirmed: Unconfirmed,
+    /// The budget of sessions created by inbound packets.
+    pub inbound: Inbound,
+    /// Global fair share of the session and mapping tables.
+    pub fairness: Fairness,
 }
 
 impl Default for NatConfig {
@@ -205,6 +219,10 @@ impl Default for NatConfig {
             outside_mtu: 1500,
             fragments: Fragments::default(),
             seed: None,
+            admission: Admission::default(),
+            unconfirmed: Unconfirmed::default(),
+            inbound: Inbound::default(),
+            fairness: Fairness::default(),
         }
     }
 }

@@ -49,7 +49,7 @@ pub const MAX_BLOCK_SIZE: u16 = 16384;
 /// Smallest per-subscriber port range accepted in deterministic mode.
 pub const MIN_DETERMINISTIC_PORTS: u32 = 16;
 
-fn range_check(key: &str, v: u64, lo: u64, hi: u64, why: &str) -> Result<(), ConfigError> {
+pub(super) fn range_check(key: &str, v: u64, lo: u64, hi: u64, why: &str) -> Result<(), ConfigError> {
     if v < lo || v > hi {
         return Err(ConfigError::new(key, v, format!("must be between {lo} and {hi}{why}")));
     }
@@ -195,6 +195,18 @@ impl NatConfig {
         range_check("nat.fragments.max_tracked", self.fragments.max_tracked as u64, 1, 1 << 20, "")?;
         range_check("nat.fragments.max_held", self.fragments.max_held as u64, 0, 1 << 16, "")?;
         range_check("nat.fragments.timeout", self.fragments.timeout as u64, 1, 60, " seconds")?;
+        range_check(
+            "nat.fragments.max_per_source",
+            self.fragments.max_per_source as u64,
+            1,
+            1 << 20,
+            " (tracked datagrams + held fragments of one source, per worker)",
+        )?;
+        self.admission.validate()?;
+        self.unconfirmed
+            .validate(self.max_sessions_per_subscriber, self.max_blocks_per_subscriber)?;
+        self.inbound.validate()?;
+        self.fairness.validate()?;
         if self.mode == Mode::Deterministic {
             let ports = self.deterministic_ports_per_subscriber();
             if ports < MIN_DETERMINISTIC_PORTS {

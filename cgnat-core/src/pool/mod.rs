@@ -23,7 +23,7 @@ use crate::mem::{table, Table};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 pub use deterministic::{DeterministicMap, DeterministicRange};
-pub use ports::{PortEntry, MAX_SESSIONS_PER_MAPPING};
+pub use ports::{JoinError, PortEntry, MAX_SESSIONS_PER_MAPPING};
 
 /// A block's state.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -42,6 +42,12 @@ const ST_SHIFT: u32 = 62;
 const OWNER_SHIFT: u32 = 32;
 const OWNER_MASK: u64 = 0x3FFF_FFFF;
 const COUNT_MASK: u64 = 0xFFFF_FFFF;
+/// In the count field of an allocated block: its allocation record is not
+/// yet durable in every legal log target, so its ports must not carry
+/// traffic yet (the packets wait). Keeps the count non-zero, so a pending
+/// block is never released.
+const PENDING: u64 = 1 << 31;
+const MAPPINGS_MASK: u64 = PENDING - 1;
 
 #[inline(always)]
 fn state_of(w: u64) -> BlockState {
@@ -63,7 +69,7 @@ const ALLOCATED: u64 = 1;
 const TRANSIT: u64 = 2;
 const RESERVED: u64 = 3;
 
-/// One port block. `word` = state:2 | owner subscriber slot:30 | live mappings:32.
+/// One port block. `word` = state:2 | owner subscriber slot:30 | pending:1 | live mappings:31.
 struct Block {
     word: AtomicU64,
     /// The owner's inside address (written before the block is published).
@@ -85,6 +91,8 @@ pub struct BlockInfo {
     pub owner_addr: Ipv4Addr,
     /// Live mappings in the block.
     pub mappings: u32,
+    /// Allocated, but its allocation record is not yet durable.
+    pub pending: bool,
     /// Allocation time (allocated) or release time (free), in seconds.
     pub time: u32,
     /// The public address.
@@ -236,7 +244,8 @@ impl Pool {
             state: state_of(w),
             owner_slot: ((w >> OWNER_SHIFT) & OWNER_MASK) as u32,
             owner_addr: Ipv4Addr::from(b.owner_addr.load(Ordering::Relaxed)),
-            mappings: (w & COUNT_MASK) as u32,
+            mappings: (w & MAPPINGS_MASK) as u32,
+            pending: w & PENDING != 0,
             time: b.time.load(Ordering::Relaxed),
             public_addr: Ipv4Addr::from(self.addr_of(self.block_address(block))),
             first_port,
@@ -245,13 +254,14 @@ impl Pool {
     }
 
     /// Outside→inside, step 1: the inside address owning a dynamic block, or
-    /// `None` if the block is not allocated. No hashing.
+    /// `None` if the block is not allocated (or its allocation record is not
+    /// durable yet: nothing has left through it). No hashing.
     #[inline(always)]
     pub fn owner_of(&self, block: u32) -> Option<(BlockState, u32)> {
         let b = &self.blocks[block as usize];
         let w = b.word.load(Ordering::Acquire);
         match state_of(w) {
-            BlockState::Allocated => Some((BlockState::Allocated, b.owner_addr.load(Ordering::Relaxed))),
+            BlockState::Allocated if w & PENDING == 0 => Some((BlockState::Allocated, b.owner_addr.load(Ordering::Relaxed))),
             BlockState::Reserved => Some((BlockState::Reserved, 0)),
             _ => None,
         }
@@ -298,13 +308,40 @@ impl Pool {
     }
 
     /// Makes a claimed block the subscriber's: from now on inbound packets
-    /// find `owner_addr` through it.
-    pub fn publish_block(&self, block: u32, owner_slot: u32, owner_addr: u32, now: u32) {
+    /// find `owner_addr` through it. With `pending`, it waits for
+    /// [`Pool::mark_logged`] first (its allocation record is queued but not
+    /// durable yet): its owner may map ports in it, but packets using them
+    /// are held and none is let in.
+    pub fn publish_block(&self, block: u32, owner_slot: u32, owner_addr: u32, now: u32, pending: bool) {
         let b = &self.blocks[block as usize];
         b.owner_addr.store(owner_addr, Ordering::Relaxed);
         b.time.store(now, Ordering::Relaxed);
         let count = b.word.load(Ordering::Relaxed) & COUNT_MASK;
-        b.word.store(word(ALLOCATED, owner_slot, count as u32), Ordering::Release);
+        let count = count as u32 | if pending { PENDING as u32 } else { 0 };
+        b.word.store(word(ALLOCATED, owner_slot, count), Ordering::Release);
+    }
+
+    /// The block's allocation record is durable in every legal log target:
+    /// its ports may carry traffic (RFC 6888 REQ-14 and the NAT log rule,
+    /// docs/nat-log-format.md). Returns whether the block was pending.
+    pub fn mark_logged(&self, block: u32) -> bool {
+        let b = &self.blocks[block as usize];
+        let mut w = b.word.load(Ordering::Acquire);
+        loop {
+            if state_of(w) != BlockState::Allocated || w & PENDING == 0 {
+                return false;
+            }
+            match b.word.compare_exchange_weak(w, w & !PENDING, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(a) => w = a,
+            }
+        }
+    }
+
+    /// Whether the block waits for its allocation record to be durable.
+    #[inline]
+    pub fn is_pending(&self, block: u32) -> bool {
+        self.blocks[block as usize].word.load(Ordering::Acquire) & PENDING != 0
     }
 
     /// Returns a claimed block that could not be logged; it was never used,
@@ -348,6 +385,7 @@ impl Pool {
     pub fn begin_release(&self, block: u32) -> Option<u32> {
         let b = &self.blocks[block as usize];
         let w = b.word.load(Ordering::Acquire);
+        // A pending block counts as in use (PENDING is in the count field).
         if state_of(w) != BlockState::Allocated || w & COUNT_MASK != 0 {
             return None;
         }
@@ -443,7 +481,7 @@ mod tests {
     fn rfc6888_req8_hold_down_before_reuse() {
         let p = pool();
         let b = p.claim_block(0, 0, 100, 120).unwrap();
-        p.publish_block(b, 5, 0x6440_0001, 100);
+        p.publish_block(b, 5, 0x6440_0001, 100, false);
         assert_eq!(p.owner_of(b), Some((BlockState::Allocated, 0x6440_0001)));
         p.block_release(b); // the reserved first mapping goes away
         assert_eq!(p.begin_release(b), Some(5));
@@ -455,6 +493,24 @@ mod tests {
         // After hold-down it can be had again.
         p.cancel_block(b2);
         assert_eq!(p.claim_block(0, b % 64, 320, 120), Some(b));
+    }
+
+    #[test]
+    fn a_pending_block_lets_nothing_in_and_is_never_released() {
+        let p = pool();
+        let b = p.claim_block(0, 0, 100, 120).unwrap();
+        p.publish_block(b, 5, 0x6440_0001, 100, true);
+        assert!(p.is_pending(b));
+        assert_eq!(p.owner_of(b), None, "no inbound packet before the record is durable");
+        assert!(p.block_acquire(b, 5), "its owner maps ports in it meanwhile");
+        p.block_release(b);
+        p.block_release(b); // the first mapping's reservation
+        assert_eq!(p.begin_release(b), None, "pending: not releasable");
+        assert!(p.mark_logged(b));
+        assert!(!p.mark_logged(b), "once");
+        assert_eq!(p.owner_of(b), Some((BlockState::Allocated, 0x6440_0001)));
+        assert_eq!(p.block_info(b).mappings, 0);
+        assert_eq!(p.begin_release(b), Some(5));
     }
 
     #[test]

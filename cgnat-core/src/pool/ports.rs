@@ -1,15 +1,18 @@
-//! Per-port mapping records: one 4-byte word per (protocol, public port).
+//! Per-port mapping records: one 8-byte word per (protocol, public port).
 //!
 //! ```text
-//!  31    30     29         16 15            0
-//! +----+-----+---------------+---------------+
-//! |used|dying|   sessions    |  inside port  |
-//! +----+-----+---------------+---------------+
+//!  63    62    61       48 47            32 31           16 15            0
+//! +----+-----+-----------+----------------+---------------+---------------+
+//! |used|dying|     -     |inbound sessions|   sessions    |  inside port  |
+//! +----+-----+-----------+----------------+---------------+---------------+
 //! ```
 //!
-//! Fourteen bits of session count bound a mapping at 16383 sessions; the
-//! per-subscriber session limit is capped below that (config validation), so
-//! the count cannot saturate.
+//! `sessions` counts every session of the mapping (at most
+//! [`MAX_SESSIONS_PER_MAPPING`]; the per-subscriber session limit is capped
+//! below that by config validation, so the count cannot saturate);
+//! `inbound sessions` the part of them created by inbound packets, which
+//! have their own budget per mapping (`nat.inbound.max_sessions_per_mapping`)
+//! so that a spray at one mapping cannot take its subscriber's sessions.
 //!
 //! This is the mapping itself: inbound packets read the inside port from it
 //! (no hashing), new sessions of the mapping add one to `sessions`, expired
@@ -17,18 +20,29 @@
 
 use crate::flow::Protocol;
 use crate::mem::{sparse_table, Table};
-use crate::sync::{AtomicU32, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
-const USED: u32 = 1 << 31;
-const DYING: u32 = 1 << 30;
+const USED: u64 = 1 << 63;
+const DYING: u64 = 1 << 62;
 const COUNT_SHIFT: u32 = 16;
+const INBOUND_SHIFT: u32 = 32;
+const FIELD: u64 = 0xFFFF;
 /// Most sessions one mapping can count.
 pub const MAX_SESSIONS_PER_MAPPING: u32 = (1 << 14) - 1;
-const COUNT_MAX: u32 = MAX_SESSIONS_PER_MAPPING;
+const COUNT_MAX: u64 = MAX_SESSIONS_PER_MAPPING as u64;
+
+/// Why a session could not join a mapping.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum JoinError {
+    /// The port is free, dying, or mapped to another inside port.
+    Gone,
+    /// The mapping holds its maximum of (inbound) sessions.
+    Full,
+}
 
 /// The mapping record of one public port.
 #[repr(transparent)]
-pub struct PortEntry(AtomicU32);
+pub struct PortEntry(AtomicU64);
 
 impl PortEntry {
     /// `(inside port, sessions)` if a live mapping holds the port.
@@ -36,10 +50,16 @@ impl PortEntry {
     pub fn mapping(&self) -> Option<(u16, u32)> {
         let w = self.0.load(Ordering::Acquire);
         if w & (USED | DYING) == USED {
-            Some((w as u16, (w >> COUNT_SHIFT) & COUNT_MAX))
+            Some((w as u16, ((w >> COUNT_SHIFT) & FIELD) as u32))
         } else {
             None
         }
+    }
+
+    /// Inbound-created sessions of the live mapping (0 if none).
+    #[inline]
+    pub fn inbound_sessions(&self) -> u32 {
+        ((self.0.load(Ordering::Acquire) >> INBOUND_SHIFT) & FIELD) as u32
     }
 
     /// Takes the port for a new mapping of `inside_port` with one session.
@@ -48,7 +68,7 @@ impl PortEntry {
         self.0
             .compare_exchange(
                 0,
-                USED | (1 << COUNT_SHIFT) | inside_port as u32,
+                USED | (1 << COUNT_SHIFT) | inside_port as u64,
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
@@ -59,34 +79,56 @@ impl PortEntry {
     /// port is free, dying, or mapped to another inside port.
     #[inline]
     pub fn acquire(&self, inside_port: u16) -> bool {
+        self.join(inside_port, None).is_ok()
+    }
+
+    /// Adds a session created by an inbound packet, unless the mapping
+    /// already holds `inbound_limit` of them (`nat.inbound`).
+    #[inline]
+    pub fn acquire_inbound(&self, inside_port: u16, inbound_limit: u32) -> Result<(), JoinError> {
+        self.join(inside_port, Some(inbound_limit))
+    }
+
+    fn join(&self, inside_port: u16, inbound_limit: Option<u32>) -> Result<(), JoinError> {
         let mut w = self.0.load(Ordering::Acquire);
         loop {
-            if w & (USED | DYING) != USED || w as u16 != inside_port || (w >> COUNT_SHIFT) & COUNT_MAX == COUNT_MAX {
-                return false;
+            if w & (USED | DYING) != USED || w as u16 != inside_port {
+                return Err(JoinError::Gone);
             }
-            match self
-                .0
-                .compare_exchange_weak(w, w + (1 << COUNT_SHIFT), Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return true,
+            if (w >> COUNT_SHIFT) & FIELD >= COUNT_MAX {
+                return Err(JoinError::Full);
+            }
+            let mut new = w + (1 << COUNT_SHIFT);
+            if let Some(limit) = inbound_limit {
+                if (w >> INBOUND_SHIFT) & FIELD >= limit as u64 {
+                    return Err(JoinError::Full);
+                }
+                new += 1 << INBOUND_SHIFT;
+            }
+            match self.0.compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
                 Err(a) => w = a,
             }
         }
     }
 
-    /// Takes a session away. Returns `true` when that was the last one: the
-    /// entry is then marked dying and the caller (the sweeper) must remove
-    /// the mapping index entry and call [`PortEntry::free`].
+    /// Takes a session away (`inbound`: one created by an inbound packet).
+    /// Returns `true` when that was the last one: the entry is then marked
+    /// dying and the caller (the sweeper) must remove the mapping index
+    /// entry and call [`PortEntry::free`].
     #[inline]
-    pub fn release(&self) -> bool {
+    pub fn release(&self, inbound: bool) -> bool {
         let mut w = self.0.load(Ordering::Acquire);
         loop {
-            let count = (w >> COUNT_SHIFT) & COUNT_MAX;
-            let new = if count <= 1 {
-                (w & !(COUNT_MAX << COUNT_SHIFT)) | DYING
+            let count = (w >> COUNT_SHIFT) & FIELD;
+            let mut new = if count <= 1 {
+                (w & !(FIELD << COUNT_SHIFT)) | DYING
             } else {
                 w - (1 << COUNT_SHIFT)
             };
+            if inbound && (new >> INBOUND_SHIFT) & FIELD > 0 {
+                new -= 1 << INBOUND_SHIFT;
+            }
             match self.0.compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return count <= 1,
                 Err(a) => w = a,
@@ -112,7 +154,7 @@ impl PortArray {
         // Anonymous zeroed memory: pages are backed only once a block's
         // ports are used, so a large pool costs memory only where used.
         // SAFETY: a zero PortEntry is a free port.
-        let entries = unsafe { sparse_table(per_protocol * 3, || PortEntry(AtomicU32::new(0))) };
+        let entries = unsafe { sparse_table(per_protocol * 3, || PortEntry(AtomicU64::new(0))) };
         PortArray { entries, per_protocol }
     }
 
@@ -122,7 +164,7 @@ impl PortArray {
     }
 
     pub(super) fn memory_bytes(&self) -> usize {
-        self.entries.len() * 4
+        self.entries.len() * 8
     }
 }
 
@@ -139,13 +181,38 @@ mod tests {
         assert_eq!(e.mapping(), Some((5555, 1)));
         assert!(!e.acquire(1), "other inside port");
         assert!(e.acquire(5555));
-        assert!(!e.release());
-        assert!(e.release(), "last session");
+        assert!(!e.release(false));
+        assert!(e.release(false), "last session");
         assert_eq!(e.mapping(), None, "dying");
         assert!(!e.acquire(5555), "dying refuses new sessions");
         assert!(!e.try_claim(1), "dying is not free");
         e.free();
         assert!(e.try_claim(1));
         assert_eq!(a.get(Protocol::Udp, 2).mapping(), None);
+    }
+
+    #[test]
+    fn inbound_sessions_have_their_own_budget_per_mapping() {
+        let a = PortArray::new(1);
+        let e = a.get(Protocol::Udp, 0);
+        assert!(e.try_claim(4000));
+        for _ in 0..3 {
+            assert_eq!(e.acquire_inbound(4000, 3), Ok(()));
+        }
+        assert_eq!(
+            e.acquire_inbound(4000, 3),
+            Err(JoinError::Full),
+            "the mapping's inbound budget is spent"
+        );
+        assert!(e.acquire(4000), "the subscriber's own sessions still join");
+        assert_eq!(e.mapping(), Some((4000, 5)));
+        assert_eq!(e.inbound_sessions(), 3);
+        assert!(!e.release(true));
+        assert_eq!(
+            e.acquire_inbound(4000, 3),
+            Ok(()),
+            "an expired inbound session gives its place back"
+        );
+        assert_eq!(e.acquire_inbound(4001, 3), Err(JoinError::Gone));
     }
 }

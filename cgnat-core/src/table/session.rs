@@ -5,8 +5,14 @@
 //! ```text
 //! ctrl  : state:2 | version:14 | fingerprint:14 | protocol:2 | inside port:16 | remote port:16
 //! addrs : inside address:32 | remote address:32
-//! value : pool index:16 | dying:1 | inbound:1 | tcp:6 | last seen (s, mod 2^24):24 | public port:16
+//! value : pool index:16 | dying:1 | inbound:1 | tcp:6 | seen in:1 | two-way:1 | pending:1
+//!         | last seen (s, mod 2^21):21 | public port:16
 //! ```
+//!
+//! `seen in`: an inbound packet was seen; `two-way`: an outbound packet
+//! came after an inbound one (the inside host showed it can receive);
+//! `pending`: the session's port block was allocated but its log record is
+//! not yet durable, so its packets wait (the NAT log rule).
 //!
 //! The control word's 48-bit tag holds the ports and protocol of the key
 //! plus a 14-bit fingerprint of the hash, so a tag match leaves only the
@@ -44,8 +50,9 @@ const REMOTE_PORT_MASK: u64 = 0xFFFF;
 /// Tag bits holding the fingerprint.
 const FP_SHIFT: u32 = 34;
 
-/// Seconds are kept modulo 2^24 (194 days), far beyond any timeout.
-pub const SECONDS_MASK: u32 = (1 << 24) - 1;
+/// Seconds are kept modulo 2^21 (24 days), far beyond any timeout (at most
+/// 7 days, `nat.timeouts.tcp_established`) plus a sweep.
+pub const SECONDS_MASK: u32 = (1 << 21) - 1;
 
 /// The mutable part of a session, packed in one word.
 #[derive(Copy, Clone, PartialEq, Eq, Hash)]
@@ -54,8 +61,16 @@ pub struct SessionValue(pub u64);
 impl SessionValue {
     /// Set by the sweeper when it decided the session expired.
     pub const DYING: u64 = 1 << 47;
-    /// The session was created by an inbound packet (EIF/ADF filtering).
+    /// The session was created by an inbound packet (EIF/ADF filtering) and
+    /// counts against the inbound budget (`nat.inbound`).
     pub const INBOUND: u64 = 1 << 46;
+    /// An inbound packet was seen on the session.
+    pub const SEEN_IN: u64 = 1 << 39;
+    /// An outbound packet followed an inbound one: traffic both ways.
+    pub const TWO_WAY: u64 = 1 << 38;
+    /// The port's block awaits its durable log record: hold the packets.
+    pub const PENDING: u64 = 1 << 37;
+    const FLAGS: u64 = Self::DYING | Self::INBOUND | Self::SEEN_IN | Self::TWO_WAY | Self::PENDING;
     const TCP_SHIFT: u32 = 40;
     const SEEN_SHIFT: u32 = 16;
     const POOL_SHIFT: u32 = 48;
@@ -64,7 +79,7 @@ impl SessionValue {
     #[inline]
     pub fn new(public_port: u16, now_secs: u32, tcp: u8, flags: u64) -> Self {
         SessionValue(
-            (flags & (Self::DYING | Self::INBOUND))
+            (flags & Self::FLAGS)
                 | (((tcp & 0x3F) as u64) << Self::TCP_SHIFT)
                 | (((now_secs & SECONDS_MASK) as u64) << Self::SEEN_SHIFT)
                 | public_port as u64,
@@ -77,7 +92,7 @@ impl SessionValue {
         self.0 as u16
     }
 
-    /// Packet-clock second of the last refresh, modulo 2^24.
+    /// Packet-clock second of the last refresh, modulo 2^21.
     #[inline(always)]
     pub fn last_seen(self) -> u32 {
         (self.0 >> Self::SEEN_SHIFT) as u32 & SECONDS_MASK
@@ -113,6 +128,27 @@ impl SessionValue {
         self.0 & Self::INBOUND != 0
     }
 
+    /// Whether any of the `flags` bits is set.
+    #[inline(always)]
+    pub fn has(self, flags: u64) -> bool {
+        self.0 & flags != 0
+    }
+
+    /// Whether traffic has been seen in both directions: an inbound packet
+    /// on a session the inside host opened, or an outbound packet on one
+    /// an inbound packet opened (RFC 7857 section 3 / RFC 5382 section 5:
+    /// what a mid-stream pickup must show before it gets the long timer).
+    #[inline(always)]
+    pub fn two_way(self) -> bool {
+        self.0 & Self::TWO_WAY != 0 || (self.0 & Self::SEEN_IN != 0 && self.0 & Self::INBOUND == 0)
+    }
+
+    /// The same value with `flags` set and cleared.
+    #[inline(always)]
+    pub fn with_flags(self, set: u64, clear: u64) -> Self {
+        SessionValue((self.0 | (set & Self::FLAGS)) & !(clear & Self::FLAGS))
+    }
+
     /// The same value with a new last-seen time and TCP bits.
     #[inline(always)]
     pub fn refreshed(self, now_secs: u32, tcp: u8) -> Self {
@@ -135,6 +171,9 @@ impl core::fmt::Debug for SessionValue {
             .field("tcp", &self.tcp())
             .field("dying", &self.dying())
             .field("inbound", &self.inbound())
+            .field("seen_in", &self.has(Self::SEEN_IN))
+            .field("two_way", &self.has(Self::TWO_WAY))
+            .field("pending", &self.has(Self::PENDING))
             .finish()
     }
 }

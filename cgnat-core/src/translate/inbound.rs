@@ -1,14 +1,17 @@
 //! Outside → inside: (public address, port) → block → subscriber, and the
 //! port's mapping record → inside port, with no hashing; then the session
-//! (filtering, RFC 4787 REQ-8).
+//! (filtering, RFC 4787 REQ-8). Sessions created by inbound packets have
+//! their own budget per subscriber and per mapping (`nat.inbound`), so a
+//! spray at a mapping never takes the subscriber's own sessions.
 
 use super::{Verdict, Worker};
 use crate::config::Filtering;
 use crate::counters::{Counter, DropReason};
 use crate::event::{EventSink, TableId};
 use crate::flow::{Protocol, SessionKey};
-use crate::pool::BlockState;
+use crate::pool::{BlockState, JoinError};
 use crate::table::session::{SessionInsert, SessionValue};
+use crate::table::subscriber::LimitError;
 
 impl<E: EventSink> Worker<E> {
     /// The subscriber endpoint a public (pool index, port) maps to, if a
@@ -52,7 +55,7 @@ impl<E: EventSink> Worker<E> {
         };
         if let Some(r) = self.nat.sessions.find(&key) {
             if !r.value.dying() {
-                self.touch(r, protocol, false, flags);
+                self.touch(r, inside, protocol, false, flags);
                 return Ok((inside, inside_port));
             }
         }
@@ -77,27 +80,42 @@ impl<E: EventSink> Worker<E> {
         let Some(sub) = nat.subscribers.find(key.inside_addr) else {
             return Err(Verdict::Drop(DropReason::NoMapping));
         };
-        if nat
-            .subscribers
-            .reserve_session(sub.index, nat.runtime.max_sessions_per_subscriber())
-            .is_err()
-        {
-            return Err(Verdict::Drop(DropReason::SessionLimit));
+        // Issue 9 item 3: the inbound budget, never the subscriber's own
+        // (and under table pressure, no more than the fair share).
+        let mut limit = nat.runtime.inbound_per_subscriber();
+        if self.under_pressure() {
+            limit = limit.min(nat.runtime.fair_share());
+        }
+        match nat.subscribers.reserve_inbound(sub, limit) {
+            Ok(()) => {}
+            Err(LimitError::Dying) => return Err(Verdict::Drop(DropReason::SessionRace)),
+            Err(_) => return Err(Verdict::Drop(DropReason::InboundSessionLimit)),
         }
         let block = nat.pool.block_of(pool_index, port).expect("resolved above");
-        if !nat.pool.port(key.protocol, block, port).acquire(key.inside_port) {
-            nat.subscribers.release_session(sub.index);
-            return Err(Verdict::Drop(DropReason::SessionRace));
+        match nat
+            .pool
+            .port(key.protocol, block, port)
+            .acquire_inbound(key.inside_port, nat.runtime.inbound_per_mapping())
+        {
+            Ok(()) => {}
+            Err(e) => {
+                nat.subscribers.release_inbound(sub.index);
+                return Err(Verdict::Drop(match e {
+                    JoinError::Full => DropReason::InboundSessionLimit,
+                    JoinError::Gone => DropReason::SessionRace,
+                }));
+            }
         }
-        let value = self.new_value(port, key.protocol, false, flags, SessionValue::INBOUND);
+        let value = self.new_value(port, key.protocol, false, flags, SessionValue::INBOUND | SessionValue::SEEN_IN);
         match nat.sessions.insert(key, pool_index, value) {
             SessionInsert::Inserted(_) => {
                 self.counters.incr(Counter::SessionsCreated);
+                nat.subscribers.mark_received(sub);
                 Ok((key.inside_addr, key.inside_port))
             }
             other => {
-                crate::sweeper::release_mapping_ref(&nat, &key.mapping(), pool_index, port);
-                nat.subscribers.release_session(sub.index);
+                crate::sweeper::release_mapping_ref(&nat, &key.mapping(), pool_index, port, true);
+                nat.subscribers.release_inbound(sub.index);
                 match other {
                     SessionInsert::Exists(_) => Ok((key.inside_addr, key.inside_port)),
                     SessionInsert::Race => Err(Verdict::Drop(DropReason::SessionRace)),

@@ -7,6 +7,7 @@ mod inbound;
 mod nat;
 mod outbound;
 mod rewrite;
+mod runtime;
 mod worker;
 
 pub use nat::{Nat, PublicOwner, Runtime};
@@ -47,6 +48,18 @@ pub enum Verdict {
     /// Addressed to the appliance itself (an echo request to a pool
     /// address): answer it (`wire::icmp::echo_reply_in_place`).
     Local,
+    /// Translated, but its port's block waits for its allocation record to
+    /// be durable (the NAT log rule): hold the packet (bounded, like a
+    /// packet waiting for ARP) until `Nat::pool().is_pending(block)` is
+    /// false, then send it out of `side` (fragmented to `mtu` if non-zero).
+    HoldUntilLogged {
+        /// Egress side.
+        side: Side,
+        /// Egress MTU to fragment to, 0 if the packet fits.
+        mtu: u16,
+        /// The block whose record it waits for.
+        block: u32,
+    },
     /// A non-first fragment whose first fragment has not been seen: hold it
     /// in a `frag::FragmentStash` under the key given by
     /// [`Worker::held_fragment_key`] until [`Worker::take_resolved_fragment`]

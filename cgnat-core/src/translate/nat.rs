@@ -1,9 +1,8 @@
 //! [`Nat`]: the state shared by every worker and the management core.
 
 use core::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use crate::config::{ConfigError, Filtering, Ipv4Prefix, Mode, NatConfig, StaticProtocol, Timeouts};
+use crate::config::{ConfigError, Filtering, Ipv4Prefix, Mode, NatConfig, StaticProtocol};
 use crate::event::{Event, EventKind, ProtocolScope, Reason};
 use crate::flow::{MappingKey, Protocol};
 use crate::pool::{BlockInfo, BlockState, DeterministicMap, Pool};
@@ -11,81 +10,10 @@ use crate::table::mapping::{MappingInsert, MappingTable};
 use crate::table::session::SessionTable;
 use crate::table::subscriber::{SubscriberInsert, SubscriberTable};
 use crate::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Settings that can change while the NAT runs (`cgnatctl` reload):
-/// timers and per-subscriber limits. Read with relaxed loads on the slow
-/// path and by the sweeper.
-#[derive(Debug)]
-pub struct Runtime {
-    udp: AtomicU32,
-    tcp_established: AtomicU32,
-    tcp_transitory: AtomicU32,
-    icmp: AtomicU32,
-    max_sessions_per_subscriber: AtomicU32,
-    max_blocks_per_subscriber: AtomicU32,
-    block_hold_down: AtomicU32,
-    icmp_on_exhaustion: AtomicBool,
-}
-
-impl Runtime {
-    fn new(c: &NatConfig) -> Self {
-        let r = Runtime {
-            udp: AtomicU32::new(0),
-            tcp_established: AtomicU32::new(0),
-            tcp_transitory: AtomicU32::new(0),
-            icmp: AtomicU32::new(0),
-            max_sessions_per_subscriber: AtomicU32::new(0),
-            max_blocks_per_subscriber: AtomicU32::new(0),
-            block_hold_down: AtomicU32::new(0),
-            icmp_on_exhaustion: AtomicBool::new(false),
-        };
-        r.store(c);
-        r
-    }
-
-    fn store(&self, c: &NatConfig) {
-        let o = Ordering::Relaxed;
-        self.udp.store(c.timeouts.udp, o);
-        self.tcp_established.store(c.timeouts.tcp_established, o);
-        self.tcp_transitory.store(c.timeouts.tcp_transitory, o);
-        self.icmp.store(c.timeouts.icmp, o);
-        self.max_sessions_per_subscriber.store(c.max_sessions_per_subscriber, o);
-        self.max_blocks_per_subscriber.store(c.max_blocks_per_subscriber as u32, o);
-        self.block_hold_down.store(c.block_hold_down, o);
-        self.icmp_on_exhaustion.store(c.icmp_on_exhaustion, o);
-    }
-
-    /// The timeouts in force.
-    pub fn timeouts(&self) -> Timeouts {
-        let o = Ordering::Relaxed;
-        Timeouts {
-            udp: self.udp.load(o),
-            tcp_established: self.tcp_established.load(o),
-            tcp_transitory: self.tcp_transitory.load(o),
-            icmp: self.icmp.load(o),
-        }
-    }
-
-    /// Sessions per subscriber in force (RFC 6888 REQ-5).
-    pub fn max_sessions_per_subscriber(&self) -> u32 {
-        self.max_sessions_per_subscriber.load(Ordering::Relaxed)
-    }
-
-    /// Blocks per subscriber in force (RFC 6888 REQ-4).
-    pub fn max_blocks_per_subscriber(&self) -> u16 {
-        self.max_blocks_per_subscriber.load(Ordering::Relaxed) as u16
-    }
-
-    /// Block hold-down in force, seconds (RFC 6888 REQ-8).
-    pub fn block_hold_down(&self) -> u32 {
-        self.block_hold_down.load(Ordering::Relaxed)
-    }
-
-    /// Whether exhaustion drops answer ICMP host unreachable (RFC 6888 REQ-11).
-    pub fn icmp_on_exhaustion(&self) -> bool {
-        self.icmp_on_exhaustion.load(Ordering::Relaxed)
-    }
-}
+pub use super::runtime::Runtime;
+use crate::admission::AdmissionControl;
 
 /// Who holds a public address:port right now (the live `cgnatctl lookup`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +41,10 @@ pub struct Nat {
     /// Static mappings: ((protocol, pool index, public port) packed, inside address), sorted.
     pub(crate) statics: Vec<(u64, u32)>,
     pub(crate) seed: u64,
+    pub(crate) admission: AdmissionControl,
+    /// Whether a new block waits for [`Nat::block_logged`] before its ports
+    /// carry traffic (the daemon's NAT log rule; off for sans-IO use).
+    durable_log: AtomicBool,
 }
 
 #[inline(always)]
@@ -144,6 +76,8 @@ impl Nat {
             deterministic,
             statics: Vec::new(),
             seed,
+            admission: AdmissionControl::new(&config.admission, seed),
+            durable_log: AtomicBool::new(false),
             config,
         };
         nat.install_statics()
@@ -175,7 +109,7 @@ impl Nat {
                 ));
             }
             let inside = u32::from(m.inside_addr);
-            match self.subscribers.insert(inside, pool_index, true) {
+            match self.subscribers.insert(inside, pool_index, true, None) {
                 SubscriberInsert::Inserted(_) | SubscriberInsert::Exists(_) => {}
                 _ => {
                     return Err(ConfigError::new(
@@ -266,8 +200,64 @@ impl Nat {
                 ),
             ));
         }
+        for (key, same, value) in [
+            (
+                "nat.admission.aggregate_prefix_len",
+                old.admission.aggregate_prefix_len == new.admission.aggregate_prefix_len,
+                new.admission.aggregate_prefix_len.to_string(),
+            ),
+            (
+                "nat.admission.aggregate_buckets",
+                old.admission.aggregate_buckets == new.admission.aggregate_buckets,
+                new.admission.aggregate_buckets.to_string(),
+            ),
+            (
+                "nat.admission.refused_memory",
+                old.admission.refused_memory == new.admission.refused_memory,
+                new.admission.refused_memory.to_string(),
+            ),
+        ] {
+            if !same {
+                return Err(ConfigError::new(
+                    key,
+                    value,
+                    "the running value: it sizes the admission tables, so changing it needs a restart",
+                ));
+            }
+        }
         self.runtime.store(new);
+        self.admission.reload(&new.admission);
         Ok(())
+    }
+
+    /// Makes new blocks wait until [`Nat::block_logged`] says their
+    /// allocation record is durable (RFC 6888 REQ-14, the NAT log rule of
+    /// docs/nat-log-format.md): the data plane holds their packets.
+    pub fn require_durable_log(&self, on: bool) {
+        self.durable_log.store(on, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn durable_log(&self) -> bool {
+        self.durable_log.load(Ordering::Relaxed)
+    }
+
+    /// The allocation record of the block of `public`:`first_port` is
+    /// durable in every legal log target: its ports may now carry traffic.
+    /// Returns whether a pending block was released for use.
+    pub fn block_logged(&self, public: Ipv4Addr, first_port: u16) -> bool {
+        let Some(pool_index) = self.pool.index_of(u32::from(public)) else {
+            return false;
+        };
+        match self.pool.block_of(pool_index, first_port) {
+            Some(b) => self.pool.mark_logged(b),
+            None => false,
+        }
+    }
+
+    /// The admission limiter.
+    pub fn admission(&self) -> &AdmissionControl {
+        &self.admission
     }
 
     #[inline(always)]

@@ -1,12 +1,17 @@
 //! Inside → outside: find the flow's session, or create it (subscriber,
-//! endpoint-independent mapping, port block, session), enforcing limits.
+//! endpoint-independent mapping, port block, session), enforcing limits:
+//! admission of new subscribers and blocks (`nat.admission`), the caps of
+//! unconfirmed subscribers (`nat.unconfirmed`), RFC 6888 REQ-4/REQ-5
+//! limits and the global fair share (`nat.fairness`).
 
 use super::{Verdict, Worker};
+use crate::admission::Admit;
 use crate::counters::{Counter, DropReason};
 use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, TableId};
 use crate::flow::{MappingKey, Protocol, SessionKey};
 use crate::table::mapping::MappingInsert;
 use crate::table::session::SessionInsert;
+use crate::table::session::SessionValue;
 use crate::table::subscriber::{LimitError, SubscriberInsert, SubscriberRef};
 use core::net::Ipv4Addr;
 
@@ -31,24 +36,43 @@ impl<E: EventSink> Worker<E> {
         };
         if let Some(r) = self.nat.sessions.find(&key) {
             if !r.value.dying() {
-                self.touch(r, protocol, true, flags);
+                self.touch(r, src, protocol, true, flags);
                 return Ok((r.pool_index, r.value.public_port()));
             }
         }
         self.create_outbound(&key, flags)
     }
 
+    /// Whether a table is under pressure (`nat.fairness`): at or above the
+    /// fill from which only subscribers below their fair share may grow.
+    pub(crate) fn under_pressure(&self) -> bool {
+        let nat = &*self.nat;
+        let p = nat.runtime.pressure_percent() as u64;
+        p < 100
+            && (nat.sessions.len() as u64 * 100 >= nat.sessions.capacity() as u64 * p
+                || nat.mappings.len() as u64 * 100 >= nat.mappings.capacity() as u64 * p)
+    }
+
     #[cold]
     fn create_outbound(&mut self, key: &SessionKey, flags: u8) -> Result<(u32, u16), Verdict> {
         let sub = self.subscriber_for(key)?;
+        self.confirm_on_new_session(sub);
         let nat = self.nat.clone();
-        match nat
-            .subscribers
-            .reserve_session(sub.index, nat.runtime.max_sessions_per_subscriber())
-        {
+        // RFC 6888 REQ-5 (per-subscriber sessions; the tighter unconfirmed
+        // cap until the subscriber showed it can receive) and the global
+        // fair share: under table pressure only subscribers below it grow.
+        let mut limits = nat.runtime.session_limits();
+        let pressure = self.under_pressure();
+        if pressure {
+            limits.confirmed = limits.confirmed.min(nat.runtime.fair_share());
+            limits.unconfirmed = limits.unconfirmed.min(limits.confirmed);
+        }
+        match nat.subscribers.reserve_session(sub, limits) {
             Ok(()) => {}
+            Err(LimitError::Limit) if pressure && limits.confirmed < nat.runtime.max_sessions_per_subscriber() => {
+                return Err(self.exhausted(DropReason::FairShare));
+            }
             Err(LimitError::Limit) => {
-                // RFC 6888 REQ-5: per-subscriber session limit.
                 self.quota_event(
                     EventKind::SessionQuotaExceeded,
                     key.inside_addr,
@@ -58,6 +82,7 @@ impl<E: EventSink> Worker<E> {
                 );
                 return Err(self.exhausted(DropReason::SessionLimit));
             }
+            Err(LimitError::Unconfirmed) => return Err(Verdict::Drop(DropReason::UnconfirmedLimit)),
             Err(LimitError::Dying) => return Err(Verdict::Drop(DropReason::SessionRace)),
         }
         let port = match self.mapping_for(key, sub) {
@@ -67,14 +92,15 @@ impl<E: EventSink> Worker<E> {
                 return Err(v);
             }
         };
-        let value = self.new_value(port, key.protocol, true, flags, 0);
+        let pending = if self.await_block.is_some() { SessionValue::PENDING } else { 0 };
+        let value = self.new_value(port, key.protocol, true, flags, pending);
         match nat.sessions.insert(key, sub.pool_index, value) {
             SessionInsert::Inserted(_) => {
                 self.counters.incr(Counter::SessionsCreated);
                 Ok((sub.pool_index, port))
             }
             other => {
-                crate::sweeper::release_mapping_ref(&nat, &key.mapping(), sub.pool_index, port);
+                crate::sweeper::release_mapping_ref(&nat, &key.mapping(), sub.pool_index, port, false);
                 nat.subscribers.release_session(sub.index);
                 match other {
                     SessionInsert::Exists(r) => Ok((r.pool_index, r.value.public_port())),
@@ -89,23 +115,41 @@ impl<E: EventSink> Worker<E> {
     }
 
     /// The subscriber of an inside address, created on first use with its
-    /// public address chosen once (paired pooling, RFC 6888 REQ-2).
+    /// public address chosen once (paired pooling, RFC 6888 REQ-2) if the
+    /// admission limits let it in (RFC 6888 section 6: a flood of new
+    /// sources cannot take the table, the pool or the log).
     fn subscriber_for(&mut self, key: &SessionKey) -> Result<SubscriberRef, Verdict> {
         let nat = self.nat.clone();
         if let Some(s) = nat.subscribers.find(key.inside_addr) {
             return Ok(s);
         }
+        let admit = nat.admission.admit_subscriber(key.inside_addr, self.now);
+        if admit == Admit::No {
+            self.refusals.add(nat.admission.aggregate_of(key.inside_addr));
+            return Err(Verdict::Drop(DropReason::AdmissionLimited));
+        }
         let Some(pool_index) = nat.choose_address(key.inside_addr) else {
             self.quota_event(EventKind::PoolExhausted, key.inside_addr, 0, key.protocol, 0);
             return Err(self.exhausted(DropReason::PoolExhausted));
         };
-        match nat.subscribers.insert(key.inside_addr, pool_index, false) {
+        // A retry admission may go past the unconfirmed share of the table.
+        let cap = (admit == Admit::Yes).then(|| nat.runtime.unconfirmed_subscribers());
+        match nat.subscribers.insert(key.inside_addr, pool_index, false, cap) {
             SubscriberInsert::Inserted(s) => {
                 self.counters.incr(Counter::SubscribersCreated);
+                if admit == Admit::Retry {
+                    self.counters.incr(Counter::AdmittedOnRetry);
+                }
                 Ok(s)
             }
             SubscriberInsert::Exists(s) => Ok(s),
             SubscriberInsert::Race => Err(Verdict::Drop(DropReason::SessionRace)),
+            SubscriberInsert::UnconfirmedFull => {
+                // Refused like an admission: its retry will be preferred.
+                nat.admission.refuse(key.inside_addr, self.now);
+                self.refusals.add(nat.admission.aggregate_of(key.inside_addr));
+                Err(Verdict::Drop(DropReason::UnconfirmedLimit))
+            }
             SubscriberInsert::Full => {
                 self.table_full(TableId::Subscribers, key.inside_addr, key.protocol);
                 Err(self.exhausted(DropReason::SubscriberTableFull))
@@ -142,12 +186,25 @@ impl<E: EventSink> Worker<E> {
         }
     }
 
-    fn join_mapping(&self, mk: &MappingKey, pool_index: u32, port: u16) -> Result<u16, Verdict> {
-        let pool = &self.nat.pool;
+    fn join_mapping(&mut self, mk: &MappingKey, pool_index: u32, port: u16) -> Result<u16, Verdict> {
+        let nat = self.nat.clone();
+        let pool = &nat.pool;
         match pool.block_of(pool_index, port) {
-            Some(b) if pool.port(mk.protocol, b, port).acquire(mk.inside_port) => Ok(port),
+            Some(b) if pool.port(mk.protocol, b, port).acquire(mk.inside_port) => {
+                self.await_if_pending(b);
+                Ok(port)
+            }
             // The mapping is being removed by the sweeper right now.
             _ => Err(Verdict::Drop(DropReason::SessionRace)),
+        }
+    }
+
+    /// Makes this packet wait if block `b`'s allocation record is not
+    /// durable yet (the NAT log rule: no translation before the record).
+    #[inline]
+    fn await_if_pending(&mut self, b: u32) {
+        if self.nat.pool.is_pending(b) {
+            self.await_block = Some(b);
         }
     }
 
@@ -172,6 +229,8 @@ impl<E: EventSink> Worker<E> {
                 .forward(Ipv4Addr::from(key.inside_addr))
                 .ok_or(Verdict::Drop(DropReason::PoolExhausted))?;
             let block = r.pool_index * pool.blocks_per_address() + r.slot;
+            // Deterministic blocks are reserved by configuration: their epoch
+            // record was written before the first worker started.
             if pool.block_acquire(block, 0) {
                 if let Some(p) = pool.claim_port(key.protocol, block, start, key.inside_port) {
                     return Ok(p);
@@ -187,24 +246,41 @@ impl<E: EventSink> Worker<E> {
             );
             return Err(self.exhausted(DropReason::BlockLimit));
         }
+        let mut first = true;
         for b in nat.subscribers.blocks(sub.index) {
+            first = false;
             if pool.block_acquire(b, sub.index) {
                 if let Some(p) = pool.claim_port(key.protocol, b, start, key.inside_port) {
+                    self.await_if_pending(b);
                     return Ok(p);
                 }
                 pool.block_release(b);
             }
         }
         let public = pool.addr_of(sub.pool_index);
-        let limit = nat.runtime.max_blocks_per_subscriber();
-        match nat.subscribers.reserve_block(sub.index, limit) {
+        let limits = nat.runtime.block_limits();
+        match nat.subscribers.reserve_block(sub, limits) {
             Ok(()) => {}
             Err(LimitError::Limit) => {
                 // RFC 6888 REQ-4: per-subscriber port limit.
-                self.quota_event(EventKind::BlockQuotaExceeded, key.inside_addr, public, key.protocol, limit as u32);
+                self.quota_event(
+                    EventKind::BlockQuotaExceeded,
+                    key.inside_addr,
+                    public,
+                    key.protocol,
+                    limits.confirmed,
+                );
                 return Err(self.exhausted(DropReason::BlockLimit));
             }
+            Err(LimitError::Unconfirmed) => return Err(Verdict::Drop(DropReason::UnconfirmedLimit)),
             Err(LimitError::Dying) => return Err(Verdict::Drop(DropReason::SessionRace)),
+        }
+        // A subscriber's first block came with its admission; further ones
+        // have their own budget (RFC 6888 section 6).
+        if !first && !nat.admission.admit_block(key.inside_addr, self.now) {
+            nat.subscribers.unreserve_block(sub.index);
+            self.refusals.add(nat.admission.aggregate_of(key.inside_addr));
+            return Err(Verdict::Drop(DropReason::BlockAdmissionLimited));
         }
         let now = self.now.secs32();
         let Some(block) = pool.claim_block(sub.pool_index, self.random(), now, nat.runtime.block_hold_down()) else {
@@ -233,7 +309,14 @@ impl<E: EventSink> Worker<E> {
             nat.subscribers.unreserve_block(sub.index);
             return Err(Verdict::Drop(DropReason::LogStalled));
         }
-        pool.publish_block(block, sub.index, key.inside_addr, now);
+        // Durable before use: with a durable log required, the block's ports
+        // carry no packet until the management core says its record is
+        // durable in every legal target (this packet waits).
+        let pending = nat.durable_log();
+        pool.publish_block(block, sub.index, key.inside_addr, now, pending);
+        if pending {
+            self.await_block = Some(block);
+        }
         nat.subscribers.add_block(sub.index, block);
         self.counters.incr(Counter::BlocksAllocated);
         // claim_block reserved this first mapping's count on the block.

@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use super::rewrite::{self, End, Parsed};
 use super::{Nat, Verdict};
+use crate::admission::RefusalTally;
 use crate::config::OtherProtocols;
 use crate::counters::{Counter, Counters, DropReason};
 use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, Sequencer, TableId};
 use crate::flow::{Protocol, Side};
-use crate::frag::{FragmentKey, FragmentRewrite, FragmentTracker};
+use crate::frag::{FragmentKey, FragmentRewrite, FragmentTracker, RecordError};
 use crate::table::hash::splitmix64;
 use crate::table::session::{SessionRef, SessionValue};
 use crate::tcp_state;
@@ -41,6 +42,11 @@ pub struct Worker<E: EventSink> {
     held_key: FragmentKey,
     resolved: Option<FragmentKey>,
     recent_quota: [(u32, u8, u32); 64],
+    /// The block this packet's port belongs to when that block's log record
+    /// is not durable yet (the packet must wait); reset per packet.
+    pub(crate) await_block: Option<u32>,
+    /// Admission refusals since the last `admission-limit` record.
+    pub(crate) refusals: RefusalTally,
     pub(crate) now: Instant,
 }
 
@@ -50,7 +56,7 @@ impl<E: EventSink> Worker<E> {
         let mut s = nat.seed ^ ((id as u64) << 48) ^ 0x7a11_0c8e;
         let rng = splitmix64(&mut s);
         let f = &nat.config.fragments;
-        let frags = FragmentTracker::new(f.max_tracked as usize, f.timeout);
+        let frags = FragmentTracker::new(f.max_tracked as usize, f.timeout, f.max_per_source, nat.seed ^ id as u64);
         Worker {
             counters: Arc::new(Counters::default()),
             seq: Sequencer::new(id),
@@ -60,6 +66,8 @@ impl<E: EventSink> Worker<E> {
             held_key: FragmentKey::default(),
             resolved: None,
             recent_quota: [(0, 0, 0); 64],
+            await_block: None,
+            refusals: RefusalTally::default(),
             now: Instant::ZERO,
             nat,
         }
@@ -194,13 +202,51 @@ impl<E: EventSink> Worker<E> {
             Verdict::Local => self.counters.incr(Counter::Local),
             Verdict::Fragment { .. } => self.counters.incr(Counter::NeedsFragmentation),
             Verdict::Hold => self.counters.incr(Counter::FragmentsHeld),
+            Verdict::HoldUntilLogged { .. } => self.counters.incr(Counter::HeldForLog),
             Verdict::Forward(_) => {}
         }
         v
     }
 
+    /// Periodic work of the worker, called by the data plane between
+    /// bursts (no I/O): emits the summarising `admission-limit` record of
+    /// the last interval (issue 9 item 1: one record per interval with
+    /// refusals, not one per refused source).
+    pub fn housekeeping(&mut self, now: Instant) {
+        self.now = now;
+        self.frags.expire_some(now);
+        let t = &mut self.refusals;
+        let secs = now.secs32();
+        if t.since_secs == 0 {
+            t.reset(secs);
+            return;
+        }
+        if t.refused == 0 || secs.wrapping_sub(t.since_secs) < self.nat.runtime.summary_interval() {
+            return;
+        }
+        let e = Event {
+            seq: 0,
+            worker: 0,
+            time: now,
+            kind: EventKind::AdmissionLimited,
+            subscriber: Ipv4Addr::from(t.top_aggregate()),
+            public_addr: Ipv4Addr::UNSPECIFIED,
+            first_port: 0,
+            last_port: 0,
+            protocol: ProtocolScope::All,
+            reason: Reason::Limit,
+            aux: t.refused,
+        };
+        // A full ring keeps the tally for the next try.
+        if self.seq.emit(&mut self.sink, e) {
+            self.refusals.reset(secs);
+            self.counters.incr(Counter::AdmissionSummaries);
+        }
+    }
+
     #[inline]
     fn classify(&mut self, side: Side, packet: &mut [u8]) -> Verdict {
+        self.await_block = None;
         let p = match ipv4::Packet::new_checked(&*packet) {
             Ok(ip) => {
                 if !ip.verify_checksum() {
@@ -268,8 +314,15 @@ impl<E: EventSink> Worker<E> {
     }
 
     #[inline]
-    fn done(&self, pkt: &mut [u8], egress: Side, fragment_to: Option<u16>) -> Verdict {
+    fn done(&mut self, pkt: &mut [u8], egress: Side, fragment_to: Option<u16>) -> Verdict {
         rewrite::decrement_ttl(pkt);
+        if let Some(block) = self.await_block.take() {
+            return Verdict::HoldUntilLogged {
+                side: egress,
+                mtu: fragment_to.unwrap_or(0),
+                block,
+            };
+        }
         match fragment_to {
             Some(mtu) => Verdict::Fragment { side: egress, mtu },
             None => Verdict::Forward(egress),
@@ -447,10 +500,10 @@ impl<E: EventSink> Worker<E> {
             ident: p.ident,
             from_inside,
         };
-        if self.frags.record(key, FragmentRewrite { src, dst, side }, self.now) {
-            self.resolved = Some(key);
-        } else {
-            self.counters.count_drop(DropReason::FragmentCacheFull);
+        match self.frags.record(key, FragmentRewrite { src, dst, side }, self.now) {
+            Ok(()) => self.resolved = Some(key),
+            Err(RecordError::Full) => self.counters.count_drop(DropReason::FragmentCacheFull),
+            Err(RecordError::SourceLimit) => self.counters.count_drop(DropReason::FragmentSourceLimit),
         }
     }
 
@@ -488,9 +541,12 @@ impl<E: EventSink> Worker<E> {
     }
 
     /// Refreshes a session for a packet in direction `outbound` (RFC 4787
-    /// REQ-6: outbound refresh; TCP state per RFC 5382 in both directions).
+    /// REQ-6: outbound refresh; TCP state per RFC 5382 in both directions),
+    /// notes the directions seen (an outbound packet after an inbound one
+    /// confirms the subscriber: it can receive), and makes the packet wait
+    /// while the session's block awaits its durable log record.
     #[inline]
-    pub(crate) fn touch(&self, r: SessionRef, protocol: Protocol, outbound: bool, flags: u8) {
+    pub(crate) fn touch(&mut self, r: SessionRef, inside_addr: u32, protocol: Protocol, outbound: bool, flags: u8) {
         let now = self.now.secs32() & crate::table::session::SECONDS_MASK;
         let mut v = r.value;
         for _ in 0..2 {
@@ -507,13 +563,59 @@ impl<E: EventSink> Worker<E> {
             } else {
                 v.last_seen()
             };
-            if seen == v.last_seen() && tcp == v.tcp() {
+            let (mut set, mut clear) = (0, 0);
+            if outbound {
+                if v.has(SessionValue::PENDING) {
+                    match self.nat.pool.block_of(r.pool_index, v.public_port()) {
+                        Some(b) if self.nat.pool.is_pending(b) => self.await_block = Some(b),
+                        _ => clear |= SessionValue::PENDING,
+                    }
+                }
+                if v.has(SessionValue::SEEN_IN) && !v.has(SessionValue::TWO_WAY) {
+                    set |= SessionValue::TWO_WAY;
+                }
+            } else if !v.has(SessionValue::SEEN_IN) {
+                set |= SessionValue::SEEN_IN;
+            }
+            let new = v.refreshed(seen, tcp).with_flags(set, clear);
+            if new == v || v.dying() {
                 return;
             }
-            if v.dying() || self.nat.sessions.update(r.index, v, v.refreshed(seen, tcp)) {
+            if self.nat.sessions.update(r.index, v, new) {
+                if set & (SessionValue::TWO_WAY | SessionValue::SEEN_IN) != 0 {
+                    self.note_direction(inside_addr, set & SessionValue::TWO_WAY != 0);
+                }
                 return;
             }
             v = self.nat.sessions.value_at(r.index);
+        }
+    }
+
+    /// A session of subscriber `inside_addr` saw its first inbound packet
+    /// (`two_way` false: the subscriber received something) or an outbound
+    /// packet after one (`two_way`: it showed it can receive, issue 9 item
+    /// 2, and from now on its confirmed limits and timers apply). Once per
+    /// session at most.
+    #[cold]
+    fn note_direction(&mut self, inside_addr: u32, two_way: bool) {
+        let subs = &self.nat.subscribers;
+        let Some(s) = subs.find(inside_addr) else { return };
+        if subs.is_confirmed(s.index) {
+            return;
+        }
+        if !two_way {
+            subs.mark_received(s);
+        } else if subs.confirm(s) {
+            self.counters.incr(Counter::SubscribersConfirmed);
+        }
+    }
+
+    /// A subscriber opens a new session: if a packet was delivered to it
+    /// before, it has shown it can receive (issue 9 item 2).
+    #[inline]
+    pub(crate) fn confirm_on_new_session(&mut self, sub: crate::table::subscriber::SubscriberRef) {
+        if !self.nat.subscribers.is_confirmed(sub.index) && self.nat.subscribers.confirm_if_received(sub) {
+            self.counters.incr(Counter::SubscribersConfirmed);
         }
     }
 
@@ -535,6 +637,7 @@ impl<E: EventSink> Worker<E> {
     /// Emits a quota or exhaustion event, at most one per subscriber and kind
     /// every few seconds per worker so a flood cannot flood the log.
     pub(crate) fn quota_event(&mut self, kind: EventKind, subscriber: u32, public: u32, protocol: Protocol, aux: u32) {
+        let aux = aux as u64;
         let now = self.now.secs32();
         let i = (subscriber.wrapping_mul(0x9E37_79B9) >> 26) as usize;
         let (s, k, t) = self.recent_quota[i];
@@ -558,7 +661,7 @@ impl<E: EventSink> Worker<E> {
             last_port: 0,
             protocol: scope,
             reason: Reason::Limit,
-            aux: aux as u64,
+            aux,
         };
         let _ = self.seq.emit(&mut self.sink, e);
     }

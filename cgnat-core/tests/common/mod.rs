@@ -47,10 +47,38 @@ pub const ACK: u8 = 0x10;
 
 /// A configuration from TOML (keys of the `[nat]` table), with a fixed seed
 /// unless the TOML sets one.
+///
+/// The limits against hostile traffic (admission rates, the tighter caps
+/// and timers of unconfirmed subscribers, the inbound budget, the fair
+/// share) are switched off unless the TOML names their table: the tests of
+/// other behaviours (RFC 4787 timers, filtering, limits...) then see the
+/// plain behaviour they quote. `translate_hostile.rs` tests those limits
+/// with their defaults.
 pub fn config(toml_src: &str) -> NatConfig {
     let mut c: NatConfig = toml::from_str(toml_src).unwrap_or_else(|e| panic!("test config: {e}\n{toml_src}"));
     if c.seed.is_none() {
         c.seed = Some(0x5eed_cafe);
+    }
+    if !toml_src.contains("[admission]") {
+        let a = &mut c.admission;
+        a.subscriber_rate_per_aggregate = 0;
+        a.subscriber_rate = 0;
+        a.block_rate_per_aggregate = 0;
+        a.block_rate = 0;
+    }
+    if !toml_src.contains("[unconfirmed]") {
+        c.unconfirmed.max_subscribers_percent = 100;
+        c.unconfirmed.max_sessions = c.max_sessions_per_subscriber;
+        c.unconfirmed.max_blocks = c.max_blocks_per_subscriber;
+        c.unconfirmed.timeout = 86_400;
+    }
+    if !toml_src.contains("[inbound]") {
+        c.inbound.max_sessions_per_subscriber = cgnat_core::pool::MAX_SESSIONS_PER_MAPPING;
+        c.inbound.max_sessions_per_mapping = cgnat_core::pool::MAX_SESSIONS_PER_MAPPING;
+        c.inbound.timeout = 86_400;
+    }
+    if !toml_src.contains("[fairness]") {
+        c.fairness.pressure_percent = 100;
     }
     c
 }
@@ -372,7 +400,8 @@ pub fn live_sessions(nat: &Nat) -> Vec<cgnat_core::table::session::SessionEntry>
 /// - `sessions().len()` equals the live entries;
 /// - no two different inside endpoints share a public (address, port,
 ///   protocol) (RFC 4787 REQ-3);
-/// - every subscriber's session count equals its live sessions;
+/// - every subscriber's session counts (own and inbound-created) equal its
+///   live sessions of each kind;
 /// - every allocated block is owned by a live subscriber that lists it,
 ///   and its mapping count equals its mapped ports.
 pub fn check_invariants(nat: &Nat) {
@@ -426,9 +455,16 @@ pub fn check_invariants(nat: &Nat) {
     for i in 0..nat.subscribers().slots() as u32 {
         if let Some(s) = nat.subscribers().entry(i) {
             assert_eq!(
-                s.sessions,
+                s.sessions + s.inbound_sessions,
                 per_sub.get(&s.addr).copied().unwrap_or(0),
-                "session count of subscriber {}",
+                "session count (own + inbound-created) of subscriber {}",
+                Ipv4Addr::from(s.addr)
+            );
+            let inbound = sessions.iter().filter(|e| e.key.inside_addr == s.addr && e.value.inbound()).count() as u32;
+            assert_eq!(
+                s.inbound_sessions,
+                inbound,
+                "inbound-created sessions of {}",
                 Ipv4Addr::from(s.addr)
             );
         }

@@ -67,6 +67,9 @@ cgnat_core::named_counters! {
         FragmentationFailed = "fragmentation_failed",
         /// Out-of-order fragments dropped: the holding area is full.
         FragmentStashFull = "fragment_stash_full",
+        /// Out-of-order fragments dropped: their source holds its share of
+        /// the holding area (`nat.fragments.max_per_source`).
+        FragmentSourceLimit = "fragment_source_limit",
         /// Held fragments dropped: their first fragment never came.
         FragmentsExpired = "fragments_expired",
         /// Frames dropped: neither IPv4 nor ARP.
@@ -79,6 +82,13 @@ cgnat_core::named_counters! {
         BadFrame = "bad_frame",
         /// Packets dropped: no mbuf for an ARP, ICMP or fragment.
         MbufAllocFailed = "mbuf_alloc_failed",
+        /// Translated packets held until their block's log record was durable.
+        LogWaitHeld = "log_wait_held",
+        /// Held packets sent once the record was durable.
+        LogWaitReleased = "log_wait_released",
+        /// Held packets dropped: the record was not durable in time
+        /// (`dataplane.log_hold_ms`) or the holding area was full.
+        LogWaitDropped = "log_wait_dropped",
     }
 }
 

@@ -302,6 +302,9 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
     let outside_mac = outside.mac_addr().map_err(dpdk("outside MAC"))?.0;
     let shared = Arc::new(Shared::new(cfg, inside_mac, outside_mac));
     let nat = Arc::new(Nat::new(cfg.nat.clone(), os_seed())?);
+    // The NAT log rule: a new block carries traffic only once its
+    // allocation record is durable (the workers hold its first packets).
+    nat.require_durable_log(true);
 
     let stop = Arc::new(AtomicBool::new(false));
     let clock = TscClock::calibrate();

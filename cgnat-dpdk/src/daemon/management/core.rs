@@ -73,6 +73,8 @@ pub struct ManagementCore {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     last_sweep: Option<u64>,
+    nat: Arc<Nat>,
+    durable: Vec<cgnat_core::natlog::LogRecord>,
 }
 
 impl ManagementCore {
@@ -129,6 +131,7 @@ impl ManagementCore {
             }
             return Err(e);
         }
+        let nat = parts.nat.clone();
         let mut sweeper = Sweeper::new(parts.nat, Vec::new());
         sweeper.log_startup(now);
         Ok(ManagementCore {
@@ -139,6 +142,8 @@ impl ManagementCore {
             stop,
             threads,
             last_sweep: None,
+            nat,
+            durable: Vec::new(),
         })
     }
 
@@ -165,6 +170,16 @@ impl ManagementCore {
         }
         self.exec.run_pending(&self.commands, &mut self.sweeper, &mut self.log, now);
         self.log.pump(self.sweeper.sink_mut(), t);
+        self.publish_durable();
+    }
+
+    /// Lets the blocks whose allocation records are durable carry traffic
+    /// (the workers hold their first packets until then).
+    pub fn publish_durable(&mut self) {
+        self.log.take_durable(&mut self.durable);
+        for r in self.durable.drain(..) {
+            self.nat.block_logged(r.public_addr, r.first_port);
+        }
     }
 
     /// Clean shutdown after the workers stopped: releases every block

@@ -50,6 +50,7 @@ pub struct LogPipeline {
     batch: Vec<LogRecord>,
     shared: Arc<LogShared>,
     run: u64,
+    durable: Vec<LogRecord>,
 }
 
 /// Opens every target of `cfg`.
@@ -75,6 +76,7 @@ impl LogPipeline {
             batch: Vec::with_capacity(4096),
             shared: Arc::new(LogShared::default()),
             run: 0,
+            durable: Vec::new(),
         })
     }
 
@@ -144,6 +146,8 @@ impl LogPipeline {
         for s in &self.sinks {
             s.offer(self.batch.clone());
         }
+        self.durable
+            .extend(self.batch.iter().filter(|r| r.event == cgnat_core::EventKind::BlockAllocated));
         for r in &self.batch {
             let k = EVENT_KINDS.iter().position(|k| *k == r.event).unwrap_or(0);
             self.shared.by_event[k].fetch_add(1, Ordering::Relaxed);
@@ -203,6 +207,14 @@ impl LogPipeline {
         self.sinks = new;
         self.history_cap = cfg.history as usize;
         Ok(())
+    }
+
+    /// Moves into `out`, in log order, the `block-alloc` records that became
+    /// durable in every legal target since the last call, so that the
+    /// management core can let their blocks carry traffic
+    /// (`Nat::block_logged`).
+    pub fn take_durable(&mut self, out: &mut Vec<LogRecord>) {
+        out.append(&mut self.durable);
     }
 
     /// Streams every record written from now on into `tx`.

@@ -281,7 +281,7 @@ impl QueryContext {
                 break;
             }
             let idle = e.value.idle(now);
-            let timeout = session_timeout(nat, k.protocol, e.value.tcp());
+            let timeout = session_timeout(nat, k.protocol, e.value);
             out.sessions.push(SessionInfo {
                 protocol: protocol_name(k.protocol),
                 inside: k.inside(),

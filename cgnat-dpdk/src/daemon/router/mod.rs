@@ -17,13 +17,14 @@
 //! neighbour tables are lock-free, transmission goes through an [`Egress`].
 
 mod arp;
+mod log_wait;
 mod output;
 
 use std::sync::Arc;
 
 use cgnat_core::config::{DaemonConfig, PortConfig};
 use cgnat_core::event::Event;
-use cgnat_core::frag::FragmentStash;
+use cgnat_core::frag::{FragmentStash, HoldError};
 use cgnat_core::ring::Producer;
 use cgnat_core::wire::{ethernet, icmp, ip_protocol};
 use cgnat_core::{Instant, Nat, Side, Verdict, Worker};
@@ -116,10 +117,18 @@ pub struct Shared {
     pub arp_hold_us: u64,
     /// Packets held per worker while resolving.
     pub arp_hold_packets: usize,
+    /// Packets held per worker while their block's log record becomes durable.
+    pub log_hold_packets: usize,
+    /// How long they wait, microseconds.
+    pub log_hold_us: u64,
     /// Out-of-order fragments held per worker.
     pub fragments_held: usize,
     /// How long they are held, seconds.
     pub fragment_timeout: u32,
+    /// Held fragments of one source address per worker.
+    pub fragments_per_source: u32,
+    /// Secret key of the fragment stash's hash (per process).
+    pub fragment_seed: u64,
 }
 
 impl Shared {
@@ -138,8 +147,12 @@ impl Shared {
             icmp_errors_per_sec: d.icmp_errors_per_sec,
             arp_hold_us: d.arp_hold_ms as u64 * 1000,
             arp_hold_packets: d.arp_hold_packets as usize,
+            log_hold_packets: d.log_hold_packets as usize,
+            log_hold_us: d.log_hold_ms as u64 * 1000,
             fragments_held: cfg.nat.fragments.max_held as usize,
             fragment_timeout: cfg.nat.fragments.timeout,
+            fragments_per_source: cfg.nat.fragments.max_per_source,
+            fragment_seed: cfg.nat.seed.unwrap_or_else(super::lifecycle::os_seed),
         }
     }
 
@@ -212,6 +225,7 @@ pub struct Router {
     held_count: usize,
     stash: FragmentStash<Stashed>,
     redo: Vec<Stashed>,
+    log_wait: log_wait::LogWait,
     icmp_tokens: u64,
     icmp_last: u64,
 }
@@ -221,8 +235,14 @@ impl Router {
     pub fn new(shared: Arc<Shared>, worker: NatWorker, pool: Mempool) -> Router {
         let nat = worker.nat().clone();
         let held = (0..shared.arp_hold_packets).map(|_| None).collect();
-        let stash = FragmentStash::new(shared.fragments_held, shared.fragment_timeout);
+        let stash = FragmentStash::with_limits(
+            shared.fragments_held,
+            shared.fragment_timeout,
+            shared.fragments_per_source,
+            shared.fragment_seed,
+        );
         let redo = Vec::with_capacity(shared.fragments_held);
+        let log_wait = log_wait::LogWait::new(shared.log_hold_packets);
         Router {
             shared,
             worker,
@@ -234,6 +254,7 @@ impl Router {
             held_count: 0,
             stash,
             redo,
+            log_wait,
             icmp_tokens: u64::MAX,
             icmp_last: 0,
         }
@@ -351,10 +372,13 @@ impl Router {
                 self.icmp_error(side, m, l2, icmp_type, code, mtu, src, now, eg)
             }
             Verdict::Local => self.echo_reply(side, m, l2, now, eg),
+            Verdict::HoldUntilLogged { side: egress, mtu, block } => self.wait_for_log(side, egress, m, l2, mtu, block, now),
             Verdict::Hold => {
                 let key = self.worker.held_fragment_key();
-                if self.stash.hold(key, (side, l2 as u8, m), now).is_err() {
-                    self.counters.incr(DpCounter::FragmentStashFull);
+                match self.stash.hold(key, (side, l2 as u8, m), now) {
+                    Ok(()) => {}
+                    Err((HoldError::Full, _)) => self.counters.incr(DpCounter::FragmentStashFull),
+                    Err((HoldError::SourceLimit, _)) => self.counters.incr(DpCounter::FragmentSourceLimit),
                 }
             }
         }

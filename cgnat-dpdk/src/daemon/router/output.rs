@@ -140,9 +140,12 @@ impl Router {
         self.counters.incr(DpCounter::UnresolvedDropped);
     }
 
-    /// Periodic work: sends held packets whose next hop resolved, drops
-    /// those that waited too long, expires held fragments.
+    /// Periodic work: sends held packets whose next hop resolved or whose
+    /// block's log record became durable, drops those that waited too long,
+    /// expires held fragments, and runs the NAT worker's own housekeeping.
     pub fn housekeeping<E: Egress>(&mut self, now: Instant, eg: &mut E) {
+        self.release_logged(now, eg);
+        self.worker.housekeeping(now);
         if self.held_count > 0 {
             for i in 0..self.held.len() {
                 let Some(h) = &self.held[i] else { continue };
@@ -168,9 +171,10 @@ impl Router {
         }
     }
 
-    /// Packets still held (waiting for ARP or for a first fragment).
+    /// Packets still held (waiting for ARP, for a first fragment or for
+    /// the NAT log).
     pub fn held(&self) -> usize {
-        self.held_count + self.stash.len()
+        self.held_count + self.stash.len() + self.log_wait.len()
     }
 
     /// Drops everything held (at shutdown), counting it.
@@ -181,9 +185,9 @@ impl Router {
             }
         }
         self.held_count = 0;
+        self.drop_log_waiting();
         let c = &self.counters;
-        self.stash
-            .expire(Instant::from_micros(u64::MAX), |_| c.incr(DpCounter::FragmentsExpired));
+        self.stash.drain(|_| c.incr(DpCounter::FragmentsExpired));
     }
 
     /// Verdict::Fragment: cuts the IPv4 packet at `l2_in` of `m` into
