@@ -204,17 +204,20 @@ impl AdmissionControl {
         false
     }
 
-    /// Whether a new subscriber `addr` may be created at `now`.
+    /// Whether a new subscriber `addr` may be created at `now`. A source
+    /// refused earlier that comes back within the retry window is admitted
+    /// from the retry budget first ([`Admit::Retry`]: it also passes the
+    /// unconfirmed share of the table, which may have been its refusal).
     pub fn admit_subscriber(&self, addr: u32, now: Instant) -> Admit {
         let ms = now.as_micros() / 1000;
-        let agg = self.bucket(&self.subscribers_by_aggregate, addr);
-        if self.take_pair(agg, &self.subscribers, ms, [R::SubAggRate, R::SubAggBurst, R::SubRate, R::SubBurst]) {
-            return Admit::Yes;
-        }
         let (retry_rate, retry_burst) = (self.rates.get(R::RetryRate), self.rates.get(R::RetryBurst));
         if retry_rate > 0 && self.is_retry(addr, ms) && self.retries.try_take(ms, retry_rate, retry_burst) {
             self.forget(addr);
             return Admit::Retry;
+        }
+        let agg = self.bucket(&self.subscribers_by_aggregate, addr);
+        if self.take_pair(agg, &self.subscribers, ms, [R::SubAggRate, R::SubAggBurst, R::SubRate, R::SubBurst]) {
+            return Admit::Yes;
         }
         self.remember(addr, ms);
         Admit::No

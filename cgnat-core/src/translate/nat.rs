@@ -155,7 +155,7 @@ impl Nat {
     pub fn reload(&self, new: &NatConfig) -> Result<(), ConfigError> {
         new.validate()?;
         let old = &self.config;
-        let fixed: [(&str, bool, String); 10] = [
+        let fixed: [(&str, bool, String); 11] = [
             ("nat.mode", old.mode == new.mode, format!("{:?}", new.mode)),
             (
                 "nat.inside_prefixes",
@@ -182,13 +182,18 @@ impl Nat {
             ),
             ("nat.filtering", old.filtering == new.filtering, format!("{:?}", new.filtering)),
             (
+                "nat.fragments",
+                old.fragments == new.fragments,
+                format!("{:?}", new.fragments),
+            ),
+            (
                 "nat.static_mappings",
                 old.static_mappings == new.static_mappings,
                 format!("[{} entries]", new.static_mappings.len()),
             ),
         ];
         if let Some((key, _, value)) = fixed.iter().find(|(_, same, _)| !same) {
-            return Err(ConfigError::new(*key, value, "the running value: changing it needs a restart (only timeouts, per-subscriber limits, hold-down and icmp_on_exhaustion reload)"));
+            return Err(ConfigError::new(*key, value, "the running value: changing it needs a restart (timeouts, per-subscriber limits, hold-down, icmp_on_exhaustion and the rates, caps and timers of nat.admission, nat.unconfirmed, nat.inbound and nat.fairness reload)"));
         }
         if new.max_blocks_per_subscriber > old.max_blocks_per_subscriber {
             return Err(ConfigError::new(
