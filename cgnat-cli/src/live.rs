@@ -77,8 +77,19 @@ pub fn render_subscriber(d: &SubscriberDetail) -> String {
         ("public address", d.public.to_string()),
         ("mode", d.kind.clone()),
         (
+            "confirmed",
+            if d.confirmed {
+                "yes".into()
+            } else {
+                "no (has not sent after a packet was delivered to it: nat.unconfirmed limits apply)".into()
+            },
+        ),
+        (
             "sessions",
-            format!("{total} (tcp {}, udp {}, icmp {})", d.sessions.tcp, d.sessions.udp, d.sessions.icmp),
+            format!(
+                "{total} (tcp {}, udp {}, icmp {}; {} created from outside)",
+                d.sessions.tcp, d.sessions.udp, d.sessions.icmp, d.inbound_sessions
+            ),
         ),
         (
             "session limit",

@@ -38,6 +38,8 @@ fn subscriber() -> SubscriberDetail {
             icmp: 2,
         },
         sessions_used: 1842,
+        inbound_sessions: 3,
+        confirmed: true,
         limits: Limits {
             max_sessions: 2048,
             max_blocks: 4,

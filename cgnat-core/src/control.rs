@@ -404,8 +404,19 @@ pub struct SubscriberDetail {
     pub sessions: ProtocolCounts,
     /// Sessions counted against the limit.
     pub sessions_used: u32,
+    /// Sessions created by inbound packets (their own budget, `nat.inbound`).
+    #[serde(default)]
+    pub inbound_sessions: u32,
+    /// Whether it has shown it can receive (sent after a packet was
+    /// delivered to it); until then `nat.unconfirmed` limits apply.
+    #[serde(default = "yes")]
+    pub confirmed: bool,
     /// Limits.
     pub limits: Limits,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The holder of a public address:port.

@@ -63,9 +63,16 @@ fn spoofed_flood_is_bounded_and_a_retrying_newcomer_gets_in() {
     }
     w.housekeeping(ms(13_000));
     let created = w.counters().get(Counter::SubscribersCreated);
-    assert!(created <= 100 + 150 + 40 + 1, "burst + 3 s at 50/s + retries: {created} subscribers");
+    assert!(
+        created <= 100 + 150 + 40 + 1,
+        "burst + 3 s at 50/s + retries: {created} subscribers"
+    );
     assert!(w.counters().dropped(DropReason::AdmissionLimited) >= 5500);
-    assert_eq!(newcomer_verdicts[0], Verdict::Drop(DropReason::AdmissionLimited), "the flood holds the budget");
+    assert_eq!(
+        newcomer_verdicts[0],
+        Verdict::Drop(DropReason::AdmissionLimited),
+        "the flood holds the budget"
+    );
     assert_eq!(newcomer_verdicts[1], Verdict::Forward(Side::Outside), "its retransmission gets in");
     assert!(w.counters().get(Counter::AdmittedOnRetry) >= 1);
     let events = std::mem::take(w.sink_mut());
@@ -201,7 +208,10 @@ fn an_inbound_spray_never_locks_the_subscriber_out() {
     s.sweep_all(at(21));
     s.sweep_all(at(22));
     let inbound_left = live_sessions(&nat).iter().filter(|e| e.value.inbound()).count();
-    assert_eq!(inbound_left, 1, "unanswered inbound sessions expire after 20 s; the answered one stays");
+    assert_eq!(
+        inbound_left, 1,
+        "unanswered inbound sessions expire after 20 s; the answered one stays"
+    );
     check_invariants(&nat);
 }
 
@@ -246,9 +256,7 @@ fn unconfirmed_subscribers_hold_only_their_share_of_the_table() {
     let nat = common::nat("max_subscribers = 100\n[unconfirmed]\nmax_subscribers_percent = 20\n[admission]\nretry_min_ms = 100\n");
     let mut w = worker(&nat);
     let created = (0..100u32)
-        .filter(|i| {
-            verdict(&mut w, Side::Inside, &udp(spoofed(*i), 1, SERVER, 53, b""), at(0)) == Verdict::Forward(Side::Outside)
-        })
+        .filter(|i| verdict(&mut w, Side::Inside, &udp(spoofed(*i), 1, SERVER, 53, b""), at(0)) == Verdict::Forward(Side::Outside))
         .count();
     assert_eq!(created, 20);
     assert_eq!(nat.subscribers().unconfirmed(), 20);
@@ -281,7 +289,11 @@ fn a_lone_ack_holds_state_for_minutes_not_hours() {
     s.sweep_all(at(240));
     s.sweep_all(at(241));
     let left: Vec<_> = live_sessions(&nat).iter().map(|e| Ipv4Addr::from(e.key.inside_addr)).collect();
-    assert_eq!(left, vec![SUB_B], "the one-way pickup expired after 240 s; the two-way one is established");
+    assert_eq!(
+        left,
+        vec![SUB_B],
+        "the one-way pickup expired after 240 s; the two-way one is established"
+    );
     s.sweep_all(at(7440));
     assert_eq!(nat.sessions().len(), 1);
     s.sweep_all(at(7441));
@@ -314,7 +326,12 @@ fn a_new_blocks_packets_wait_for_its_durable_record() {
         assert!(matches!(verdict(&mut w, Side::Inside, &pkt, at(0)), Verdict::HoldUntilLogged { block: b, .. } if b == block));
     }
     assert_eq!(
-        verdict(&mut w, Side::Outside, &udp(SERVER, 53, translated.src, translated.sport, b""), at(0)),
+        verdict(
+            &mut w,
+            Side::Outside,
+            &udp(SERVER, 53, translated.src, translated.sport, b""),
+            at(0)
+        ),
         Verdict::Drop(DropReason::NoMapping),
         "nothing gets in before the record is durable"
     );

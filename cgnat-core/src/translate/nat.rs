@@ -181,11 +181,7 @@ impl Nat {
                 new.max_mappings.to_string(),
             ),
             ("nat.filtering", old.filtering == new.filtering, format!("{:?}", new.filtering)),
-            (
-                "nat.fragments",
-                old.fragments == new.fragments,
-                format!("{:?}", new.fragments),
-            ),
+            ("nat.fragments", old.fragments == new.fragments, format!("{:?}", new.fragments)),
             (
                 "nat.static_mappings",
                 old.static_mappings == new.static_mappings,

@@ -123,6 +123,11 @@ impl QueryContext {
         let used_blocks: u64 = (0..pool.size()).map(|i| pool.used_blocks(i) as u64).sum();
         [
             ("subscribers", nat.subscribers().len() as u64, nat.subscribers().capacity() as u64),
+            (
+                "unconfirmed_subscribers",
+                nat.subscribers().unconfirmed() as u64,
+                nat.runtime().unconfirmed_subscribers() as u64,
+            ),
             ("sessions", nat.sessions().len() as u64, nat.sessions().capacity() as u64),
             ("mappings", nat.mappings().len() as u64, nat.mappings().capacity() as u64),
             ("blocks", used_blocks, pool.block_count() as u64),
@@ -232,6 +237,8 @@ impl QueryContext {
             blocks,
             sessions,
             sessions_used: entry.map(|e| e.sessions).unwrap_or(0),
+            inbound_sessions: entry.map(|e| e.inbound_sessions).unwrap_or(0),
+            confirmed: entry.map(|e| e.confirmed).unwrap_or(true),
             limits,
         })
     }
