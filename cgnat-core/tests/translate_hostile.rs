@@ -52,10 +52,8 @@ fn spoofed_flood_is_bounded_and_a_retrying_newcomer_gets_in() {
     for i in 0..6000u32 {
         let t = i as u64 / 2; // ms
         let _ = verdict(&mut w, Side::Inside, &udp(spoofed(i), 1000, SERVER, 53, b"x"), ms(t));
-        if t == 1000 || t == 2000 {
-            if i % 2 == 0 {
-                newcomer_verdicts.push(verdict(&mut w, Side::Inside, &tcp(newcomer, 40000, SERVER, 80, SYN, b""), ms(t)));
-            }
+        if (t == 1000 || t == 2000) && i % 2 == 0 {
+            newcomer_verdicts.push(verdict(&mut w, Side::Inside, &tcp(newcomer, 40000, SERVER, 80, SYN, b""), ms(t)));
         }
         if i % 500 == 0 {
             w.housekeeping(ms(t));
@@ -319,7 +317,7 @@ fn a_new_blocks_packets_wait_for_its_durable_record() {
     let translated = parse(&p1);
     assert_eq!(
         translated.src,
-        Ipv4Addr::from(nat.pool().block_info(block).public_addr),
+        nat.pool().block_info(block).public_addr,
         "already translated, only waiting"
     );
     for pkt in [udp(SUB_A, 1000, SERVER, 53, b"2"), udp(SUB_A, 1001, SERVER2, 53, b"3")] {
