@@ -67,7 +67,7 @@ impl LogPipeline {
     pub fn open(cfg: &LogConfig, rings: Vec<Consumer<Event>>, watermarks: Vec<Watermark>) -> io::Result<LogPipeline> {
         let sinks = open_sinks(cfg)?;
         Ok(LogPipeline {
-            merger: Merger::new(rings, watermarks, cfg.ring_capacity as usize),
+            merger: Merger::new(rings, watermarks),
             sinks,
             next_seq: 0,
             history: VecDeque::with_capacity((cfg.history as usize).min(1 << 16)),
