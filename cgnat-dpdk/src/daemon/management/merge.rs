@@ -110,6 +110,11 @@ impl Merger {
         self.management.len() + self.ring_lens().iter().sum::<usize>()
     }
 
+    /// The management core's events not yet written.
+    pub fn management_pending(&self) -> usize {
+        self.management.len()
+    }
+
     /// Takes the management core's own events (`extra` is emptied).
     pub fn collect(&mut self, extra: &mut Vec<Event>) {
         for e in extra.drain(..) {
