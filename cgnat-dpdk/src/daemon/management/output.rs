@@ -106,7 +106,8 @@ impl Output for FileOutput {
 
     fn append(&mut self, r: &LogRecord) {
         self.format(r);
-        self.file.append(self.line.as_bytes(), r.time.as_secs());
+        let regular = r.event != cgnat_core::event::EventKind::BlockInterim;
+        self.file.append(self.line.as_bytes(), r.time.as_secs(), regular);
         self.appended += 1;
     }
 

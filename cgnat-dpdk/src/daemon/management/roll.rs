@@ -89,6 +89,9 @@ pub struct RollingFile {
     file: File,
     /// Bytes appended to the file (its good length).
     committed: u64,
+    /// Bytes of regular records in the active file (written or buffered):
+    /// what `max_bytes` limits; restated blocks come on top.
+    regular_bytes: u64,
     /// Whether everything committed was fsynced.
     synced: bool,
     /// Formatted bytes not yet appended.
@@ -124,6 +127,7 @@ impl RollingFile {
             path: path.to_path_buf(),
             file,
             committed,
+            regular_bytes: committed,
             synced: true,
             buf: Vec::with_capacity(64 * 1024),
             // A file holds one period: the first record's is the file's.
@@ -157,30 +161,34 @@ impl RollingFile {
     }
 
     /// Whether a record of `len` bytes at `time_secs` must go to a new file
-    /// (its period began, or it would make the file exceed the size
-    /// limit), or a failed rotation is still to be finished.
+    /// (its period began, or it would make the regular records of the file
+    /// exceed the size limit), or a failed rotation is still to be
+    /// finished. A file without a regular record never rotates (however
+    /// many blocks its start restates).
     pub fn rotation_due(&mut self, len: usize, time_secs: u64) -> bool {
         if matches!(self.state, Rotation::Renamed) {
             return true;
         }
-        let size = self.committed + self.buf.len() as u64;
-        if size == 0 {
+        if self.regular_bytes == 0 {
             return false;
         }
         let p = time_secs.checked_div(self.policy.period_secs);
         let new_period = p.is_some() && self.period.is_some_and(|q| Some(q) != p);
-        new_period || (self.policy.max_bytes > 0 && size + len as u64 > self.policy.max_bytes)
+        new_period || (self.policy.max_bytes > 0 && self.regular_bytes + len as u64 > self.policy.max_bytes)
     }
 
     /// Buffers one record's bytes, stamped `time_secs` on the packet clock
     /// (call [`RollingFile::rotation_due`] and [`RollingFile::rotate`]
-    /// first).
-    pub fn append(&mut self, bytes: &[u8], time_secs: u64) {
+    /// first); `regular`: not a restatement.
+    pub fn append(&mut self, bytes: &[u8], time_secs: u64, regular: bool) {
         if let Some(p) = time_secs.checked_div(self.policy.period_secs) {
             self.period = Some(p);
         }
         self.first_secs.get_or_insert(time_secs);
         self.buf.extend_from_slice(bytes);
+        if regular {
+            self.regular_bytes += bytes.len() as u64;
+        }
     }
 
     /// Appends the buffered bytes to the file; with `fsync`, also syncs.
@@ -231,6 +239,7 @@ impl RollingFile {
         sync_dir(&self.path);
         self.file = file;
         self.committed = 0;
+        self.regular_bytes = 0;
         self.synced = true;
         self.first_secs = None;
         self.rotations += 1;
@@ -307,7 +316,7 @@ mod tests {
             if f.rotation_due(line.len(), *t) {
                 f.rotate(*t).unwrap();
             }
-            f.append(line.as_bytes(), *t);
+            f.append(line.as_bytes(), *t, true);
             f.flush(false).unwrap();
         }
         f.settle();
@@ -339,7 +348,7 @@ mod tests {
             ("2022-01-08T23:59:59.000000Z b\n", day + 86_399),
         ] {
             assert!(!f.rotation_due(line.len(), t));
-            f.append(line.as_bytes(), t);
+            f.append(line.as_bytes(), t, true);
         }
         f.flush(true).unwrap();
         drop(f);
@@ -347,10 +356,10 @@ mod tests {
         // the first record's time read back from the file.
         let mut f = RollingFile::open(&p, policy, quiet()).unwrap();
         let c = "2022-01-09T00:00:00.000000Z c\n";
-        f.append(b"2022-01-08T23:59:59.500000Z b2\n", day + 86_399);
+        f.append(b"2022-01-08T23:59:59.500000Z b2\n", day + 86_399, true);
         assert!(f.rotation_due(c.len(), day + 86_400));
         f.rotate(day + 86_400).unwrap();
-        f.append(c.as_bytes(), day + 86_400);
+        f.append(c.as_bytes(), day + 86_400, true);
         f.flush(true).unwrap();
         f.settle();
         assert_eq!(names(&d), ["nat.log", "nat.log.20220108T000005Z"]);
