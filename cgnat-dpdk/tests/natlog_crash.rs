@@ -42,7 +42,11 @@ fn kill_9_leaves_an_intact_log_and_a_restart_begins_a_new_run() {
         if subs.iter().all(|a| s.contains(&format!("block-alloc subscriber={a} "))) {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "allocations not logged:\n{s}\n{}", d.stderr());
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "allocations not logged:\n{s}\n{}",
+            d.stderr()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     d.signal("KILL", Duration::from_secs(5));
@@ -57,9 +61,14 @@ fn kill_9_leaves_an_intact_log_and_a_restart_begins_a_new_run() {
         (EventKind::BlockAllocated, "config", 8080),
         "the static mapping's record follows, before any translation"
     );
-    assert!(!recs.iter().any(|r| r.event == EventKind::DaemonStop), "a crash writes no daemon-stop");
+    assert!(
+        !recs.iter().any(|r| r.event == EventKind::DaemonStop),
+        "a crash writes no daemon-stop"
+    );
     for a in &subs {
-        assert!(recs.iter().any(|r| r.event == EventKind::BlockAllocated && r.subscriber.to_string() == *a));
+        assert!(recs
+            .iter()
+            .any(|r| r.event == EventKind::BlockAllocated && r.subscriber.to_string() == *a));
     }
 
     // A restart on the same file: a new run, ended cleanly.
@@ -70,7 +79,7 @@ fn kill_9_leaves_an_intact_log_and_a_restart_begins_a_new_run() {
     assert!(st.success(), "clean stop: {st}\n{}", d2.stderr());
     let all = records(&log);
     let second: Vec<&LogRecord> = all.iter().filter(|r| r.run != run).collect();
-    assert!(second.len() >= 2 + 3 + 1, "{second:?}");
+    assert!(second.len() >= 6, "start, static mapping, 3 allocations, stop: {second:?}");
     assert_eq!(second[0].event, EventKind::DaemonStart);
     assert_eq!(second[0].seq, 0, "a run numbers from 0");
     assert!(second.iter().enumerate().all(|(i, r)| r.seq == i as u64));

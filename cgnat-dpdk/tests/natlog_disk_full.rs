@@ -97,7 +97,9 @@ fn read_all(dir: &Path) -> (Vec<LogRecord>, Vec<(String, Vec<LogRecord>)>) {
         }
         let mut s = String::new();
         if name.ends_with(".gz") {
-            flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap()).read_to_string(&mut s).unwrap();
+            flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+                .read_to_string(&mut s)
+                .unwrap();
         } else {
             s = std::fs::read_to_string(&p).unwrap();
         }
@@ -139,7 +141,10 @@ impl<S: cgnat_core::event::EventSink> Driver<S> {
 #[test]
 fn a_full_disk_during_rotation_loses_and_duplicates_nothing_and_fails_closed() {
     if !is_root() {
-        assert!(std::env::var("CGNAT_DPDK_REQUIRE").as_deref() != Ok("1"), "needs root to mount a tmpfs");
+        assert!(
+            std::env::var("CGNAT_DPDK_REQUIRE").as_deref() != Ok("1"),
+            "needs root to mount a tmpfs"
+        );
         eprintln!("SKIPPED natlog_disk_full: mounting a tmpfs needs root");
         return;
     }
@@ -206,7 +211,10 @@ fn a_full_disk_during_rotation_loses_and_duplicates_nothing_and_fails_closed() {
     for (_, p) in d.flows.iter().take(20) {
         let mut p = p.clone();
         d.t += 10;
-        assert_eq!(d.w.process(Side::Inside, &mut p, Instant::from_micros(d.t)), Verdict::Forward(Side::Outside));
+        assert_eq!(
+            d.w.process(Side::Inside, &mut p, Instant::from_micros(d.t)),
+            Verdict::Forward(Side::Outside)
+        );
     }
     // Space returns: writing resumes by itself.
     std::fs::remove_file(&filler).unwrap();
@@ -238,8 +246,17 @@ fn a_full_disk_during_rotation_loses_and_duplicates_nothing_and_fails_closed() {
     let (mut regular, files) = read_all(&dir);
     regular.sort_by_key(|r| r.seq);
     let seqs: Vec<u64> = regular.iter().map(|r| r.seq).collect();
-    assert_eq!(seqs, (0..numbered).collect::<Vec<_>>(), "every record exactly once across {} files", files.len());
-    assert!(files.len() >= 3, "rotations happened: {:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert_eq!(
+        seqs,
+        (0..numbered).collect::<Vec<_>>(),
+        "every record exactly once across {} files",
+        files.len()
+    );
+    assert!(
+        files.len() >= 3,
+        "rotations happened: {:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
     // Each file after the first begins with the blocks still held.
     for (name, recs) in files.iter().filter(|(n, _)| n != "nat.log") {
         let interim = recs.iter().take_while(|r| r.event == EventKind::BlockInterim).count();
@@ -249,7 +266,10 @@ fn a_full_disk_during_rotation_loses_and_duplicates_nothing_and_fails_closed() {
         }
     }
     let (name, recs) = files.iter().find(|(n, _)| n == "nat.log").unwrap();
-    assert!(recs.first().is_some_and(|r| r.event == EventKind::BlockInterim), "{name} starts with interim records");
+    assert!(
+        recs.first().is_some_and(|r| r.event == EventKind::BlockInterim),
+        "{name} starts with interim records"
+    );
     assert_eq!(
         d.flows.len() as u64,
         regular.iter().filter(|r| r.event == EventKind::BlockAllocated).count() as u64,

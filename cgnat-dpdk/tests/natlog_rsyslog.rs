@@ -151,9 +151,16 @@ fn rsyslog_stopped_and_restarted_mid_stream_gets_every_seq() {
         got.len(),
         lines.saturating_sub(got.len())
     );
-    assert!(own.len() >= 2 + 120 + 1, "the run made its records: {}", own.len());
-    assert!(missing.is_empty(), "seqs that never reached rsyslog's file: {missing:?}\n{}", d.stderr());
-    assert!(d.stderr().contains("syslog-tcp"), "the target was reported while the collector was down");
+    assert!(own.len() >= 123, "the run made its records: {}", own.len());
+    assert!(
+        missing.is_empty(),
+        "seqs that never reached rsyslog's file: {missing:?}\n{}",
+        d.stderr()
+    );
+    assert!(
+        d.stderr().contains("syslog-tcp"),
+        "the target was reported while the collector was down"
+    );
     // Checks on rsyslog's own file by cgnatctl (lookup, log verify) go here.
     drop(d);
     drop(rs);

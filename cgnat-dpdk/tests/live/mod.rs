@@ -120,7 +120,9 @@ impl Live {
         let first = self.next_sub;
         self.next_sub += n;
         assert!(self.next_sub < 250 * 200, "address space of the harness");
-        let addrs: Vec<String> = (first..first + n).map(|k| format!("100.64.{}.{}", 10 + k / 250, 1 + k % 250)).collect();
+        let addrs: Vec<String> = (first..first + n)
+            .map(|k| format!("100.64.{}.{}", 10 + k / 250, 1 + k % 250))
+            .collect();
         for a in &addrs {
             assert!(run(&["ip", "-n", &self.ns, "addr", "add", &format!("{a}/32"), "dev", &self.iface]));
         }
