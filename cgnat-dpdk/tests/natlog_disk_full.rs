@@ -153,7 +153,8 @@ fn a_full_disk_during_rotation_loses_and_duplicates_nothing_and_fails_closed() {
     };
     let dir = fs.0.clone();
     let nat_cfg: NatConfig = toml::from_str(
-        "pool = [\"203.0.113.0/24\"]\nblock_size = 64\nseed = 5\nmax_subscribers = 65536\nmax_sessions = 65536\nmax_mappings = 65536\n",
+        "pool = [\"203.0.113.0/24\"]\nblock_size = 64\nseed = 5\nmax_subscribers = 65536\nmax_sessions = 65536\nmax_mappings = 65536\n\
+         [admission]\nsubscriber_rate = 0\nsubscriber_rate_per_aggregate = 0\n",
     )
     .unwrap();
     let nat = Arc::new(Nat::new(nat_cfg, 1).unwrap());

@@ -28,7 +28,7 @@ const T0: u64 = 1_700_000_000_000_000;
 
 fn nat() -> Arc<Nat> {
     let c: NatConfig = toml::from_str(
-        "pool = [\"203.0.113.0/24\"]\nblock_size = 64\nseed = 9\nmax_subscribers = 4096\nmax_sessions = 4096\nmax_mappings = 4096\n",
+        "pool = [\"203.0.113.0/24\"]\nblock_size = 64\nseed = 9\nmax_subscribers = 4096\nmax_sessions = 4096\nmax_mappings = 4096\n[admission]\nsubscriber_rate = 0\nsubscriber_rate_per_aggregate = 0\n",
     )
     .unwrap();
     Arc::new(Nat::new(c, 1).unwrap())
