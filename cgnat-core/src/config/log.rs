@@ -250,6 +250,70 @@ pub enum Fsync {
     Always,
 }
 
+/// The `[log.clock]` table: how the packet clock follows the system's
+/// realtime clock (and so NTP); see `docs/nat-log-format.md` "Clock".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockConfig {
+    /// Milliseconds between two re-anchorings of the TSC to the system clock.
+    pub interval_ms: u32,
+    /// Largest rate at which a small offset is slewed, parts per million.
+    pub slew_ppm: u32,
+    /// An offset beyond this many milliseconds is a step of the system
+    /// clock: recorded as a `clock-step` record (forward: the packet clock
+    /// steps; backward: it is slewed, never set back).
+    pub step_threshold_ms: u32,
+    /// How much slower the packet clock runs while it absorbs a backward
+    /// step, parts per million (100000: a 1 s step takes 10 s).
+    pub backward_slew_ppm: u32,
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        ClockConfig {
+            interval_ms: 1000,
+            slew_ppm: 500,
+            step_threshold_ms: 10,
+            backward_slew_ppm: 100_000,
+        }
+    }
+}
+
+impl ClockConfig {
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(10..=60_000).contains(&self.interval_ms) {
+            return Err(ConfigError::new(
+                "log.clock.interval_ms",
+                self.interval_ms,
+                "between 10 and 60000 milliseconds",
+            ));
+        }
+        if !(1..=100_000).contains(&self.slew_ppm) {
+            return Err(ConfigError::new(
+                "log.clock.slew_ppm",
+                self.slew_ppm,
+                "between 1 and 100000 parts per million (500 is NTP's limit)",
+            ));
+        }
+        if !(1..=3_600_000).contains(&self.step_threshold_ms) {
+            return Err(ConfigError::new(
+                "log.clock.step_threshold_ms",
+                self.step_threshold_ms,
+                "between 1 and 3600000 milliseconds",
+            ));
+        }
+        if !(self.slew_ppm..=500_000).contains(&self.backward_slew_ppm) {
+            return Err(ConfigError::new(
+                "log.clock.backward_slew_ppm",
+                self.backward_slew_ppm,
+                format!("between log.clock.slew_ppm ({}) and 500000 parts per million", self.slew_ppm),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The `[log]` table: where the NAT log goes and how it is flushed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -272,6 +336,8 @@ pub struct LogConfig {
     pub history: u32,
     /// The targets; empty means one text target writing `file`.
     pub targets: Vec<LogTarget>,
+    /// The packet clock's discipline.
+    pub clock: ClockConfig,
 }
 
 impl Default for LogConfig {
@@ -285,6 +351,7 @@ impl Default for LogConfig {
             fsync: Fsync::Flush,
             history: 10000,
             targets: Vec::new(),
+            clock: ClockConfig::default(),
         }
     }
 }
@@ -342,6 +409,7 @@ impl LogConfig {
         for (i, t) in self.targets.iter().enumerate() {
             t.validate(i)?;
         }
+        self.clock.validate()?;
         let mut files = Vec::new();
         for (i, t) in self.effective_targets().iter().enumerate() {
             if let Some(f) = t.file.as_ref().filter(|_| t.transport == Transport::File) {
@@ -394,5 +462,57 @@ impl Default for MetricsConfig {
             enabled: true,
             listen: "127.0.0.1:9469".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_settings_are_validated_with_key_value_and_what_is_allowed() {
+        assert!(ClockConfig::default().validate().is_ok());
+        let bad = |c: ClockConfig| {
+            LogConfig {
+                clock: c,
+                ..LogConfig::default()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string()
+        };
+        let e = bad(ClockConfig {
+            interval_ms: 5,
+            ..ClockConfig::default()
+        });
+        assert!(
+            e.contains("log.clock.interval_ms") && e.contains('5') && e.contains("between 10 and 60000"),
+            "{e}"
+        );
+        let e = bad(ClockConfig {
+            slew_ppm: 0,
+            ..ClockConfig::default()
+        });
+        assert!(e.contains("log.clock.slew_ppm") && e.contains("between 1 and 100000"), "{e}");
+        let e = bad(ClockConfig {
+            step_threshold_ms: 0,
+            ..ClockConfig::default()
+        });
+        assert!(e.contains("log.clock.step_threshold_ms"), "{e}");
+        let e = bad(ClockConfig {
+            backward_slew_ppm: 100,
+            ..ClockConfig::default()
+        });
+        assert!(
+            e.contains("log.clock.backward_slew_ppm") && e.contains("100") && e.contains("500000"),
+            "{e}"
+        );
+        let t: LogConfig = toml::from_str("[clock]\nslew_ppm = 200\n").unwrap();
+        assert_eq!(t.clock.slew_ppm, 200);
+        assert_eq!(t.clock.interval_ms, 1000);
+        assert!(
+            toml::from_str::<LogConfig>("[clock]\nslew = 200\n").is_err(),
+            "unknown keys are refused"
+        );
     }
 }

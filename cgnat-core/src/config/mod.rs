@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use dataplane::{is_pci_address, DataplaneConfig, Hugepages, InterfaceAddress, MacAddress, PortConfig, StaticNeighbour, MAX_WORKERS};
 pub use file::{DaemonConfig, LoadError};
 pub use hostile::{Admission, Fairness, Inbound, Unconfirmed};
-pub use log::{ControlConfig, Fsync, LogConfig, LogTarget, MetricsConfig, OnStall, TargetFormat, Transport};
+pub use log::{ClockConfig, ControlConfig, Fsync, LogConfig, LogTarget, MetricsConfig, OnStall, TargetFormat, Transport};
 pub use prefix::{Ipv4Prefix, PortRange, PrefixParseError};
 pub use validate::ConfigError;
 

@@ -39,7 +39,7 @@ use cgnat_core::event::Event;
 use cgnat_core::ring::{ring, Consumer};
 use cgnat_core::sweeper::Sweeper;
 use cgnat_core::{Instant, Nat, Worker};
-use cgnat_dpdk::daemon::clock::TscClock;
+use cgnat_dpdk::daemon::clock::PacketClock;
 use cgnat_dpdk::daemon::counters::DpCounter;
 use cgnat_dpdk::daemon::router::{Router, Shared};
 use cgnat_dpdk::daemon::worker_loop::{self, QueueEgress, WorkerContext};
@@ -263,7 +263,7 @@ fn main() {
     let nat_counters = router.nat_counters().clone();
     let dp = router.counters().clone();
     let stop = Arc::new(AtomicBool::new(false));
-    let clock = TscClock::calibrate();
+    let mut clock = PacketClock::calibrate();
     let ctx = WorkerContext {
         id: 0,
         router,
@@ -273,7 +273,7 @@ fn main() {
             inside: inside.tx_queue(0).expect("txq"),
             outside: outside.tx_queue(0).expect("txq"),
         },
-        clock,
+        clock: clock.clone(),
         stop: stop.clone(),
         idle_sleep_us: 0,
         watermark: Arc::new(AtomicU64::new(0)),

@@ -3,6 +3,14 @@
 //! ordered NAT log, control socket, metrics) on the main lcore, signal
 //! handling, clean shutdown.
 //!
+//! Start order (issue 10 item 3): EAL, ports, the packet clock, the
+//! workers' rings and contexts; then the management core, which opens the
+//! log targets and makes the run's `daemon-start` and configuration
+//! records durable; only then are the workers launched. A failure before
+//! that launches no worker. The management loop re-anchors the packet
+//! clock to the system clock every `log.clock.interval_ms`
+//! ([`super::discipline`]) and ticks every 1–2 ms.
+//!
 //! Shutdown order (SIGINT/SIGTERM set a flag, nothing else): workers stop
 //! polling, send what is queued and drop what is held; the management core
 //! runs the sweeper's `shutdown()` so every open block gets its release
@@ -20,12 +28,13 @@ use cgnat_core::config::{DaemonConfig, LoadError, PortConfig};
 use cgnat_core::counters::{CounterSnapshot, Counters};
 use cgnat_core::event::Event;
 use cgnat_core::ring::{ring, Consumer};
-use cgnat_core::{Nat, Worker};
+use cgnat_core::{Instant, Nat, Worker};
 
-use super::clock::TscClock;
+use super::clock::{self, ClockCell, PacketClock};
 use super::counters::{DpCounter, DpCounters};
+use super::discipline::{self as disc, Discipline};
 use super::eal_args;
-use super::management::{CoreParts, ManagementCore};
+use super::management::{run, CoreParts, ManagementCore};
 use super::router::{Router, Shared};
 use super::worker_loop::{self, QueueEgress, WorkerContext};
 use crate::{DpdkError, Eal, Mempool, Port, PortConf, PortStats, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ANY};
@@ -33,8 +42,16 @@ use crate::{DpdkError, Eal, Mempool, Port, PortConf, PortStats, DEFAULT_DATA_ROO
 /// Set by SIGINT/SIGTERM.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Management loop period.
-const TICK: Duration = Duration::from_millis(10);
+/// The discipline settings of `cfg` (`[log.clock]`).
+pub fn discipline_settings(cfg: &DaemonConfig) -> disc::Settings {
+    let c = &cfg.log.clock;
+    disc::Settings {
+        slew_ppm: c.slew_ppm,
+        step_threshold_us: c.step_threshold_ms as u64 * 1000,
+        backward_slew_ppm: c.backward_slew_ppm,
+        interval_us: c.interval_ms as u64 * 1000,
+    }
+}
 
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -307,21 +324,29 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
     nat.require_durable_log(true);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let clock = TscClock::calibrate();
+    // The packet clock: the TSC, disciplined to the system clock by this
+    // (management) thread, read by the workers through the cell.
+    let mut discipline = Discipline::new(discipline_settings(cfg), clock::sample(), clock::boot_hz());
+    let cell = Arc::new(ClockCell::new(discipline.params()));
+    let mut mgmt_clock = PacketClock::new(cell.clone(), 0);
+    let start = mgmt_clock.now();
+    // Every worker event comes after the run's start records.
+    let floor = start.as_micros() + 1;
     let mut consumers: Vec<Consumer<Event>> = Vec::new();
     let mut watermarks = Vec::new();
     let (mut nat_counters, mut dp_counters) = (Vec::new(), Vec::new());
+    let mut workers = Vec::new();
     install_signal_handlers();
-    for (i, lcore) in lcores.iter().take(d.workers as usize).enumerate() {
+    for i in 0..d.workers as usize {
         let q = i as u16;
         let (producer, consumer) = ring(cfg.log.ring_capacity as usize);
         consumers.push(consumer);
-        let watermark = Arc::new(AtomicU64::new(clock.now().as_micros()));
+        let watermark = Arc::new(AtomicU64::new(floor));
         watermarks.push(watermark.clone());
         let router = Router::new(shared.clone(), Worker::new(nat.clone(), q, producer), pool.clone());
         nat_counters.push(router.nat_counters().clone());
         dp_counters.push(router.counters().clone());
-        let ctx = WorkerContext {
+        workers.push(WorkerContext {
             id: q,
             router,
             rx_inside: inside.rx_queue(q).map_err(dpdk("inside rx queue"))?,
@@ -330,13 +355,44 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
                 inside: inside.tx_queue(q).map_err(dpdk("inside tx queue"))?,
                 outside: outside.tx_queue(q).map_err(dpdk("outside tx queue"))?,
             },
-            clock,
+            clock: PacketClock::new(cell.clone(), floor),
             stop: stop.clone(),
             idle_sleep_us: d.idle_sleep_us,
             watermark,
-        };
-        eal.launch_on(*lcore, move || worker_loop::run(ctx))
-            .map_err(dpdk(format!("launch worker {i} on lcore {lcore}")))?;
+        });
+    }
+
+    // The management core first (issue 10 item 3): log targets open, the
+    // run's start and configuration records durable. If that fails, no
+    // worker has run and nothing was translated.
+    let display = cell.clone();
+    let parts = CoreParts {
+        nat: nat.clone(),
+        rings: consumers,
+        watermarks,
+        nat_counters: nat_counters.clone(),
+        dp_counters: dp_counters.clone(),
+        run_mode: "live",
+        config_path: config_path.map(Path::to_path_buf),
+        clock: Box::new(move || Instant::from_micros(display.read().at(crate::tsc_cycles()))),
+    };
+    let mut core = ManagementCore::start(cfg, parts, start).map_err(io("start the management core"))?;
+    eprintln!("cgnatd: NAT log targets: {}", core.log.target_names().join(", "));
+    for m in ManagementCore::describe(cfg) {
+        eprintln!("cgnatd: {m}");
+    }
+    let mut launched = Vec::new();
+    for (ctx, lcore) in workers.into_iter().zip(lcores.iter()) {
+        let i = ctx.id;
+        if let Err(e) = eal.launch_on(*lcore, move || worker_loop::run(ctx)) {
+            stop.store(true, Ordering::SeqCst);
+            for l in &launched {
+                eal.wait(*l);
+            }
+            let _ = core.shutdown(mgmt_clock.now());
+            return Err(dpdk(format!("launch worker {i} on lcore {lcore}"))(e));
+        }
+        launched.push(*lcore);
     }
     eprintln!(
         "cgnatd: {} worker(s) running; inside {} on {}, outside {} on {}",
@@ -347,43 +403,44 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         d.outside.port_name()
     );
 
-    let parts = CoreParts {
-        nat: nat.clone(),
-        rings: consumers,
-        watermarks,
-        nat_counters: nat_counters.clone(),
-        dp_counters: dp_counters.clone(),
-        run_mode: "live",
-        config_path: config_path.map(Path::to_path_buf),
-        clock: Box::new(move || clock.now()),
-    };
-    let mut core = match ManagementCore::start(cfg, parts, clock.now()) {
-        Ok(c) => c,
-        Err(e) => {
-            stop.store(true, Ordering::SeqCst);
-            for lcore in lcores.iter().take(d.workers as usize) {
-                eal.wait(*lcore);
-            }
-            return Err(io("start the management core")(e));
-        }
-    };
-    eprintln!("cgnatd: NAT log targets: {}", core.log.target_names().join(", "));
-    for m in ManagementCore::describe(cfg) {
-        eprintln!("cgnatd: {m}");
-    }
+    let interval = Duration::from_millis(cfg.log.clock.interval_ms as u64);
+    let mut next_discipline = std::time::Instant::now() + interval;
     while !stop_requested() {
-        core.tick(clock.now());
-        std::thread::sleep(TICK);
+        if std::time::Instant::now() >= next_discipline {
+            next_discipline += interval;
+            if let Some(step) = discipline.update(clock::sample()) {
+                let e = run::clock_step_event(Instant::from_micros(step.at_us), step.forward, step.us);
+                eprintln!(
+                    "cgnatd: the system clock stepped {} by {} µs; {}",
+                    if step.forward { "forward" } else { "backward" },
+                    step.us,
+                    if step.forward {
+                        "the packet clock follows"
+                    } else {
+                        "the packet clock slews, never going back"
+                    }
+                );
+                cell.publish(discipline.params());
+                // Stamped no earlier than the management clock's last reading.
+                let mut e = e;
+                e.time = e.time.max(mgmt_clock.now());
+                core.log_event(e);
+            } else {
+                cell.publish(discipline.params());
+            }
+        }
+        core.tick(mgmt_clock.now());
+        std::thread::sleep(core.tick_interval());
     }
     eprintln!("cgnatd: stopping");
     stop.store(true, Ordering::SeqCst);
-    for lcore in lcores.iter().take(d.workers as usize) {
+    for lcore in &launched {
         let rc = eal.wait(*lcore);
         if rc != 0 {
             eprintln!("cgnatd: worker on lcore {lcore} ended with {rc}");
         }
     }
-    let report = core.shutdown(clock.now());
+    let report = core.shutdown(mgmt_clock.now());
     for (target, n) in &report.lost {
         eprintln!("cgnatd: NAT log target {target}: {n} record(s) could not be written before the deadline");
     }

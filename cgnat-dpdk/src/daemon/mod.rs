@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod clock;
 pub mod counters;
+pub mod discipline;
 pub mod eal_args;
 pub mod lifecycle;
 pub mod management;

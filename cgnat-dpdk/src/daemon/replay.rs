@@ -8,6 +8,12 @@
 //! `shutdown()` releases every block at the last packet's time, and the
 //! run ends: the same input and configuration always give byte-identical
 //! output pcaps and NAT log.
+//!
+//! The run's `daemon-start` record and the configuration records are
+//! stamped 1 µs before the first packet (so they come before anything the
+//! worker logs for it) and written before it is translated; the run id is
+//! derived from the configuration digest (`management::run`), and the
+//! `daemon-stop` record ends the log.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -22,7 +28,7 @@ use cgnat_core::{Instant, Nat, Side, Worker};
 use super::cli::ReplayPaths;
 use super::eal_args;
 use super::lifecycle::{data_room, dpdk, io, require_root, runtime_dir, stop_requested, DaemonError, Summary};
-use super::management::LogPipeline;
+use super::management::{run, LogPipeline};
 use super::pcap::PcapWriter;
 use super::router::{Egress, Router, Shared};
 use crate::{Burst, Eal, Mbuf, Mempool, Port, PortConf, RxTimestamp, SOCKET_ANY};
@@ -149,6 +155,8 @@ fn replay(eal: &Eal, cfg: &DaemonConfig, paths: &ReplayPaths, stats_file: Option
         error: None,
     };
     let mut drain = LogPipeline::open(&cfg.log, vec![consumer], Vec::new()).map_err(io("open NAT log"))?;
+    let digest = run::config_digest(cfg);
+    drain.set_run(run::replay_run_id(digest));
     let mut sweeper = Sweeper::new(nat, Vec::<Event>::new());
 
     let mut burst = Burst::new();
@@ -174,7 +182,12 @@ fn replay(eal: &Eal, cfg: &DaemonConfig, paths: &ReplayPaths, stats_file: Option
         let Some((t, m)) = inputs[pick].queue.pop_front() else { break };
         now = Instant::from_micros(t.max(now.as_micros()));
         if !started {
-            sweeper.log_startup(now);
+            let at = Instant::from_micros(now.as_micros().saturating_sub(1));
+            let mut first = Vec::new();
+            sweeper.sequencer().emit(&mut first, run::start_event(at, digest));
+            sweeper.sink_mut().append(&mut first);
+            sweeper.log_startup(at);
+            drain.pump(sweeper.sink_mut(), now.as_micros());
             started = true;
         }
         if now.as_micros() >= next_sweep {
@@ -192,6 +205,13 @@ fn replay(eal: &Eal, cfg: &DaemonConfig, paths: &ReplayPaths, stats_file: Option
     router.drop_held();
     sweeper.shutdown(now);
     drain.drain_all(sweeper.sink_mut());
+    if started {
+        let at = Instant::from_micros(now.as_micros().max(drain.last_time()));
+        let mut stop = Vec::new();
+        sweeper.sequencer().emit(&mut stop, run::stop_event(at, drain.written()));
+        sweeper.sink_mut().append(&mut stop);
+        drain.drain_all(sweeper.sink_mut());
+    }
     if let Some((target, n)) = drain.close().into_iter().next() {
         return Err(DaemonError::Io {
             context: format!("NAT log target {target}"),

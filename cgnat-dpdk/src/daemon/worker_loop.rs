@@ -1,6 +1,7 @@
 //! The live worker: a poll-mode loop on one lcore, run to completion.
 //!
-//! Each iteration reads the clock once, takes a burst from its inside RX
+//! Each iteration reads the clock once (picking up the management core's
+//! new clock parameters without a lock, see [`super::clock`]), takes a burst from its inside RX
 //! queue and one from its outside RX queue, prefetches the table entries
 //! the whole burst will need ([`Router::prefetch`]: the session lookups of
 //! the burst overlap their cache misses), hands every frame to the
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use cgnat_core::{Instant, Side};
 
-use super::clock::TscClock;
+use super::clock::PacketClock;
 use super::router::{Egress, Router};
 use crate::{Burst, RxQueue, TxQueue};
 
@@ -64,7 +65,7 @@ pub struct WorkerContext {
     /// TX queues.
     pub egress: QueueEgress,
     /// The packet clock.
-    pub clock: TscClock,
+    pub clock: PacketClock,
     /// Set by the management core to stop the loop.
     pub stop: Arc<AtomicBool>,
     /// Sleep when idle, microseconds (0: never).

@@ -2,6 +2,14 @@
 //! sweep, control commands, log pump — plus the threads it owns (control
 //! socket, metrics). Used by live mode (`lifecycle`) and by tests that
 //! drive a cgnat-core `Worker` without DPDK.
+//!
+//! Start (issue 10 items 2 and 3): the log targets open, the run's
+//! `daemon-start` record and the configuration records (deterministic
+//! epoch and prefixes, static mappings) are numbered and made durable in
+//! every legal target, then the control socket and metrics start; only
+//! then does `lifecycle` launch the workers. A start that fails at any
+//! step returns an error and no worker ever runs. A clean shutdown ends
+//! the run with its `daemon-stop` record, the last one.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use cgnat_core::config::DaemonConfig;
 use cgnat_core::counters::Counters;
@@ -22,12 +31,22 @@ use super::log::LogPipeline;
 use super::merge::Watermark;
 use super::metrics;
 use super::query::QueryContext;
+use super::run;
 use crate::daemon::counters::DpCounters;
 
 /// Sweeper slots per sweep.
 pub const SWEEP_BUDGET: usize = 4096;
 /// Packet-clock microseconds between sweeps.
 pub const SWEEP_EVERY_US: u64 = 100_000;
+/// The management loop's period while records or events wait (for a
+/// target, the merge, or durability): the added first-packet latency of a
+/// new block is at most about one such tick plus the target's write and
+/// fsync (or TCP acknowledgement).
+pub const BUSY_TICK: Duration = Duration::from_millis(1);
+/// The period while nothing waits.
+pub const IDLE_TICK: Duration = Duration::from_millis(2);
+/// How long a start waits for its first records to be durable.
+pub const START_DEADLINE: Duration = Duration::from_secs(10);
 
 /// What the management core is built from.
 pub struct CoreParts {
@@ -78,10 +97,40 @@ pub struct ManagementCore {
 }
 
 impl ManagementCore {
-    /// Opens the log targets, logs the startup records at `now`, and
-    /// starts the control socket and metrics server if configured.
+    /// Opens the log targets, writes the run's `daemon-start` record and
+    /// the configuration records at `now` and waits until they are durable
+    /// in every legal target, then starts the control socket and metrics
+    /// server if configured. Workers must not produce events before it
+    /// returns (their events would precede `daemon-start`).
     pub fn start(cfg: &DaemonConfig, parts: CoreParts, now: Instant) -> io::Result<ManagementCore> {
-        let log = LogPipeline::open(&cfg.log, parts.rings, parts.watermarks.clone())?;
+        let mut log = LogPipeline::open(&cfg.log, parts.rings, parts.watermarks.clone())?;
+        log.set_run(run::random_run_id());
+        // The allocations the data plane waits for (`publish_durable`).
+        log.set_durable_tracking(true);
+        let mut sweeper = Sweeper::new(parts.nat.clone(), Vec::new());
+        let mut first = Vec::new();
+        sweeper.sequencer().emit(&mut first, run::start_event(now, run::config_digest(cfg)));
+        sweeper.sink_mut().append(&mut first);
+        sweeper.log_startup(now);
+        if !log.wait_durable(sweeper.sink_mut(), now.as_micros() + 1, START_DEADLINE) {
+            let why: Vec<String> = log
+                .sinks()
+                .iter()
+                .filter_map(|s| s.counters().last_error().map(|e| format!("{}: {e}", s.name())))
+                .collect();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the NAT log targets did not make the start records durable within {} s{}",
+                    START_DEADLINE.as_secs(),
+                    if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", why.join("; "))
+                    }
+                ),
+            ));
+        }
         let ctx = Arc::new(QueryContext {
             nat: parts.nat.clone(),
             nat_counters: parts.nat_counters,
@@ -132,8 +181,6 @@ impl ManagementCore {
             return Err(e);
         }
         let nat = parts.nat.clone();
-        let mut sweeper = Sweeper::new(parts.nat, Vec::new());
-        sweeper.log_startup(now);
         Ok(ManagementCore {
             log,
             sweeper,
@@ -145,6 +192,25 @@ impl ManagementCore {
             nat,
             durable: Vec::new(),
         })
+    }
+
+    /// Queues one record of the management core's own (a `clock-step`,
+    /// ...), numbered as producer `mgmt`.
+    pub fn log_event(&mut self, e: Event) {
+        let mut v = Vec::with_capacity(1);
+        self.sweeper.sequencer().emit(&mut v, e);
+        self.sweeper.sink_mut().append(&mut v);
+    }
+
+    /// How long the management loop should sleep before its next tick:
+    /// [`BUSY_TICK`] while anything waits for the merge, a target or
+    /// durability, [`IDLE_TICK`] otherwise.
+    pub fn tick_interval(&mut self) -> Duration {
+        if self.log.busy() || !self.sweeper.sink_mut().is_empty() {
+            BUSY_TICK
+        } else {
+            IDLE_TICK
+        }
     }
 
     /// The socket path, for messages.
@@ -183,11 +249,18 @@ impl ManagementCore {
     }
 
     /// Clean shutdown after the workers stopped: releases every block
-    /// (reason `shutdown`), writes every record, stops the threads and
-    /// closes the targets.
+    /// (reason `shutdown`), writes every record, ends the run with its
+    /// `daemon-stop` record (the last; aux = the records before it), stops
+    /// the threads and closes the targets.
     pub fn shutdown(mut self, now: Instant) -> ShutdownReport {
         let released = self.sweeper.shutdown(now);
-        let unwritten = self.log.drain_all(self.sweeper.sink_mut());
+        let mut unwritten = self.log.drain_all(self.sweeper.sink_mut());
+        if unwritten == 0 {
+            let at = Instant::from_micros(now.as_micros().max(self.log.last_time()));
+            let stop = run::stop_event(at, self.log.written());
+            self.log_event(stop);
+            unwritten = self.log.drain_all(self.sweeper.sink_mut());
+        }
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
             let _ = t.join();

@@ -1,6 +1,7 @@
 //! The management ("CLI") core of `cgnatd`: a thread that never touches
 //! packets. It merges the workers' event rings into the NAT log
-//! ([`log`], [`merge`], [`sink`], [`roll`]), runs the sweeper, serves the
+//! ([`log`], [`merge`], [`sink`], [`writer`], [`output`], [`roll`],
+//! [`compress`], [`syslog_tcp`], [`interim`], [`run`]), runs the sweeper, serves the
 //! control socket ([`control`], [`query`]) and the Prometheus metrics
 //! endpoint ([`metrics`]).
 //!
@@ -11,14 +12,20 @@
 //! read the lock-free tables and atomics, and send state-changing requests
 //! to the loop over a channel.
 
+pub mod compress;
 pub mod control;
 pub mod core;
+pub mod interim;
 pub mod log;
 pub mod merge;
 pub mod metrics;
+pub mod output;
 pub mod query;
 pub mod roll;
+pub mod run;
 pub mod sink;
+pub mod syslog_tcp;
+pub mod writer;
 
 pub use self::core::{CoreParts, ManagementCore, ShutdownReport};
 pub use log::{LogPipeline, LogShared};
