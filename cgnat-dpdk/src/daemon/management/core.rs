@@ -5,10 +5,8 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use cgnat_core::config::DaemonConfig;
 use cgnat_core::counters::Counters;
@@ -17,11 +15,11 @@ use cgnat_core::ring::Consumer;
 use cgnat_core::sweeper::{SweepStats, Sweeper};
 use cgnat_core::{Instant, Nat};
 
-use super::control::{self, Command, Executor};
+use super::control::{Command, Executor};
 use super::log::LogPipeline;
 use super::merge::Watermark;
-use super::metrics;
 use super::query::QueryContext;
+use super::servers::ManagementServers;
 use crate::daemon::counters::DpCounters;
 
 /// Sweeper slots per sweep.
@@ -70,8 +68,7 @@ pub struct ManagementCore {
     pub sweeper: Sweeper<Vec<Event>>,
     exec: Executor,
     commands: Receiver<Command>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    servers: ManagementServers,
     last_sweep: Option<u64>,
     nat: Arc<Nat>,
     durable: Vec<cgnat_core::natlog::LogRecord>,
@@ -103,34 +100,8 @@ impl ManagementCore {
             ctx: ctx.clone(),
         };
         exec.publish_sinks(&log);
-        let stop = Arc::new(AtomicBool::new(false));
         let (tx, commands) = sync_channel(64);
-        let mut threads = Vec::new();
-        let mut core_err = None;
-        if cfg.control.enabled {
-            match control::serve(&cfg.control.socket, ctx.clone(), tx, stop.clone()) {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    core_err = Some(io::Error::new(
-                        e.kind(),
-                        format!("control socket {}: {e}", cfg.control.socket.display()),
-                    ))
-                }
-            }
-        }
-        if cfg.metrics.enabled && core_err.is_none() {
-            match metrics::serve(&cfg.metrics.listen, ctx, stop.clone()) {
-                Ok(t) => threads.push(t),
-                Err(e) => core_err = Some(io::Error::new(e.kind(), format!("metrics listener {}: {e}", cfg.metrics.listen))),
-            }
-        }
-        if let Some(e) = core_err {
-            stop.store(true, Ordering::SeqCst);
-            for t in threads {
-                let _ = t.join();
-            }
-            return Err(e);
-        }
+        let servers = ManagementServers::start(&cfg.control, &cfg.metrics, ctx, tx)?;
         let nat = parts.nat.clone();
         let mut sweeper = Sweeper::new(parts.nat, Vec::new());
         sweeper.log_startup(now);
@@ -139,8 +110,7 @@ impl ManagementCore {
             sweeper,
             exec,
             commands,
-            stop,
-            threads,
+            servers,
             last_sweep: None,
             nat,
             durable: Vec::new(),
@@ -188,10 +158,7 @@ impl ManagementCore {
     pub fn shutdown(mut self, now: Instant) -> ShutdownReport {
         let released = self.sweeper.shutdown(now);
         let unwritten = self.log.drain_all(self.sweeper.sink_mut());
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.servers.stop();
         let lost = self.log.close();
         ShutdownReport {
             released,
