@@ -10,6 +10,7 @@ PKGS=(
   curl iperf3 dnsutils python3 python3-scapy           # lab traffic, pcap fixtures
   tshark nftables conntrack                            # IPFIX decode, kernel NAT peer
   valgrind                                             # instruction counts
+  prometheus                                           # promtool: checks the metrics exposition
 )
 
 if [ "$(id -u)" -ne 0 ]; then

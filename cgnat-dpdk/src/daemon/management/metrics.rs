@@ -353,6 +353,8 @@ impl MetricsServer {
                     .timer(timer)
                     .header_read_timeout(me.header_timeout)
                     .keep_alive(false)
+                    // `printf 'GET ...' | nc -N` shuts down its side first.
+                    .half_close(true)
                     .max_buf_size(MAX_REQUEST_HEAD)
                     .serve_connection(TokioIo::new(stream), service_fn(move |req| svc.clone().respond(req)));
                 match timeout(me.connection_timeout, conn).await {
