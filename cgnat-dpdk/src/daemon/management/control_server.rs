@@ -4,9 +4,9 @@
 //! Issue 9 item 6, "the control socket bounds a request before buffering
 //! it and never lets a slow or stuck client block others":
 //! - lines are framed by tokio-util's [`AnyDelimiterCodec`] with a maximum
-//!   length, so at most `control.max_request_bytes` (plus one read) of a
-//!   line is ever buffered; a longer line is answered `bad-request` and
-//!   the connection closed;
+//!   length, so no more than about twice `control.max_request_bytes` of a
+//!   line is ever buffered (the read buffer grows by doubling); a longer
+//!   line is answered `bad-request` and the connection closed;
 //! - `control.max_connections` connections at once; more are answered
 //!   `unavailable` and closed;
 //! - a connection must complete each request line within
