@@ -11,6 +11,7 @@ PKGS=(
   tshark nftables conntrack                            # IPFIX decode, kernel NAT peer
   valgrind                                             # instruction counts
   rsyslog                                              # real RFC 5424 TCP collector (NAT log tests)
+  prometheus                                           # promtool: checks the metrics exposition
 )
 
 if [ "$(id -u)" -ne 0 ]; then

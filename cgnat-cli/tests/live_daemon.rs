@@ -201,8 +201,13 @@ fn live_daemon_workflows() {
     assert_eq!(v["owner"]["subscriber"], "100.64.1.20");
     // A pool port nobody holds.
     assert_eq!(ctl(&["lookup", "203.0.113.3:1536"]).code, Some(1));
-    // The same port from the daemon's own NAT log.
+    // The same port from the daemon's own NAT log, once flushed (every
+    // `log.flush_interval_ms`: the control socket may answer sooner).
     let log = dir.path().join("nat.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&log).map_or(true, |m| m.len() == 0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let r = run_in(
         dir.path(),
         &[

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use super::log::{ControlConfig, Fsync, LogConfig, LogTarget, MetricsConfig, OnStall, TargetFormat, Transport};
+pub use super::log::{Fsync, LogConfig, LogTarget, OnStall, TargetFormat, Transport};
+pub use super::management::{ControlConfig, MetricsConfig};
 use super::{ConfigError, DataplaneConfig, NatConfig};
 
 /// The lab configuration (`configs/lab.toml`), compiled in: what `cgnatd`
@@ -56,16 +57,8 @@ impl DaemonConfig {
         self.nat.validate()?;
         self.dataplane.validate(&self.nat)?;
         self.log.validate()?;
-        if self.control.enabled && self.control.socket.as_os_str().is_empty() {
-            return Err(ConfigError::new("control.socket", "\"\"", "a path for the control socket"));
-        }
-        if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::new(
-                "metrics.listen",
-                format!("{:?}", self.metrics.listen),
-                "IP:PORT to listen on, e.g. \"127.0.0.1:9469\"",
-            ));
-        }
+        self.control.validate()?;
+        self.metrics.validate()?;
         Ok(())
     }
 }

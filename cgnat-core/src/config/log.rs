@@ -1,8 +1,8 @@
-//! The `[log]` (with `[[log.targets]]`), `[control]` and `[metrics]`
-//! tables of `cgnatd`'s configuration: NAT log targets and their formats
+//! The `[log]` (with `[[log.targets]]` and `[log.clock]`) table of
+//! `cgnatd`'s configuration: NAT log targets and their formats
 //! (`docs/nat-log-format.md`: text, JSON lines, RFC 5424 syslog over a file,
 //! UDP or TCP with RFC 6587 framing, IPFIX per RFC 7011 / RFC 8158), flush
-//! and fsync policy, the control socket and the Prometheus endpoint.
+//! and fsync policy, the packet clock's discipline.
 //! Validation errors name the key, the value and what is allowed.
 
 use std::path::{Path, PathBuf};
@@ -424,44 +424,6 @@ impl LogConfig {
             }
         }
         Ok(())
-    }
-}
-
-/// The `[control]` table: the control socket of `cgnatctl`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ControlConfig {
-    /// Serve the control socket.
-    pub enabled: bool,
-    /// The Unix socket path (created mode 0600).
-    pub socket: PathBuf,
-}
-
-impl Default for ControlConfig {
-    fn default() -> Self {
-        ControlConfig {
-            enabled: true,
-            socket: PathBuf::from(crate::control::DEFAULT_SOCKET),
-        }
-    }
-}
-
-/// The `[metrics]` table: Prometheus text exposition over HTTP.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Serve metrics.
-    pub enabled: bool,
-    /// Listen address `IP:PORT` (GET /metrics).
-    pub listen: String,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        MetricsConfig {
-            enabled: true,
-            listen: "127.0.0.1:9469".into(),
-        }
     }
 }
 

@@ -8,6 +8,7 @@ mod dataplane;
 pub mod file;
 mod hostile;
 pub mod log;
+mod management;
 mod prefix;
 mod validate;
 
@@ -18,7 +19,8 @@ use serde::{Deserialize, Serialize};
 pub use dataplane::{is_pci_address, DataplaneConfig, Hugepages, InterfaceAddress, MacAddress, PortConfig, StaticNeighbour, MAX_WORKERS};
 pub use file::{DaemonConfig, LoadError};
 pub use hostile::{Admission, Fairness, Inbound, Unconfirmed};
-pub use log::{ClockConfig, ControlConfig, Fsync, LogConfig, LogTarget, MetricsConfig, OnStall, TargetFormat, Transport};
+pub use log::{ClockConfig, Fsync, LogConfig, LogTarget, OnStall, TargetFormat, Transport};
+pub use management::{ControlConfig, MetricsConfig};
 pub use prefix::{Ipv4Prefix, PortRange, PrefixParseError};
 pub use validate::ConfigError;
 

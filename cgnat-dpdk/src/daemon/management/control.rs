@@ -2,27 +2,25 @@
 //! versioned JSON-lines protocol of [`cgnat_core::control`]
 //! (`docs/control-protocol.md`).
 //!
-//! An acceptor thread and one thread per connection parse requests and
-//! answer the read-only ones directly ([`QueryContext`]). Requests that
-//! change state or touch the log (`clear`, `reload`, `events`) are sent to
-//! the management loop as [`Command`]s and executed there by
+//! [`bind`] creates the socket; [`super::control_server`] serves its
+//! connections on the management plane's async runtime and calls
+//! [`answer`] (on the runtime's blocking pool) for each request. Read-only
+//! requests are answered directly ([`QueryContext`]). Requests that change
+//! state or touch the log (`clear`, `reload`, `events`) are sent to the
+//! management loop as [`Command`]s and executed there by
 //! [`Executor::execute`] between two log pumps, so the sweeper and the log
 //! keep a single owner. The data plane never waits on any of this.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use cgnat_core::config::file;
-use cgnat_core::control::{
-    format_response, parse_request, ClearResult, ErrorCode, JsonRecord, Request, Response, ResponseEnvelope, MAX_REQUEST_LINE,
-};
+use cgnat_core::control::{ClearResult, ErrorCode, JsonRecord, Request, Response};
 use cgnat_core::event::Event;
 use cgnat_core::natlog::LogRecord;
 use cgnat_core::sweeper::{SweepStats, Sweeper};
@@ -31,12 +29,8 @@ use cgnat_core::Instant;
 use super::log::LogPipeline;
 use super::query::QueryContext;
 
-/// How long a connection waits for the management loop.
+/// How long a request waits for the management loop.
 const LOOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Records a follower may lag before it is disconnected.
-const FOLLOW_QUEUE: usize = 65536;
-/// Concurrent connections served; more are answered `unavailable` and closed.
-pub const MAX_CONNECTIONS: usize = 64;
 
 /// A request for the management loop.
 pub enum Command {
@@ -61,14 +55,17 @@ pub enum ClearTarget {
     All,
 }
 
-fn unavailable() -> Response {
+/// The answer when the management loop is gone or did not answer.
+pub fn unavailable() -> Response {
     Response::Error {
         code: ErrorCode::Unavailable,
         message: "the management loop did not answer (shutting down?)".into(),
     }
 }
 
-fn ask(tx: &SyncSender<Command>, make: impl FnOnce(SyncSender<Response>) -> Command) -> Response {
+/// Sends a command to the management loop and waits (at most 30 s) for its
+/// answer. Blocking: the async servers call it on the blocking pool.
+pub fn ask(tx: &SyncSender<Command>, make: impl FnOnce(SyncSender<Response>) -> Command) -> Response {
     let (rtx, rrx) = sync_channel(1);
     if tx.send(make(rtx)).is_err() {
         return unavailable();
@@ -103,7 +100,8 @@ fn bad(message: impl Into<String>) -> Response {
 }
 
 /// Answers one parsed request (everything except the follow stream).
-fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request) -> Response {
+/// Blocking (table scans, the management loop): run it off the runtime.
+pub fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request) -> Response {
     match req {
         Request::Status => Response::Status(ctx.status()),
         Request::Stats => Response::Stats(ctx.stats()),
@@ -128,82 +126,10 @@ fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request) -> Respon
     }
 }
 
-fn write_line(w: &mut UnixStream, r: &ResponseEnvelope) -> io::Result<()> {
-    let mut s = format_response(r);
-    s.push('\n');
-    w.write_all(s.as_bytes())
-}
-
-fn connection(stream: UnixStream, ctx: Arc<QueryContext>, tx: SyncSender<Command>, stop: Arc<AtomicBool>) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut out = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    let mut line = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return Ok(()),
-            Ok(_) if line.last() != Some(&b'\n') && line.len() <= MAX_REQUEST_LINE => continue,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                if line.len() > MAX_REQUEST_LINE {
-                    let e = ResponseEnvelope::error(0, ErrorCode::BadRequest, "request line longer than 64 KiB");
-                    return write_line(&mut out, &e);
-                }
-                continue;
-            }
-            Err(e) => return Err(e),
-        }
-        if line.len() > MAX_REQUEST_LINE {
-            let e = ResponseEnvelope::error(0, ErrorCode::BadRequest, "request line longer than 64 KiB");
-            return write_line(&mut out, &e);
-        }
-        let text = String::from_utf8_lossy(&line).trim().to_string();
-        line.clear();
-        if text.is_empty() {
-            continue;
-        }
-        let env = match parse_request(&text) {
-            Ok(env) => env,
-            Err(e) => {
-                write_line(&mut out, &e)?;
-                continue;
-            }
-        };
-        if let Request::Events { follow: true, .. } = env.request {
-            return follow(&mut out, env.id, &tx, &stop);
-        }
-        let r = answer(&ctx, &tx, &env.request);
-        write_line(&mut out, &ResponseEnvelope::new(env.id, r))?;
-    }
-    Ok(())
-}
-
-fn follow(out: &mut UnixStream, id: u64, tx: &SyncSender<Command>, stop: &AtomicBool) -> io::Result<()> {
-    let (rec_tx, rec_rx) = sync_channel::<LogRecord>(FOLLOW_QUEUE);
-    let r = ask(tx, |r| Command::Follow(rec_tx, r));
-    let ok = matches!(r, Response::Following);
-    write_line(out, &ResponseEnvelope::new(id, r))?;
-    if !ok {
-        return Ok(());
-    }
-    while !stop.load(Ordering::Relaxed) {
-        match rec_rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(rec) => {
-                let record = JsonRecord::from(&rec);
-                write_line(out, &ResponseEnvelope::new(id, Response::Record { record }))?;
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return Ok(()),
-        }
-    }
-    Ok(())
-}
-
 /// Binds the control socket at `path` (replacing a stale one, creating
-/// the directory 0700 if missing), sets mode 0600, and serves it until
-/// `stop` is set.
-pub fn serve(path: &Path, ctx: Arc<QueryContext>, tx: SyncSender<Command>, stop: Arc<AtomicBool>) -> io::Result<JoinHandle<()>> {
+/// the directory 0700 if missing) and sets mode 0600. The listener is
+/// non-blocking, ready for the async runtime.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -220,35 +146,7 @@ pub fn serve(path: &Path, ctx: Arc<QueryContext>, tx: SyncSender<Command>, stop:
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
-    let path = path.to_path_buf();
-    let live = Arc::new(AtomicUsize::new(0));
-    std::thread::Builder::new().name("cgnat-control".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((mut s, _)) => {
-                    let _ = s.set_nonblocking(false);
-                    if live.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-                        let busy = ResponseEnvelope::error(0, ErrorCode::Unavailable, "too many control connections");
-                        let _ = write_line(&mut s, &busy);
-                        continue;
-                    }
-                    live.fetch_add(1, Ordering::Relaxed);
-                    let (ctx, tx, stop, done) = (ctx.clone(), tx.clone(), stop.clone(), live.clone());
-                    let spawned = std::thread::Builder::new().name("cgnat-control-conn".into()).spawn(move || {
-                        let _ = connection(s, ctx, tx, stop);
-                        done.fetch_sub(1, Ordering::Relaxed);
-                    });
-                    if spawned.is_err() {
-                        // The thread (and its decrement) never ran.
-                        live.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(50)),
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        }
-        let _ = std::fs::remove_file(&path);
-    })
+    Ok(listener)
 }
 
 /// The management loop's side: executes [`Command`]s.
@@ -322,6 +220,10 @@ impl Executor {
             code: ErrorCode::InvalidConfig,
             message: m,
         };
+        // A FIFO or device would block the management loop on its read.
+        if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            return invalid(format!("{}: not a regular file (reload reads a TOML file)", path.display()));
+        }
         let cfg = match file::load(Some(&path)) {
             Ok(c) => c,
             Err(e) => return invalid(e.to_string()),

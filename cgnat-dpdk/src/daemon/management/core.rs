@@ -13,10 +13,8 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use cgnat_core::config::DaemonConfig;
@@ -26,12 +24,12 @@ use cgnat_core::ring::Consumer;
 use cgnat_core::sweeper::{SweepStats, Sweeper};
 use cgnat_core::{Instant, Nat};
 
-use super::control::{self, Command, Executor};
+use super::control::{Command, Executor};
 use super::log::LogPipeline;
 use super::merge::Watermark;
-use super::metrics;
 use super::query::QueryContext;
 use super::run;
+use super::servers::ManagementServers;
 use crate::daemon::counters::DpCounters;
 
 /// Sweeper slots per sweep.
@@ -89,8 +87,7 @@ pub struct ManagementCore {
     pub sweeper: Sweeper<Vec<Event>>,
     exec: Executor,
     commands: Receiver<Command>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    servers: ManagementServers,
     last_sweep: Option<u64>,
     nat: Arc<Nat>,
     durable: Vec<cgnat_core::natlog::LogRecord>,
@@ -152,42 +149,15 @@ impl ManagementCore {
             ctx: ctx.clone(),
         };
         exec.publish_sinks(&log);
-        let stop = Arc::new(AtomicBool::new(false));
         let (tx, commands) = sync_channel(64);
-        let mut threads = Vec::new();
-        let mut core_err = None;
-        if cfg.control.enabled {
-            match control::serve(&cfg.control.socket, ctx.clone(), tx, stop.clone()) {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    core_err = Some(io::Error::new(
-                        e.kind(),
-                        format!("control socket {}: {e}", cfg.control.socket.display()),
-                    ))
-                }
-            }
-        }
-        if cfg.metrics.enabled && core_err.is_none() {
-            match metrics::serve(&cfg.metrics.listen, ctx, stop.clone()) {
-                Ok(t) => threads.push(t),
-                Err(e) => core_err = Some(io::Error::new(e.kind(), format!("metrics listener {}: {e}", cfg.metrics.listen))),
-            }
-        }
-        if let Some(e) = core_err {
-            stop.store(true, Ordering::SeqCst);
-            for t in threads {
-                let _ = t.join();
-            }
-            return Err(e);
-        }
+        let servers = ManagementServers::start(&cfg.control, &cfg.metrics, ctx, tx)?;
         let nat = parts.nat.clone();
         Ok(ManagementCore {
             log,
             sweeper,
             exec,
             commands,
-            stop,
-            threads,
+            servers,
             last_sweep: None,
             nat,
             durable: Vec::new(),
@@ -261,10 +231,7 @@ impl ManagementCore {
             self.log_event(stop);
             unwritten = self.log.drain_all(self.sweeper.sink_mut());
         }
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.servers.stop();
         let lost = self.log.close();
         ShutdownReport {
             released,

@@ -1,22 +1,41 @@
-//! Prometheus metrics: the text exposition format (version 0.0.4) over a
-//! minimal HTTP/1.0 server (`GET /metrics`) on its own thread.
+//! Prometheus metrics: the text exposition format (version 0.0.4) served
+//! by hyper (`GET /metrics`) on the management plane's async runtime
+//! ([`super::servers`]).
 //!
 //! Everything is read from atomics and the lock-free tables at scrape
-//! time; a scrape never waits on the data plane.
+//! time; a scrape never waits on the data plane. Issue 9 item 6: scrapes
+//! are served concurrently (`metrics.max_connections`), a client must send
+//! its request head within `metrics.header_timeout_secs` (slowloris) and
+//! be done within `metrics.connection_timeout_secs`, and the rendering runs
+//! on the blocking pool so the I/O thread never stalls.
 
+use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
+
+use bytes::Bytes;
+use cgnat_core::config::MetricsConfig;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::time::timeout;
 
 use cgnat_core::natlog::EVENT_KINDS;
 use cgnat_core::{Counter, DropReason};
 
 use super::query::QueryContext;
+use super::servers::{Limiter, ServerCounters, ACCEPT_BACKOFF};
 use crate::daemon::counters::DpCounter;
+
+/// Largest request head (request line and headers) buffered, bytes.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -153,48 +172,199 @@ pub fn render(ctx: &QueryContext) -> String {
     o
 }
 
-fn respond(mut s: TcpStream, ctx: &QueryContext) -> io::Result<()> {
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut req = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 8192 {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        req.extend_from_slice(&buf[..n]);
-    }
-    let line = String::from_utf8_lossy(&req);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, ctype, body) = match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render(ctx)),
-        ("GET", "/") => ("200 OK", "text/plain; charset=utf-8", "cgnatd: metrics at /metrics\n".into()),
-        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found\n".into()),
-        _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET\n".into()),
-    };
-    let head = format!(
-        "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+/// Appends the management servers' own counters and limits.
+pub fn render_servers(o: &mut String, c: &ServerCounters, control: &Limiter, metrics: &Limiter) {
+    metric(
+        o,
+        "cgnat_control_connections_total",
+        "counter",
+        "Control-socket connections: accepted, or refused at control.max_connections.",
     );
-    s.write_all(head.as_bytes())?;
-    s.write_all(body.as_bytes())
+    let _ = writeln!(
+        o,
+        "cgnat_control_connections_total{{result=\"accepted\"}} {}",
+        c.control_accepted.get()
+    );
+    let _ = writeln!(
+        o,
+        "cgnat_control_connections_total{{result=\"refused\"}} {}",
+        c.control_refused.get()
+    );
+    metric(o, "cgnat_control_connections_open", "gauge", "Control-socket connections open now.");
+    let _ = writeln!(o, "cgnat_control_connections_open {}", control.open());
+    metric(o, "cgnat_control_connections_limit", "gauge", "control.max_connections.");
+    let _ = writeln!(o, "cgnat_control_connections_limit {}", control.max());
+    metric(o, "cgnat_control_requests_total", "counter", "Control requests read.");
+    let _ = writeln!(o, "cgnat_control_requests_total {}", c.control_requests.get());
+    metric(
+        o,
+        "cgnat_control_disconnects_total",
+        "counter",
+        "Control connections closed by the daemon: request_too_long, idle_timeout, write_timeout, follower_lagged.",
+    );
+    for (reason, n) in [
+        ("request_too_long", &c.control_too_long),
+        ("idle_timeout", &c.control_idle_timeouts),
+        ("write_timeout", &c.control_write_timeouts),
+        ("follower_lagged", &c.control_followers_lagged),
+    ] {
+        let _ = writeln!(o, "cgnat_control_disconnects_total{{reason=\"{reason}\"}} {}", n.get());
+    }
+    metric(
+        o,
+        "cgnat_metrics_connections_total",
+        "counter",
+        "Metrics connections: accepted, or refused (503) at metrics.max_connections.",
+    );
+    let _ = writeln!(
+        o,
+        "cgnat_metrics_connections_total{{result=\"accepted\"}} {}",
+        c.metrics_accepted.get()
+    );
+    let _ = writeln!(
+        o,
+        "cgnat_metrics_connections_total{{result=\"refused\"}} {}",
+        c.metrics_refused.get()
+    );
+    metric(
+        o,
+        "cgnat_metrics_connections_open",
+        "gauge",
+        "Metrics connections open now (this one included).",
+    );
+    let _ = writeln!(o, "cgnat_metrics_connections_open {}", metrics.open());
+    metric(o, "cgnat_metrics_connections_limit", "gauge", "metrics.max_connections.");
+    let _ = writeln!(o, "cgnat_metrics_connections_limit {}", metrics.max());
+    metric(o, "cgnat_metrics_requests_total", "counter", "HTTP requests answered.");
+    let _ = writeln!(o, "cgnat_metrics_requests_total {}", c.metrics_requests.get());
+    metric(
+        o,
+        "cgnat_metrics_disconnects_total",
+        "counter",
+        "Metrics connections cut by the daemon: header_timeout, connection_timeout, error.",
+    );
+    for (reason, n) in [
+        ("header_timeout", &c.metrics_header_timeouts),
+        ("connection_timeout", &c.metrics_connection_timeouts),
+        ("error", &c.metrics_errors),
+    ] {
+        let _ = writeln!(o, "cgnat_metrics_disconnects_total{{reason=\"{reason}\"}} {}", n.get());
+    }
 }
 
-/// Listens on `addr` and serves scrapes until `stop` is set.
-pub fn serve(addr: &str, ctx: Arc<QueryContext>, stop: Arc<AtomicBool>) -> io::Result<JoinHandle<()>> {
-    let listener = TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    std::thread::Builder::new().name("cgnat-metrics".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((s, _)) => {
-                    let _ = s.set_nonblocking(false);
-                    let _ = respond(s, &ctx);
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
+/// The answer to a connection over `metrics.max_connections`.
+fn busy(max: usize) -> Vec<u8> {
+    let body = format!("too many connections (metrics.max_connections = {max})\n");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The metrics endpoint's server state, shared by its connection tasks.
+pub struct MetricsServer {
+    ctx: Arc<QueryContext>,
+    counters: Arc<ServerCounters>,
+    control_slots: Arc<Limiter>,
+    slots: Arc<Limiter>,
+    busy: Vec<u8>,
+    header_timeout: Duration,
+    connection_timeout: Duration,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, ctype: &'static str, body: String) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
+    }
+    r
+}
+
+impl MetricsServer {
+    /// The server for `cfg`; `control_slots` is the control socket's bound
+    /// (exported with the rest).
+    pub fn new(cfg: &MetricsConfig, ctx: Arc<QueryContext>, counters: Arc<ServerCounters>, control_slots: Arc<Limiter>) -> MetricsServer {
+        MetricsServer {
+            ctx,
+            counters,
+            control_slots,
+            slots: Arc::new(Limiter::new(cfg.max_connections)),
+            busy: busy(cfg.max_connections as usize),
+            header_timeout: Duration::from_secs(cfg.header_timeout_secs.into()),
+            connection_timeout: Duration::from_secs(cfg.connection_timeout_secs.into()),
         }
-    })
+    }
+
+    /// The whole exposition: the NAT's metrics and the servers' own.
+    pub fn exposition(&self) -> String {
+        let mut o = render(&self.ctx);
+        render_servers(&mut o, &self.counters, &self.control_slots, &self.slots);
+        o
+    }
+
+    async fn respond(self: Arc<Self>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+        self.counters.metrics_requests.inc();
+        const TEXT: &str = "text/plain; charset=utf-8";
+        Ok(match (req.method(), req.uri().path()) {
+            (&Method::GET, "/metrics") => {
+                // Table scans: on the blocking pool, not the I/O thread.
+                let me = self.clone();
+                match tokio::task::spawn_blocking(move || me.exposition()).await {
+                    Ok(body) => reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body),
+                    Err(_) => reply(StatusCode::INTERNAL_SERVER_ERROR, TEXT, "metrics unavailable\n".into()),
+                }
+            }
+            (&Method::GET, "/") => reply(StatusCode::OK, TEXT, "cgnatd: metrics at /metrics\n".into()),
+            (&Method::GET, _) => reply(StatusCode::NOT_FOUND, TEXT, "not found\n".into()),
+            _ => reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET\n".into()),
+        })
+    }
+
+    /// Accepts connections until the runtime stops. Each is served by
+    /// hyper (HTTP/1.0 and 1.1, one request per connection) within the
+    /// header and connection timeouts.
+    pub async fn run(self: Arc<Self>, listener: TcpListener) {
+        let timer = TokioTimer::new();
+        loop {
+            let stream = match listener.accept().await {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let Some(permit) = self.slots.try_enter() else {
+                self.counters.metrics_refused.inc();
+                // Best effort: a new socket's buffer is empty; never wait.
+                let _ = stream.try_write(&self.busy);
+                continue;
+            };
+            self.counters.metrics_accepted.inc();
+            let me = self.clone();
+            let timer = timer.clone();
+            tokio::spawn(async move {
+                let svc = me.clone();
+                let conn = http1::Builder::new()
+                    .timer(timer)
+                    .header_read_timeout(me.header_timeout)
+                    .keep_alive(false)
+                    // `printf 'GET ...' | nc -N` shuts down its side first.
+                    .half_close(true)
+                    .max_buf_size(MAX_REQUEST_HEAD)
+                    .serve_connection(TokioIo::new(stream), service_fn(move |req| svc.clone().respond(req)));
+                match timeout(me.connection_timeout, conn).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) if e.is_timeout() => me.counters.metrics_header_timeouts.inc(),
+                    Ok(Err(_)) => me.counters.metrics_errors.inc(),
+                    Err(_) => me.counters.metrics_connection_timeouts.inc(),
+                }
+                drop(permit);
+            });
+        }
+    }
 }

@@ -6,14 +6,16 @@
 //! endpoint ([`metrics`]).
 //!
 //! Threads: the management loop (sweeper, log pump, requests that change
-//! state), one writer per log target, the control socket acceptor and one
-//! thread per control connection, and the metrics server. Only the
+//! state), one writer per log target, and the management plane's servers
+//! ([`servers`]: one async I/O thread serving the control socket and the
+//! metrics endpoint, plus a small blocking pool for queries). Only the
 //! management loop releases blocks or numbers log records; other threads
 //! read the lock-free tables and atomics, and send state-changing requests
 //! to the loop over a channel.
 
 pub mod compress;
 pub mod control;
+pub mod control_server;
 pub mod core;
 pub mod interim;
 pub mod log;
@@ -23,6 +25,7 @@ pub mod output;
 pub mod query;
 pub mod roll;
 pub mod run;
+pub mod servers;
 pub mod sink;
 pub mod syslog_tcp;
 pub mod writer;
