@@ -128,6 +128,10 @@ pub struct LookupArgs {
     /// give the one of each epoch in the logs).
     #[arg(long = "config", value_name = "FILE")]
     pub configs: Vec<PathBuf>,
+    /// Answer even if some lines look like NAT records but do not parse
+    /// (each is listed as a warning); without it they are an error (exit 2).
+    #[arg(long)]
+    pub skip_malformed: bool,
     /// The logs.
     #[command(flatten)]
     pub logs: LogArgs,

@@ -22,9 +22,11 @@ pub mod history;
 pub mod index;
 pub mod live;
 pub mod logfile;
+pub mod logread;
 pub mod lookup;
 pub mod output;
 pub mod record;
+pub mod runs;
 pub mod timefmt;
 
 use clap::Parser;
