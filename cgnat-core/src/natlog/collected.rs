@@ -64,7 +64,9 @@ fn parse_params(mut s: &str) -> Result<Vec<(String, String)>, ParseError> {
         if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_graphic() && !b"=]\" ".contains(&b)) {
             return Err(bad(&format!("bad parameter name `{name}`")));
         }
-        s = s[eq + 1..].strip_prefix('"').ok_or_else(|| bad("a parameter value without quotes"))?;
+        s = s[eq + 1..]
+            .strip_prefix('"')
+            .ok_or_else(|| bad("a parameter value without quotes"))?;
         let mut value = String::new();
         let mut chars = s.char_indices();
         let end = loop {
