@@ -86,6 +86,9 @@ pub enum Command {
     /// Build (or refresh) the lookup indexes of NAT log files now, e.g.
     /// from logrotate's postrotate.
     Index(LogArgs),
+    /// NAT log files: verification.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Write a synthetic NAT log (benchmarks and tests).
     #[command(hide = true)]
     GenLog(crate::genlog::GenLogArgs),
@@ -172,6 +175,33 @@ pub struct ClearArgs {
     /// Confirm --all.
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `log`.
+#[derive(Subcommand, Debug)]
+pub enum LogCommand {
+    /// Check that NAT log files are a sound legal record: sequence
+    /// continuity per run, order, duplicates, every allocation released or
+    /// its run ended, no port held by two subscribers at once.
+    ///
+    /// Exit codes: 0 clean, 1 findings (each with file:line), 2 usage, an
+    /// unreadable file, or lines that do not parse.
+    Verify(VerifyArgs),
+}
+
+/// `log verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The NAT log files (any format, plain or gzip, rotated or not).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Every NAT log file of this directory too.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Accept identical copies of a record (collector files from
+    /// at-least-once TCP delivery); still counted and listed.
+    #[arg(long)]
+    pub allow_duplicates: bool,
 }
 
 /// `config`.

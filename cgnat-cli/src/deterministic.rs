@@ -117,7 +117,7 @@ pub fn log_epochs<'a>(files: impl IntoIterator<Item = (&'a str, &'a Summary)> + 
 }
 
 /// The formula of an epoch from its prefix records.
-fn map_of(file: &str, e: &Epoch, prefixes: &[&DetPrefix]) -> Result<DeterministicMap, String> {
+pub(crate) fn map_of(file: &str, e: &Epoch, prefixes: &[&DetPrefix]) -> Result<DeterministicMap, String> {
     let mut c = NatConfig {
         mode: Mode::Deterministic,
         port_range: PortRange {

@@ -173,7 +173,17 @@ pub fn run(socket: Option<&Path>, a: &LookupArgs, f: Format, timing: bool) -> Cm
         logs: infos,
         warnings,
     };
-    let det_in_force = matches!(deterministic::in_force(&epochs, &runs, at), InForce::Epoch(_));
+    let in_force = deterministic::in_force(&epochs, &runs, at);
+    if let (false, InForce::Ended(e, end)) = (report.found, &in_force) {
+        report.warnings.push(format!(
+            "the deterministic epoch of {}:{} ended with its run {} at {}",
+            e.file,
+            e.epoch.line,
+            cgnat_core::natlog::run_name(e.epoch.run),
+            format_time(*end)
+        ));
+    }
+    let det_in_force = matches!(in_force, InForce::Epoch(_));
     if !report.found && (!det.is_empty() || det_in_force) {
         let d = deterministic::reverse(&det, &epochs, &runs, public, port, at)?;
         report.source = "deterministic";
