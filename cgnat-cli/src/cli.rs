@@ -97,11 +97,13 @@ pub enum Command {
 /// Where the NAT logs are, and how they are indexed.
 #[derive(Args, Debug, Default, Clone)]
 pub struct LogArgs {
-    /// A NAT log file (text or JSON lines, plain or gzip); repeat for
-    /// several files (--log nat.log --log nat.log.1).
+    /// A NAT log file (text, JSON lines or syslog, also as stored by
+    /// rsyslog or syslog-ng; plain or gzip); repeat for several files
+    /// (--log nat.log --log nat.log.1).
     #[arg(long = "log", value_name = "FILE")]
     pub logs: Vec<PathBuf>,
-    /// A directory of NAT log files (nat.log, nat.log.1, nat.log.2.gz, ...).
+    /// A directory of NAT log files (nat.log, nat.log.1, nat.log.2.gz,
+    /// nat.log.20231114T000000Z.gz, ...).
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
     /// Keep index files here instead of next to the logs.

@@ -69,7 +69,7 @@ pub struct RunOutcome {
     pub start: Option<usize>,
     /// Its `daemon-stop` entry.
     pub stop: Option<usize>,
-    /// Earliest and latest regular records (entry indices).
+    /// Earliest and latest records, restatements included (entry indices).
     pub first: Option<usize>,
     /// See `first`.
     pub last: Option<usize>,
@@ -213,6 +213,17 @@ impl RunCheck<'_> {
         }
     }
 
+    /// Widens the run's time span to record `i`.
+    fn span(&mut self, i: usize) {
+        let t = self.entry(i).rec.time;
+        if self.out.first.map_or(true, |f| t < self.entry(f).rec.time) {
+            self.out.first = Some(i);
+        }
+        if self.out.last.map_or(true, |l| t >= self.entry(l).rec.time) {
+            self.out.last = Some(i);
+        }
+    }
+
     fn regular(&mut self, i: usize) {
         let r = self.entry(i).rec;
         self.out.records += 1;
@@ -220,12 +231,7 @@ impl RunCheck<'_> {
             None => (r.seq, r.seq),
             Some((a, _)) => (a, r.seq),
         });
-        if self.out.first.map_or(true, |f| r.time < self.entry(f).rec.time) {
-            self.out.first = Some(i);
-        }
-        if self.out.last.map_or(true, |l| r.time >= self.entry(l).rec.time) {
-            self.out.last = Some(i);
-        }
+        self.span(i);
         match r.event {
             EventKind::BlockAllocated => self.alloc(i),
             EventKind::BlockReleased => self.release(i),
@@ -364,6 +370,7 @@ impl RunCheck<'_> {
             return;
         }
         self.out.interim += 1;
+        self.span(i);
         match self.open.get(&key(&r)).copied() {
             Some(o) if o.subscriber != r.subscriber => {
                 let msg = format!(
