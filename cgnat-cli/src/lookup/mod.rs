@@ -84,10 +84,10 @@ pub fn run(socket: Option<&Path>, a: &LookupArgs, f: Format, timing: bool) -> Cm
         .map(|p| deterministic::load_config(p).map(|c| (p.clone(), c)))
         .collect::<Result<_, _>>()?;
     let det = deterministic::det_configs(&configs);
-    let mut files = log_files(&a.logs)?;
+    let mut paths = log_files(&a.logs)?;
     let mut whole_dir = a.logs.logs.is_empty() && a.logs.log_dir.is_some();
     let historical = a.at.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("now"));
-    if files.is_empty() && det.is_empty() {
+    if paths.is_empty() && det.is_empty() {
         if !historical {
             let socket = match (socket, configs.first()) {
                 (Some(s), _) => s.to_path_buf(),
@@ -110,7 +110,7 @@ pub fn run(socket: Option<&Path>, a: &LookupArgs, f: Format, timing: bool) -> Cm
             ))
             .with_hint("name them with --log-dir DIR or --log FILE (rotated and .gz files are read too)"));
         }
-        files = logfile::files_in_dir(&dir)?;
+        paths = logfile::files_in_dir(&dir)?;
         whole_dir = true;
     }
     let at: Micros = match &a.at {
@@ -118,7 +118,7 @@ pub fn run(socket: Option<&Path>, a: &LookupArgs, f: Format, timing: bool) -> Cm
         None => crate::timefmt::now(),
     };
     let t0 = Clock::now();
-    let indexed = files::index_logs(&files, &a.logs, whole_dir)?;
+    let indexed = files::index_logs(&paths, &a.logs, whole_dir)?;
     let t1 = Clock::now();
     let mut warnings = Vec::new();
     files::check_readable(&indexed, a.skip_malformed, &mut warnings)?;
@@ -154,7 +154,7 @@ pub fn run(socket: Option<&Path>, a: &LookupArgs, f: Format, timing: bool) -> Cm
         eprintln!(
             "timing: index {:.1} ms ({} files), query {:.3} ms",
             (t1 - t0).as_secs_f64() * 1e3,
-            files.len(),
+            paths.len(),
             (t2 - t1).as_secs_f64() * 1e3
         );
     }
