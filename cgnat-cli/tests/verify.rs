@@ -257,3 +257,33 @@ fn the_repository_golden_logs_verify_clean() {
         assert!(rep.is_clean(), "{}: {rep}", f.display());
     }
 }
+
+#[test]
+fn lines_without_run_are_split_where_seq_restarts() {
+    // Logs written before runs were recorded (run 0): a restart shows only
+    // as seq going back to 0; each part is checked on its own.
+    let mut a = Run::without_start(0, 0);
+    a.alloc(T0, "100.64.1.1", P, LOW);
+    a.alloc(T0 + SEC, "100.64.1.2", P, HIGH);
+    let mut b = Run::without_start(0, 0);
+    b.alloc(T0 + 10 * SEC, "100.64.1.3", P, LOW);
+    b.release(T0 + 11 * SEC, "100.64.1.3", P, LOW);
+    let v: Vec<_> = a.take().into_iter().chain(b.take()).collect();
+    let text = common::natlog::render(&v, Fmt::Text).replace(" run=0000000000000000", "");
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("nat.log");
+    std::fs::write(&p, text).unwrap();
+    let rep = verify_files(std::slice::from_ref(&p), &VerifyOptions::default()).unwrap();
+    assert!(rep.is_clean(), "{rep}");
+    let parts: Vec<_> = rep.runs.iter().map(|r| (r.legacy_part, r.ended, r.open_blocks)).collect();
+    assert_eq!(parts, [(Some(0), "restart", 2), (Some(1), "live", 0)]);
+    // Within a part the rules still hold: .3 overlapping .1's block in the
+    // first part is caught.
+    let mut a = Run::without_start(0, 0);
+    a.alloc(T0, "100.64.1.1", P, LOW);
+    a.alloc(T0 + SEC, "100.64.1.3", P, (1500, 1600));
+    write(&p, &a.take(), Fmt::Text, false);
+    let rep = verify_files(std::slice::from_ref(&p), &VerifyOptions::default()).unwrap();
+    assert_eq!(rep.findings[0].kind, FindingKind::Overlap, "{rep}");
+    assert_eq!(rep.findings[0].line, 2);
+}
