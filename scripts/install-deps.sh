@@ -10,8 +10,9 @@ PKGS=(
   curl iperf3 dnsutils python3 python3-scapy           # lab traffic, pcap fixtures
   tshark nftables conntrack                            # IPFIX decode, kernel NAT peer
   valgrind                                             # instruction counts
-  rsyslog                                              # real RFC 5424 TCP collector (NAT log tests)
+  rsyslog                                              # real RFC 5424 collector (NAT log tests)
   prometheus                                           # promtool: checks the metrics exposition
+  libivykis0 libnet1 libwrap0 libpcre3 libjson-c5      # syslog-ng-core's libraries (below)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -30,6 +31,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   # tshark asks whether non-root users may capture; answer no.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# syslog-ng conflicts with rsyslog as a package (both provide
+# system-log-daemon), so the collector tests (cgnat-cli/tests/collectors.rs)
+# run Debian's syslog-ng unpacked from its own .deb, never as a service.
+SYSLOG_NG_ROOT=/opt/cgnat-test/syslog-ng
+if [ ! -x "$SYSLOG_NG_ROOT/usr/sbin/syslog-ng" ]; then
+  tmp=$(mktemp -d)
+  echo "install-deps: unpacking syslog-ng-core into $SYSLOG_NG_ROOT"
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root syslog-ng-core)
+  mkdir -p "$SYSLOG_NG_ROOT"
+  dpkg-deb -x "$tmp"/syslog-ng-core_*.deb "$SYSLOG_NG_ROOT"
+  rm -rf "$tmp"
 fi
 
 # Rust: Debian 12's rustc (1.63) is too old; use rustup's toolchain.

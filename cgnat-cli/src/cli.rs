@@ -86,6 +86,9 @@ pub enum Command {
     /// Build (or refresh) the lookup indexes of NAT log files now, e.g.
     /// from logrotate's postrotate.
     Index(LogArgs),
+    /// NAT log files: verification.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Write a synthetic NAT log (benchmarks and tests).
     #[command(hide = true)]
     GenLog(crate::genlog::GenLogArgs),
@@ -94,11 +97,13 @@ pub enum Command {
 /// Where the NAT logs are, and how they are indexed.
 #[derive(Args, Debug, Default, Clone)]
 pub struct LogArgs {
-    /// A NAT log file (text or JSON lines, plain or gzip); repeat for
-    /// several files (--log nat.log --log nat.log.1).
+    /// A NAT log file (text, JSON lines or syslog, also as stored by
+    /// rsyslog or syslog-ng; plain or gzip); repeat for several files
+    /// (--log nat.log --log nat.log.1).
     #[arg(long = "log", value_name = "FILE")]
     pub logs: Vec<PathBuf>,
-    /// A directory of NAT log files (nat.log, nat.log.1, nat.log.2.gz, ...).
+    /// A directory of NAT log files (nat.log, nat.log.1, nat.log.2.gz,
+    /// nat.log.20231114T000000Z.gz, ...).
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
     /// Keep index files here instead of next to the logs.
@@ -128,6 +133,10 @@ pub struct LookupArgs {
     /// give the one of each epoch in the logs).
     #[arg(long = "config", value_name = "FILE")]
     pub configs: Vec<PathBuf>,
+    /// Answer even if some lines look like NAT records but do not parse
+    /// (each is listed as a warning); without it they are an error (exit 2).
+    #[arg(long)]
+    pub skip_malformed: bool,
     /// The logs.
     #[command(flatten)]
     pub logs: LogArgs,
@@ -168,6 +177,33 @@ pub struct ClearArgs {
     /// Confirm --all.
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `log`.
+#[derive(Subcommand, Debug)]
+pub enum LogCommand {
+    /// Check that NAT log files are a sound legal record: sequence
+    /// continuity per run, order, duplicates, every allocation released or
+    /// its run ended, no port held by two subscribers at once.
+    ///
+    /// Exit codes: 0 clean, 1 findings (each with file:line), 2 usage, an
+    /// unreadable file, or lines that do not parse.
+    Verify(VerifyArgs),
+}
+
+/// `log verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The NAT log files (any format, plain or gzip, rotated or not).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Every NAT log file of this directory too.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Accept identical copies of a record (collector files from
+    /// at-least-once TCP delivery); still counted and listed.
+    #[arg(long)]
+    pub allow_duplicates: bool,
 }
 
 /// `config`.

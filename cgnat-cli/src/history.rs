@@ -6,13 +6,21 @@
 //! allocation at the start of a later file (rotation split the pair); if a
 //! later file allocates the block anew instead, the open holding ended
 //! there (its release record is missing: the end is marked inferred).
+//! A `block-interim` restatement in a later file continues the holding of
+//! the same allocation; alone (the allocation's file not given), it starts
+//! the holding at the allocation time it carries.
+//!
+//! Then [`end_runs`] ends the holdings a run left open when it ended: at
+//! its `daemon-stop`, or, for a run that crashed, at the next run's start,
+//! held for certain only until the crashed run's last record.
 
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use crate::index::{Interval, END_INFERRED, END_OPEN, START_OPEN};
+use crate::index::{Interval, END_INFERRED, END_OPEN, START_INTERIM, START_OPEN};
 use crate::record::Proto;
+use crate::runs::{RunEnd, RunTable};
 use crate::timefmt::{format_time, Micros};
 
 /// A place in a log file.
@@ -43,6 +51,9 @@ pub struct Holding {
     pub allocated: Micros,
     /// The allocation record is not in the logs (rotated away).
     pub allocated_before_logs: bool,
+    /// The allocation time comes from a `block-interim` restatement (the
+    /// allocation record itself is not among the files).
+    pub allocation_restated: bool,
     /// Release time; `None`: still held at the end of the logs.
     #[serde(serialize_with = "ser_opt_time")]
     pub released: Option<Micros>,
@@ -52,6 +63,20 @@ pub struct Holding {
     pub allocation_record: Option<Evidence>,
     /// The release record.
     pub release_record: Option<Evidence>,
+    /// The run that allocated the block (16 hex digits; zeros: written
+    /// before runs were recorded).
+    #[serde(serialize_with = "ser_run")]
+    pub run: u64,
+    /// The run ended with the block open (no release record): how.
+    pub run_ended: Option<RunEnd>,
+    /// Held for certain only until then (a crashed run's last record);
+    /// until `released` nobody else can have held it.
+    #[serde(serialize_with = "ser_opt_time")]
+    pub certain_until: Option<Micros>,
+}
+
+fn ser_run<S: serde::Serializer>(r: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&cgnat_core::natlog::run_name(*r))
 }
 
 fn ser_time<S: serde::Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {
@@ -71,8 +96,40 @@ impl Holding {
         self.allocated <= t && self.released.map_or(true, |r| t < r)
     }
 
+    /// Whether the holding at `t` is certain (not in the window after a
+    /// crashed run's last record).
+    pub fn certain_at(&self, t: Micros) -> bool {
+        self.certain_until.map_or(true, |c| t <= c)
+    }
+
     fn same_block(&self, i: &Interval) -> bool {
-        u32::from(self.public) == i.public && self.first_port == i.first_port && self.last_port == i.last_port && self.protocol == i.proto
+        u32::from(self.public) == i.public
+            && self.first_port == i.first_port
+            && self.last_port == i.last_port
+            && self.protocol == i.proto
+            && self.run == i.run
+    }
+
+    fn from_interval(file: &str, i: &Interval) -> Holding {
+        let start_open = i.flags & START_OPEN != 0;
+        let end_open = i.flags & END_OPEN != 0;
+        Holding {
+            subscriber: Ipv4Addr::from(i.subscriber),
+            public: Ipv4Addr::from(i.public),
+            first_port: i.first_port,
+            last_port: i.last_port,
+            protocol: i.proto,
+            allocated: i.start,
+            allocated_before_logs: start_open,
+            allocation_restated: i.flags & START_INTERIM != 0,
+            released: (!end_open).then_some(i.end),
+            release_inferred: i.flags & END_INFERRED != 0,
+            allocation_record: if start_open { None } else { evidence(file, i.start_line) },
+            release_record: evidence(file, i.end_line),
+            run: i.run,
+            run_ended: None,
+            certain_until: None,
+        }
     }
 
     fn overlaps(&self, i: &Interval) -> bool {
@@ -120,23 +177,12 @@ pub fn stitch(mut files: Vec<FileIntervals>) -> Vec<Holding> {
                         done.push(h);
                         continue;
                     }
-                    None => Holding {
-                        subscriber: Ipv4Addr::from(i.subscriber),
-                        public: Ipv4Addr::from(i.public),
-                        first_port: i.first_port,
-                        last_port: i.last_port,
-                        protocol: i.proto,
-                        allocated: i.start,
-                        allocated_before_logs: true,
-                        released: Some(i.end),
-                        release_inferred: i.flags & END_INFERRED != 0,
-                        allocation_record: None,
-                        release_record: evidence(&f.file, i.end_line),
-                    },
+                    None => Holding::from_interval(&f.file, i),
                 }
             } else {
                 // The same allocation in another file (a directory holding
-                // both the text and the JSON log): one holding.
+                // both the text and the JSON log, or a block-interim
+                // restatement in a later file): one holding.
                 let dup = open
                     .iter()
                     .position(|h| h.same_block(i) && u32::from(h.subscriber) == i.subscriber && h.allocated == i.start);
@@ -163,19 +209,7 @@ pub fn stitch(mut files: Vec<FileIntervals>) -> Vec<Holding> {
                         k += 1;
                     }
                 }
-                Holding {
-                    subscriber: Ipv4Addr::from(i.subscriber),
-                    public: Ipv4Addr::from(i.public),
-                    first_port: i.first_port,
-                    last_port: i.last_port,
-                    protocol: i.proto,
-                    allocated: i.start,
-                    allocated_before_logs: false,
-                    released: (i.flags & END_OPEN == 0).then_some(i.end),
-                    release_inferred: i.flags & END_INFERRED != 0,
-                    allocation_record: evidence(&f.file, i.start_line),
-                    release_record: evidence(&f.file, i.end_line),
-                }
+                Holding::from_interval(&f.file, i)
             };
             if h.released.is_none() {
                 open.push(h);
@@ -199,6 +233,31 @@ pub fn stitch(mut files: Vec<FileIntervals>) -> Vec<Holding> {
         ))
     });
     done
+}
+
+/// Ends the holdings that a run left open when it ended (see
+/// [`crate::runs`]): at its `daemon-stop`, or, after a crash, at the next
+/// run's start, certain only until the crashed run's last record. A
+/// release inferred later than the run's end is moved to it.
+pub fn end_runs(holdings: &mut [Holding], runs: &RunTable) {
+    for h in holdings.iter_mut() {
+        let Some(end) = runs.end_of(h.run) else { continue };
+        let after = end.ended_by();
+        let open = match h.released {
+            None => true,
+            Some(r) => h.release_inferred && r > after,
+        };
+        if !open || h.allocated > after {
+            continue;
+        }
+        h.released = Some(after);
+        h.release_inferred = true;
+        h.release_record = None;
+        if !end.clean {
+            h.certain_until = Some(end.last_record);
+        }
+        h.run_ended = Some(end);
+    }
 }
 
 /// The answer for one time.
@@ -246,6 +305,7 @@ mod tests {
             flags,
             start_line: lines.0,
             end_line: lines.1,
+            run: 0,
         }
     }
 
@@ -311,5 +371,67 @@ mod tests {
         assert_eq!(at_time(&h, 150, Some(Proto::Tcp)).holders.len(), 1);
         assert_eq!(at_time(&h, 150, Some(Proto::Udp)).holders.len(), 0);
         assert_eq!(at_time(&h, 150, None).holders.len(), 1);
+    }
+
+    #[test]
+    fn interim_restatement_continues_or_starts_the_holding() {
+        // Issue 10 item 11: a later file restates a block still held, so
+        // that file alone answers for its period.
+        let older = file("nat.log.20231114T000000Z", 100, vec![iv(200, 400, 1, END_OPEN, (7, 0))]);
+        let newer = file("nat.log", 500, vec![iv(200, 600, 1, START_INTERIM, (2, 5))]);
+        let h = stitch(vec![newer.clone(), older]);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!((h[0].allocated, h[0].released), (200, Some(600)));
+        assert!(!h[0].allocation_restated);
+        assert_eq!(h[0].allocation_record.as_ref().unwrap().line, 7);
+        assert_eq!(h[0].release_record.as_ref().unwrap().file, "nat.log");
+        // The newest file alone: held from the restated allocation time.
+        let h = stitch(vec![newer]);
+        assert!(h[0].allocation_restated && !h[0].allocated_before_logs);
+        assert_eq!(h[0].allocation_record.as_ref().unwrap().line, 2);
+        assert_eq!(at_time(&h, 250, None).holders.len(), 1);
+        assert_eq!(at_time(&h, 150, None).holders.len(), 0);
+    }
+
+    #[test]
+    fn a_crashed_run_ends_its_open_blocks_honestly() {
+        use crate::index::{RunSummary, Summary};
+        // Run 1 allocated at 150 and crashed after its last record at 300;
+        // run 2 started at 400 and gave the block to subscriber 2 at 500.
+        let mut a = iv(150, 300, 1, END_OPEN, (3, 0));
+        a.run = 1;
+        let mut b = iv(500, 600, 2, END_OPEN, (4, 0));
+        b.run = 2;
+        let mut h = stitch(vec![file("nat.log", 100, vec![a, b])]);
+        assert_eq!(h[0].released, Some(500), "inferred from the next allocation");
+        let run = |run, first, last| RunSummary {
+            run,
+            first_time: first,
+            last_time: last,
+            start: Some((first, 1)),
+            stop: None,
+        };
+        let s = Summary {
+            runs: vec![run(1, 100, 300), run(2, 400, 600)],
+            ..Summary::default()
+        };
+        end_runs(&mut h, &RunTable::from_summaries([&s]));
+        assert_eq!((h[0].released, h[0].certain_until), (Some(400), Some(300)));
+        let end = h[0].run_ended.as_ref().unwrap();
+        assert!(!end.clean);
+        assert_eq!(end.next_start, Some(400));
+        // Certain until the last record, possible until the next start,
+        // then nobody until the next holder.
+        let t = at_time(&h, 250, None);
+        assert!(t.holders[0].certain_at(250));
+        let t = at_time(&h, 350, None);
+        assert_eq!(t.holders.len(), 1);
+        assert!(!t.holders[0].certain_at(350));
+        let t = at_time(&h, 450, None);
+        assert!(t.holders.is_empty());
+        assert_eq!(t.previous.unwrap().subscriber, Ipv4Addr::new(100, 64, 1, 1));
+        assert_eq!(t.next.unwrap().subscriber, Ipv4Addr::new(100, 64, 1, 2));
+        // The live run 2 keeps its block open.
+        assert_eq!(h[1].released, None);
     }
 }

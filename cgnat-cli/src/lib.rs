@@ -5,8 +5,8 @@
 //! daemon's control socket ([`client`], [`live`]) or offline from the NAT
 //! log files through a per-file interval index ([`index`], [`logfile`],
 //! [`history`], [`lookup`]) or the RFC 7422 formula ([`deterministic`]);
-//! plus configuration checks ([`config_check`]) and pool sizing
-//! ([`capacity`]).
+//! plus configuration checks ([`config_check`]), pool sizing
+//! ([`capacity`]) and the verification of NAT log files ([`verify`]).
 //!
 //! Exit codes are in [`error`]: 0 found, 1 not found, 2 usage or
 //! connection error.
@@ -22,14 +22,17 @@ pub mod history;
 pub mod index;
 pub mod live;
 pub mod logfile;
+pub mod logread;
 pub mod lookup;
 pub mod output;
 pub mod record;
+pub mod runs;
 pub mod timefmt;
+pub mod verify;
 
 use clap::Parser;
 
-use cli::{Cli, Command, ConfigCommand};
+use cli::{Cli, Command, ConfigCommand, LogCommand};
 use error::{CliError, CmdResult, EXIT_ERROR, EXIT_OK};
 use output::Format;
 
@@ -86,6 +89,7 @@ pub fn run(cli: &Cli, f: Format) -> CmdResult {
         Command::Config(ConfigCommand::Check { file }) => config_check::run(file, f),
         Command::Capacity(a) => capacity_cmd(a, f),
         Command::Index(a) => lookup::index_cmd(a, f),
+        Command::Log(LogCommand::Verify(a)) => verify::run(a, f),
         Command::GenLog(a) => genlog::run(a),
     }
 }

@@ -1,10 +1,7 @@
 //! NAT log files on disk: finding them (rotated and gzip-compressed ones
-//! included), reading them with the parsers of [`cgnat_core::natlog`], and
-//! keeping one sidecar [`index`](crate::index) per file.
-//!
-//! A file is gzip if it starts with the gzip magic (whatever its name).
-//! Each line is parsed as JSON if it starts with `{`, as the text format
-//! otherwise, so text and JSON-lines files (even mixed) are read alike.
+//! included), reading them ([`crate::logread`]: text, JSON lines, syslog
+//! and collectors' files, even mixed), and keeping one sidecar
+//! [`index`](crate::index) per file.
 //!
 //! The index of a log file lives next to it as `DIR/.cgnat-ID.cgnatidx`,
 //! where ID is a hash of the file's size, mtime and first 64 KiB: rotation
@@ -16,87 +13,14 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use cgnat_core::event::EventKind;
-use cgnat_core::natlog::{self, LogRecord};
-
 use crate::error::CliError;
 use crate::index::file::{self as ixfile, IndexFile, SourceId};
 use crate::index::{Builder, IntervalIndex};
-use crate::record::{Proto, Record, RecordKind};
+use crate::logread::{for_each_line, is_gzip, open_log, Line};
+use crate::record::Record;
 
 /// The suffix of index files.
 pub const INDEX_SUFFIX: &str = ".cgnatidx";
-
-/// Converts a parsed log record for the index.
-pub fn to_record(r: &LogRecord, line: u64) -> Record {
-    Record {
-        line,
-        time: r.time.as_micros() as i64,
-        kind: match r.event {
-            EventKind::BlockAllocated => RecordKind::Alloc,
-            EventKind::BlockReleased => RecordKind::Release,
-            EventKind::DeterministicEpoch => RecordKind::DetEpoch,
-            _ => RecordKind::Other,
-        },
-        subscriber: u32::from(r.subscriber),
-        public: u32::from(r.public_addr),
-        first_port: r.first_port,
-        last_port: r.last_port,
-        proto: Proto::from_name(r.protocol.name()).unwrap_or(Proto::All),
-        aux: r.aux as u32,
-    }
-}
-
-/// Opens a log file, decompressing it if it is gzip.
-pub fn open_log(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
-    let mut f = File::open(path)?;
-    let mut magic = [0u8; 2];
-    let n = f.read(&mut magic)?;
-    let f = File::open(path)?;
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(BufReader::new(f)),
-        )))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
-    }
-}
-
-/// Parses one line with the natlog parser of its format.
-pub fn parse_line(line: &str) -> Result<LogRecord, natlog::ParseError> {
-    if line.trim_start().starts_with('{') {
-        natlog::json::parse_line(line)
-    } else {
-        natlog::text::parse_line(line)
-    }
-}
-
-/// Reads every record of `reader` into `f(line, result)`; blank lines are
-/// skipped, lines that are not UTF-8 are parse errors. Returns the number
-/// of lines read.
-pub fn for_each_record(mut reader: impl BufRead, mut f: impl FnMut(u64, Result<LogRecord, natlog::ParseError>)) -> std::io::Result<u64> {
-    let mut buf = Vec::with_capacity(256);
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(line);
-        }
-        line += 1;
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
-        }
-        if buf.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        let r = match std::str::from_utf8(&buf) {
-            Ok(s) => parse_line(s),
-            Err(_) => Err(natlog::ParseError::new("line", "not UTF-8 text")),
-        };
-        f(line, r.map_err(|e| e.at(line as usize)));
-    }
-}
 
 /// Files larger than this (uncompressed) are parsed by several threads.
 pub const PARALLEL_PARSE_BYTES: u64 = 32 << 20;
@@ -110,22 +34,32 @@ pub fn build_index(path: &Path) -> Result<IntervalIndex, CliError> {
     }
     let reader = open_log(path).map_err(|e| io_error(path, e))?;
     let mut b = Builder::new();
-    for_each_record(reader, |line, r| match r {
-        Ok(r) => b.push(&to_record(&r, line)),
-        Err(e) => b.bad_line(line, format!("{}: {}", e.field, e.message)),
-    })
-    .map_err(|e| io_error(path, e))?;
+    for_each_line(reader, |line, l| feed(&mut b, line, parsed(line, l))).map_err(|e| io_error(path, e))?;
     Ok(b.finish())
 }
 
-fn is_gzip(path: &Path) -> std::io::Result<bool> {
-    let mut magic = [0u8; 2];
-    let n = File::open(path)?.read(&mut magic)?;
-    Ok(n == 2 && magic == [0x1f, 0x8b])
+/// A line of one chunk as the builder takes it: a record, a damaged NAT
+/// line (with the message), or another program's line.
+type Parsed = Option<Result<Record, String>>;
+
+/// One chunk of a file parsed by one thread: (lines read, (line, parsed)).
+type Chunk = (u64, Vec<(u64, Parsed)>);
+
+fn parsed(line: u64, l: Line) -> Parsed {
+    match l {
+        Line::Record(r) => Some(Ok(Record::from_log(&r, line))),
+        Line::Malformed(e) => Some(Err(format!("{}: {}", e.field, e.message))),
+        Line::Other => None,
+    }
 }
 
-/// A parsed line of one chunk: (line within the chunk, record or error).
-type Parsed = (u64, Result<Record, String>);
+fn feed(b: &mut Builder, line: u64, p: Parsed) {
+    match p {
+        Some(Ok(r)) => b.push(&r),
+        Some(Err(m)) => b.bad_line(line, m),
+        None => b.other_line(line),
+    }
+}
 
 /// Parses `threads` byte ranges of a plain file at once (each starting
 /// after a newline), then feeds the records to the builder in file order.
@@ -148,21 +82,16 @@ pub fn build_index_parallel(path: &Path, size: u64, threads: usize) -> Result<In
     starts.push(size);
     starts.dedup();
     let chunks: Vec<(u64, u64)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
-    let results: Vec<std::io::Result<(u64, Vec<Parsed>)>> = std::thread::scope(|s| {
+    let results: Vec<std::io::Result<Chunk>> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks
             .iter()
             .map(|&(from, to)| {
-                s.spawn(move || -> std::io::Result<(u64, Vec<Parsed>)> {
+                s.spawn(move || -> std::io::Result<Chunk> {
                     let mut f = File::open(path)?;
                     f.seek(SeekFrom::Start(from))?;
                     let reader = BufReader::with_capacity(1 << 20, f.take(to - from));
                     let mut out = Vec::with_capacity(((to - from) / 150) as usize);
-                    let lines = for_each_record(reader, |line, r| {
-                        out.push((
-                            line,
-                            r.map(|r| to_record(&r, line)).map_err(|e| format!("{}: {}", e.field, e.message)),
-                        ))
-                    })?;
+                    let lines = for_each_line(reader, |line, l| out.push((line, parsed(line, l))))?;
                     Ok((lines, out))
                 })
             })
@@ -176,21 +105,19 @@ pub fn build_index_parallel(path: &Path, size: u64, threads: usize) -> Result<In
     let mut base = 0u64;
     for r in results {
         let (lines, parsed) = r.map_err(|e| io_error(path, e))?;
-        for (line, p) in parsed {
-            match p {
-                Ok(mut rec) => {
-                    rec.line += base;
-                    b.push(&rec);
-                }
-                Err(m) => b.bad_line(base + line, m),
+        for (line, mut p) in parsed {
+            if let Some(Ok(rec)) = &mut p {
+                rec.line += base;
             }
+            feed(&mut b, base + line, p);
         }
         base += lines;
     }
     Ok(b.finish())
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> CliError {
+/// The error for a file that cannot be read.
+pub fn io_error(path: &Path, e: std::io::Error) -> CliError {
     let hint = match e.kind() {
         std::io::ErrorKind::PermissionDenied => Some("run as a user that can read the NAT logs (e.g. in group adm), or copy them"),
         std::io::ErrorKind::NotFound => Some("check --log / --log-dir"),
@@ -404,7 +331,7 @@ mod tests {
                 i / 60 % 60, i % 60, i % 200, i % 5, port + 511
             ));
             if i % 97 == 0 {
-                text.push_str("garbage\n\n");
+                text.push_str("garbage\n\n2023-11-14T22:00:00.000000Z seq=1 block-al\n");
             }
         }
         std::fs::write(&p, &text).unwrap();
@@ -414,6 +341,8 @@ mod tests {
             assert_eq!(par, seq, "{threads} threads");
         }
         assert_eq!(seq.summary().bad_line_count, 6);
+        assert_eq!(seq.summary().other_lines, 6);
+        assert_eq!(seq.summary().records, 500);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

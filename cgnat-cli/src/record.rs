@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 
+use cgnat_core::event::{EventKind, ProtocolScope};
+use cgnat_core::natlog::LogRecord;
+
 use crate::timefmt::Micros;
 
 /// The protocols a block covers.
@@ -30,6 +33,16 @@ impl Proto {
             "udp" => Some(Proto::Udp),
             "icmp" => Some(Proto::Icmp),
             _ => None,
+        }
+    }
+
+    /// The scope of a log record.
+    pub fn of(p: ProtocolScope) -> Proto {
+        match p {
+            ProtocolScope::All => Proto::All,
+            ProtocolScope::Tcp => Proto::Tcp,
+            ProtocolScope::Udp => Proto::Udp,
+            ProtocolScope::Icmp => Proto::Icmp,
         }
     }
 
@@ -70,10 +83,35 @@ pub enum RecordKind {
     Alloc,
     /// A block was released.
     Release,
+    /// A block still held, restated at the start of a log file (`aux`: its
+    /// allocation time).
+    Interim,
     /// A deterministic configuration epoch.
     DetEpoch,
-    /// Anything else (quota and exhaustion events).
+    /// One prefix of a deterministic epoch (`aux`: its length).
+    DetPrefix,
+    /// A run of the daemon started.
+    DaemonStart,
+    /// A run of the daemon stopped cleanly.
+    DaemonStop,
+    /// Anything else (quota, exhaustion, clock and admission events).
     Other,
+}
+
+impl RecordKind {
+    /// The kind of a log record's event.
+    pub fn of(e: EventKind) -> RecordKind {
+        match e {
+            EventKind::BlockAllocated => RecordKind::Alloc,
+            EventKind::BlockReleased => RecordKind::Release,
+            EventKind::BlockInterim => RecordKind::Interim,
+            EventKind::DeterministicEpoch => RecordKind::DetEpoch,
+            EventKind::DeterministicPrefix => RecordKind::DetPrefix,
+            EventKind::DaemonStart => RecordKind::DaemonStart,
+            EventKind::DaemonStop => RecordKind::DaemonStop,
+            _ => RecordKind::Other,
+        }
+    }
 }
 
 /// One record, as the index needs it.
@@ -95,6 +133,30 @@ pub struct Record {
     pub last_port: u16,
     /// Protocol scope.
     pub proto: Proto,
-    /// The kind-specific value (ports per subscriber for an epoch).
-    pub aux: u32,
+    /// The kind-specific value (ports per subscriber for an epoch, prefix
+    /// length, allocation time of an interim record, ...).
+    pub aux: u64,
+    /// The daemon run that wrote it (0: written before runs were recorded).
+    pub run: u64,
+    /// The log sequence number within the run.
+    pub seq: u64,
+}
+
+impl Record {
+    /// Converts a parsed log record found at `line`.
+    pub fn from_log(r: &LogRecord, line: u64) -> Record {
+        Record {
+            line,
+            time: r.time.as_micros() as Micros,
+            kind: RecordKind::of(r.event),
+            subscriber: u32::from(r.subscriber),
+            public: u32::from(r.public_addr),
+            first_port: r.first_port,
+            last_port: r.last_port,
+            proto: Proto::of(r.protocol),
+            aux: r.aux,
+            run: r.run,
+            seq: r.seq,
+        }
+    }
 }

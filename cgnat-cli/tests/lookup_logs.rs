@@ -1,6 +1,10 @@
 //! `cgnatctl lookup` against NAT log fixtures: rotated, gzip, text and
 //! JSON lines, malformed lines, a lookup between a release and a
 //! re-allocation, deterministic mode.
+//!
+//! The fixtures hold damaged lines on purpose: those lookups pass
+//! `--skip-malformed`, and `damaged_lines_are_an_error` checks that
+//! without it the lookup refuses to answer (issue 10).
 
 mod common;
 
@@ -8,9 +12,58 @@ use common::{log_dir, normalize, run_in, snapshot};
 
 fn lookup(dir: &std::path::Path, target: &str, at: &str, extra: &[&str]) -> common::Run {
     let logs = dir.join("logs");
-    let mut args = vec!["lookup", target, "--at", at, "--log-dir", logs.to_str().unwrap()];
+    let mut args = vec![
+        "lookup",
+        target,
+        "--at",
+        at,
+        "--log-dir",
+        logs.to_str().unwrap(),
+        "--skip-malformed",
+    ];
     args.extend_from_slice(extra);
     run_in(dir, &args)
+}
+
+#[test]
+fn damaged_lines_are_an_error() {
+    // Issue 10: "a log it cannot parse is an error (exit 2), never 'nobody held'".
+    let d = log_dir();
+    let logs = d.path().join("logs");
+    for at in ["2023-11-14T22:05:00Z", "2023-11-14T22:13:00Z"] {
+        let r = run_in(
+            d.path(),
+            &["lookup", "203.0.113.3:1600", "--at", at, "--log-dir", logs.to_str().unwrap()],
+        );
+        assert_eq!(r.code, Some(2), "{r:?}");
+        let err = normalize(&r.stderr, d.path());
+        assert!(
+            err.contains("$DIR/logs/nat.log:6: a damaged NAT log record: reason: unknown reason `bogus`")
+                || err.contains("$DIR/logs/nat.log.1:3: a damaged NAT log record: json:"),
+            "{err}"
+        );
+        assert!(err.contains("--skip-malformed"), "{err}");
+        assert!(r.stdout.is_empty(), "no answer: {}", r.stdout);
+    }
+    // A record cut short (a crash during a write) is damage too.
+    std::fs::write(
+        logs.join("nat.log"),
+        "2023-11-14T22:20:00.000000Z seq=7 block-release subscriber=100.64.1.30 public=203.0.113.3 ports=1536-20\n",
+    )
+    .unwrap();
+    let r = run_in(
+        d.path(),
+        &[
+            "lookup",
+            "203.0.113.3:1600",
+            "--at",
+            "2023-11-14T22:05:00Z",
+            "--log",
+            logs.join("nat.log").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(r.stderr.contains("nat.log:1: a damaged NAT log record"), "{}", r.stderr);
 }
 
 #[test]
@@ -106,18 +159,32 @@ fn malformed_lines_are_reported_with_file_and_line() {
         "{err}"
     );
     assert!(
-        err.contains("warning: $DIR/logs/nat.log:3: malformed line skipped: line: expected 12"),
-        "{err}"
-    );
-    assert!(
         err.contains("warning: $DIR/logs/nat.log:6: malformed line skipped: reason: unknown reason `bogus`"),
         "{err}"
     );
+    // "this is not a NAT log line" (line 3) is not a NAT record: skipped
+    // and counted like another program's line in a shared syslog file.
+    assert!(!err.contains("nat.log:3:"), "{err}");
+    assert!(r.stdout.contains("(1 line of other programs skipped)"), "{}", r.stdout);
     // The blank line 4 is not an error.
     assert!(!err.contains("nat.log:4:"), "{err}");
     let r = lookup(d.path(), "203.0.113.3:1600", "2023-11-14T22:05:00Z", &["--json"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["warnings"].as_array().unwrap().len(), 3);
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 2);
+    let active = v["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("/nat.log"))
+        .unwrap();
+    assert_eq!(
+        (
+            active["other_lines"].as_u64(),
+            active["bad_lines"].as_u64(),
+            active["records"].as_u64()
+        ),
+        (Some(1), Some(1), Some(3))
+    );
 }
 
 #[test]
@@ -146,6 +213,24 @@ fn garbage_files_never_panic() {
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stderr.contains("cut.log.3.gz"), "{}", r.stderr);
     std::fs::remove_file(logs.join("cut.log.3.gz")).unwrap();
+    // A file without a single NAT record is not a NAT log: exit 2 naming
+    // it, never "nobody held" (issue 10).
+    let r = run_in(
+        d.path(),
+        &[
+            "lookup",
+            "203.0.113.3:1600",
+            "--at",
+            "2023-11-14T22:05:00Z",
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--skip-malformed",
+        ],
+    );
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(r.stderr.contains("noise.log:1: not a NAT log record"), "{}", r.stderr);
+    // An empty file (a log just rotated) holds nothing, and says so.
+    std::fs::remove_file(logs.join("noise.log")).unwrap();
     let r = run_in(
         d.path(),
         &[
@@ -158,7 +243,6 @@ fn garbage_files_never_panic() {
         ],
     );
     assert_eq!(r.code, Some(1), "{r:?}");
-    assert!(r.stderr.contains("noise.log:1: malformed line skipped"), "{}", r.stderr);
     assert!(r.stderr.contains("the NAT logs hold no record"), "{}", r.stderr);
 }
 
@@ -235,6 +319,7 @@ fn read_only_log_directory_uses_the_cache() {
             d.path().join("logs/nat.log.1").to_str().unwrap(),
             "--log",
             d.path().join("logs/nat.log.2.gz").to_str().unwrap(),
+            "--skip-malformed",
         ],
     );
     // --index-dir must exist to be used: else the lookup still answers from memory.

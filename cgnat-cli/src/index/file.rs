@@ -8,8 +8,11 @@
 //! 32  source size u64             40  source mtime ns i64
 //! 48  source head hash u64        56  summary offset u64
 //! 64  summary length u64          72  8 bytes zero
-//! 80  intervals, ENTRY_SIZE bytes each, sorted by (public, first port, start)
-//! ..  summary (JSON: first/last time, bad lines, epochs)
+//! 80  intervals, ENTRY_SIZE bytes each, sorted by (public, first port, start):
+//!     public u32, first/last port u16, start/end i64, subscriber u32,
+//!     protocol u8, flags u8, 2 bytes zero, start/end line u32, run u64
+//! ..  summary (JSON: first/last time, line counts, bad lines, runs,
+//!     epochs and their prefixes)
 //! ```
 //!
 //! An index is valid for its log file while the file's size, mtime and the
@@ -29,10 +32,11 @@ use crate::timefmt::Micros;
 
 /// Magic bytes.
 pub const MAGIC: &[u8; 8] = b"CGNATIX1";
-/// Format version.
-pub const VERSION: u32 = 1;
+/// Format version (2: intervals carry their run, summaries the runs,
+/// interim starts and deterministic prefixes; older indexes are rebuilt).
+pub const VERSION: u32 = 2;
 /// Bytes of one stored interval.
-pub const ENTRY_SIZE: usize = 40;
+pub const ENTRY_SIZE: usize = 48;
 /// Bytes of the header.
 pub const HEADER_SIZE: usize = 80;
 /// Bytes of the log file's head that are hashed.
@@ -85,27 +89,29 @@ fn encode(i: &Interval, out: &mut [u8]) {
     out[30..32].copy_from_slice(&[0, 0]);
     out[32..36].copy_from_slice(&i.start_line.to_le_bytes());
     out[36..40].copy_from_slice(&i.end_line.to_le_bytes());
+    out[40..48].copy_from_slice(&i.run.to_le_bytes());
 }
 
 fn decode(b: &[u8]) -> Interval {
     let u16at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
     let u32at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-    let i64at = |o: usize| {
+    let u64at = |o: usize| {
         let mut a = [0u8; 8];
         a.copy_from_slice(&b[o..o + 8]);
-        i64::from_le_bytes(a)
+        u64::from_le_bytes(a)
     };
     Interval {
         public: u32at(0),
         first_port: u16at(4),
         last_port: u16at(6),
-        start: i64at(8),
-        end: i64at(16),
+        start: u64at(8) as i64,
+        end: u64at(16) as i64,
         subscriber: u32at(24),
         proto: Proto::from_u8(b[28]),
         flags: b[29],
         start_line: u32at(32),
         end_line: u32at(36),
+        run: u64at(40),
     }
 }
 
@@ -289,10 +295,13 @@ mod tests {
                     last_port: 1024 + blk * 512 + 511,
                     proto: Proto::All,
                     aux: 0,
+                    run: 0x0123_4567_89ab_cdef + a as u64,
+                    seq: line,
                 });
             }
         }
         b.bad_line(9999, "line 9999: time: bad".into());
+        b.other_line(10_000);
         let idx = b.finish();
         let path = dir.join("x.idx");
         let src = SourceId {
@@ -312,6 +321,11 @@ mod tests {
             }
         }
         assert!(f.query(0xcb00_7101, 1024).unwrap().iter().any(|i| i.flags & END_OPEN != 0));
+        // An index of the previous version is refused (and so rebuilt).
+        let mut old = std::fs::read(&path).unwrap();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        std::fs::write(&path, &old).unwrap();
+        assert!(IndexFile::open(&path).is_err());
         std::fs::write(&path, b"garbage").unwrap();
         assert!(IndexFile::open(&path).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

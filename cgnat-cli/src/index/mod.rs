@@ -4,10 +4,14 @@
 //! Built from a log file's block records in file order ([`Builder`]): an
 //! allocation at T1 and its release at T2 become one [`Interval`]
 //! `[T1, T2)`. A release whose allocation is not in the file (rotated
-//! away) starts at the file's first record ([`START_OPEN`]); an allocation
-//! without release lasts to the end of the log ([`END_OPEN`]); an
-//! allocation of a block that was never released is closed by the next
-//! allocation of the same block ([`END_INFERRED`]).
+//! away) starts at the first record of its run in the file
+//! ([`START_OPEN`]); a `block-interim` restatement of a block whose
+//! allocation is not in the file starts at the allocation time it carries
+//! ([`START_INTERIM`]); an allocation without release lasts to the end of
+//! the log ([`END_OPEN`]); an allocation of a block that was never released
+//! is closed by the next allocation of the same block ([`END_INFERRED`]).
+//! Every interval carries the run that wrote it, so that a lookup can end
+//! the blocks of a run that crashed ([`crate::runs`]).
 //!
 //! Intervals are sorted by (public address, first port, start), so that
 //! the intervals covering one port are found by a binary search: a block
@@ -15,14 +19,15 @@
 //! [`mod@file`] stores the index next to the log.
 
 pub mod file;
+pub mod summary;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
-
 use crate::record::{Proto, Record, RecordKind};
 use crate::timefmt::Micros;
+
+pub use summary::{BadLine, DetPrefix, Epoch, RunSummary, Summary, MAX_BAD_LINES};
 
 /// The interval begins before the file's first record: its allocation was
 /// rotated away.
@@ -31,6 +36,9 @@ pub const START_OPEN: u8 = 1;
 pub const END_OPEN: u8 = 2;
 /// No release, but the same block was allocated again: ended there.
 pub const END_INFERRED: u8 = 4;
+/// The start comes from a `block-interim` record (its `aux`, the allocation
+/// time); the allocation record itself is not in the file.
+pub const START_INTERIM: u8 = 8;
 
 /// One holding of a port block by a subscriber.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -41,7 +49,8 @@ pub struct Interval {
     pub first_port: u16,
     /// Last port of the block (inclusive).
     pub last_port: u16,
-    /// Allocation time (the file's first record time with [`START_OPEN`]).
+    /// Allocation time (the run's first record time in the file with
+    /// [`START_OPEN`]).
     pub start: Micros,
     /// Release time (the file's last record time with [`END_OPEN`]).
     pub end: Micros,
@@ -49,12 +58,15 @@ pub struct Interval {
     pub subscriber: u32,
     /// Protocols the block covers.
     pub proto: Proto,
-    /// [`START_OPEN`], [`END_OPEN`], [`END_INFERRED`].
+    /// [`START_OPEN`], [`END_OPEN`], [`END_INFERRED`], [`START_INTERIM`].
     pub flags: u8,
-    /// Line of the allocation record (0 with [`START_OPEN`]).
+    /// Line of the allocation record (of the interim record with
+    /// [`START_INTERIM`]; 0 with [`START_OPEN`]).
     pub start_line: u32,
     /// Line of the release record (0 with [`END_OPEN`]).
     pub end_line: u32,
+    /// The run that allocated the block.
+    pub run: u64,
 }
 
 impl Interval {
@@ -77,56 +89,6 @@ impl Interval {
     pub fn subscriber_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.subscriber)
     }
-}
-
-/// A deterministic-mode epoch record (RFC 7422 section 2.3).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Epoch {
-    /// When it came into force.
-    pub time: Micros,
-    /// First inside address.
-    pub first_inside: Ipv4Addr,
-    /// First public address.
-    pub first_public: Ipv4Addr,
-    /// First port of the range.
-    pub first_port: u16,
-    /// Last port of the range.
-    pub last_port: u16,
-    /// Ports per subscriber.
-    pub ports_per_subscriber: u32,
-    /// Line in the log file.
-    pub line: u64,
-}
-
-/// A line of the log that could not be read.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct BadLine {
-    /// 1-based line number.
-    pub line: u64,
-    /// The parser's message.
-    pub message: String,
-}
-
-/// Most bad lines remembered per file (all are counted).
-pub const MAX_BAD_LINES: usize = 100;
-
-/// Everything the index knows about one log file besides its intervals.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Summary {
-    /// Time of the first record.
-    pub first_time: Option<Micros>,
-    /// Time of the last record.
-    pub last_time: Option<Micros>,
-    /// Lines read.
-    pub lines: u64,
-    /// Block records (allocations and releases).
-    pub block_records: u64,
-    /// Lines that did not parse (count).
-    pub bad_line_count: u64,
-    /// The first [`MAX_BAD_LINES`] of them.
-    pub bad_lines: Vec<BadLine>,
-    /// Deterministic epochs.
-    pub epochs: Vec<Epoch>,
 }
 
 /// A fast hasher for the builder's small fixed keys (FxHash's multiply
@@ -177,13 +139,20 @@ type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 /// A block's key while it is open: (public, first port, last port, protocol).
 type BlockKey = (u32, u16, u16, Proto);
 
-/// An open allocation: (start, subscriber, line).
-type OpenAlloc = (Micros, u32, u32);
+/// An open allocation.
+#[derive(Copy, Clone, Debug)]
+struct Open {
+    start: Micros,
+    subscriber: u32,
+    line: u32,
+    run: u64,
+    flags: u8,
+}
 
 /// Builds intervals from a file's records, in file order.
 #[derive(Debug, Default)]
 pub struct Builder {
-    open: HashMap<BlockKey, OpenAlloc, FxBuild>,
+    open: HashMap<BlockKey, Open, FxBuild>,
     done: Vec<Interval>,
     summary: Summary,
 }
@@ -194,70 +163,83 @@ impl Builder {
         Self::default()
     }
 
-    /// Notes a line that did not parse.
+    /// Notes a line that looks like a NAT record but did not parse.
     pub fn bad_line(&mut self, line: u64, message: String) {
-        self.summary.lines = self.summary.lines.max(line);
-        self.summary.bad_line_count += 1;
-        if self.summary.bad_lines.len() < MAX_BAD_LINES {
-            self.summary.bad_lines.push(BadLine { line, message });
-        }
+        self.summary.bad_line(line, message);
+    }
+
+    /// Notes a line of another program (a shared syslog file).
+    pub fn other_line(&mut self, line: u64) {
+        self.summary.other_line(line);
     }
 
     /// Feeds one record (records must come in file order).
     pub fn push(&mut self, r: &Record) {
-        let s = &mut self.summary;
-        s.lines = s.lines.max(r.line);
-        s.first_time = Some(s.first_time.map_or(r.time, |t| t.min(r.time)));
-        s.last_time = Some(s.last_time.map_or(r.time, |t| t.max(r.time)));
+        self.summary.record(r);
         let line = r.line.min(u32::MAX as u64) as u32;
         let key = (r.public, r.first_port, r.last_port, r.proto);
+        let opened = |start: Micros, flags: u8| Open {
+            start,
+            subscriber: r.subscriber,
+            line,
+            run: r.run,
+            flags,
+        };
         match r.kind {
             RecordKind::Alloc => {
-                s.block_records += 1;
-                if let Some((start, sub, start_line)) = self.open.insert(key, (r.time, r.subscriber, line)) {
-                    self.close(key, start, sub, start_line, r.time, 0, END_INFERRED);
+                if let Some(o) = self.open.insert(key, opened(r.time, 0)) {
+                    self.close(key, o, r.time, 0, END_INFERRED);
                 }
             }
-            RecordKind::Release => {
-                s.block_records += 1;
-                match self.open.remove(&key) {
-                    Some((start, sub, start_line)) if sub == r.subscriber => self.close(key, start, sub, start_line, r.time, line, 0),
-                    other => {
-                        if let Some((start, sub, start_line)) = other {
-                            // Released by someone else: the open one ended unseen.
-                            self.close(key, start, sub, start_line, r.time, 0, END_INFERRED);
+            RecordKind::Interim => {
+                // A restatement of a block still held: the allocation time
+                // is in aux (a nonsensical one is not believed beyond the
+                // record itself).
+                let alloc = Micros::try_from(r.aux).ok().filter(|t| (1..=r.time).contains(t)).unwrap_or(r.time);
+                match self.open.get(&key) {
+                    Some(o) if o.subscriber == r.subscriber => {}
+                    _ => {
+                        if let Some(o) = self.open.insert(key, opened(alloc, START_INTERIM)) {
+                            self.close(key, o, r.time, 0, END_INFERRED);
                         }
-                        let first = self.summary.first_time.unwrap_or(r.time);
-                        self.close(key, first, r.subscriber, 0, r.time, line, START_OPEN);
                     }
                 }
             }
-            RecordKind::DetEpoch => s.epochs.push(Epoch {
-                time: r.time,
-                first_inside: Ipv4Addr::from(r.subscriber),
-                first_public: Ipv4Addr::from(r.public),
-                first_port: r.first_port,
-                last_port: r.last_port,
-                ports_per_subscriber: r.aux,
-                line: r.line,
-            }),
-            RecordKind::Other => {}
+            RecordKind::Release => match self.open.remove(&key) {
+                Some(o) if o.subscriber == r.subscriber => self.close(key, o, r.time, line, 0),
+                other => {
+                    if let Some(o) = other {
+                        // Released by someone else: the open one ended unseen.
+                        self.close(key, o, r.time, 0, END_INFERRED);
+                    }
+                    let first = self.summary.run_first_time(r.run).unwrap_or(r.time);
+                    let o = Open {
+                        start: first,
+                        subscriber: r.subscriber,
+                        line: 0,
+                        run: r.run,
+                        flags: START_OPEN,
+                    };
+                    self.close(key, o, r.time, line, 0);
+                }
+            },
+            _ => {}
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn close(&mut self, key: BlockKey, start: Micros, sub: u32, start_line: u32, end: Micros, end_line: u32, flags: u8) {
+    fn close(&mut self, key: BlockKey, o: Open, end: Micros, end_line: u32, flags: u8) {
         self.done.push(Interval {
             public: key.0,
             first_port: key.1,
             last_port: key.2,
-            start,
+            start: o.start,
             end,
-            subscriber: sub,
+            subscriber: o.subscriber,
             proto: key.3,
-            flags,
-            start_line,
+            flags: o.flags | flags,
+            start_line: o.line,
             end_line,
+            run: o.run,
         });
     }
 
@@ -265,8 +247,8 @@ impl Builder {
     pub fn finish(mut self) -> IntervalIndex {
         let end = self.summary.last_time.unwrap_or(0);
         let open: Vec<_> = self.open.drain().collect();
-        for (key, (start, sub, line)) in open {
-            self.close(key, start, sub, line, end, 0, END_OPEN);
+        for (key, o) in open {
+            self.close(key, o, end, 0, END_OPEN);
         }
         IntervalIndex::new(self.done, self.summary)
     }
@@ -340,6 +322,8 @@ mod tests {
             last_port: last,
             proto: Proto::All,
             aux: 0,
+            run: 0,
+            seq: line,
         }
     }
 
@@ -383,5 +367,56 @@ mod tests {
         assert_eq!(q.len(), 2);
         assert_eq!((q[0].end, q[0].flags), (200, END_INFERRED));
         assert_eq!((q[1].start, q[1].end, q[1].flags), (200, 300, 0));
+    }
+
+    #[test]
+    fn interim_restatements_and_runs() {
+        use RecordKind::*;
+        let p = [203, 0, 113, 3];
+        let mut b = Builder::new();
+        // Issue 10 item 11: the file starts by restating block A (allocated
+        // at 50, before this file) and block B.
+        let mut a = rec(1, 100, Interim, [100, 64, 0, 1], p, 1024, 1535);
+        a.aux = 50;
+        a.run = 9;
+        b.push(&a);
+        let mut x = rec(2, 110, Alloc, [100, 64, 0, 2], p, 1536, 2047);
+        x.run = 9;
+        b.push(&x);
+        let mut y = rec(3, 120, Interim, [100, 64, 0, 2], p, 1536, 2047);
+        y.aux = 110;
+        y.run = 9;
+        b.push(&y);
+        let mut r = rec(4, 200, Release, [100, 64, 0, 1], p, 1024, 1535);
+        r.run = 9;
+        b.push(&r);
+        // A later run releases a block it allocated before this file: held
+        // from that run's first record here, not the file's.
+        let mut s = rec(5, 300, DaemonStart, [0, 0, 0, 0], [0, 0, 0, 0], 0, 0);
+        s.run = 10;
+        b.push(&s);
+        let mut t = rec(6, 400, Release, [100, 64, 0, 3], p, 2048, 2559);
+        t.run = 10;
+        b.push(&t);
+        let idx = b.finish();
+        let q = idx.query(Ipv4Addr::from(p), 1100);
+        assert_eq!(q.len(), 1);
+        assert_eq!(
+            (q[0].start, q[0].end, q[0].flags, q[0].start_line, q[0].end_line, q[0].run),
+            (50, 200, START_INTERIM, 1, 4, 9)
+        );
+        let q = idx.query(Ipv4Addr::from(p), 1600);
+        assert_eq!(
+            (q[0].start, q[0].flags, q[0].start_line),
+            (110, END_OPEN, 2),
+            "an interim of an open block changes nothing"
+        );
+        let q = idx.query(Ipv4Addr::from(p), 2100);
+        assert_eq!((q[0].start, q[0].flags, q[0].run), (300, START_OPEN, 10));
+        let runs = &idx.summary().runs;
+        assert_eq!(runs.len(), 2);
+        assert_eq!((runs[1].run, runs[1].start, runs[1].stop), (10, Some((300, 5)), None));
+        assert_eq!(idx.summary().block_records, 5);
+        assert_eq!(idx.summary().records, 6);
     }
 }

@@ -10,7 +10,9 @@
 //! - [`syslog`]: RFC 5424 messages, with RFC 6587 octet-counting framing for
 //!   TCP;
 //! - [`ipfix`]: RFC 7011 messages carrying the RFC 8158 NAT event
-//!   information elements.
+//!   information elements;
+//! - [`collected`]: finding the records in the files syslog collectors
+//!   write (parsing only).
 //!
 //! Every format is a pure function of the record, so a replay of the same
 //! pcap with the same configuration gives byte-identical logs. The format
@@ -22,6 +24,7 @@ use core::net::Ipv4Addr;
 use crate::event::{Event, EventKind, ProtocolScope, Reason, MANAGEMENT_WORKER};
 use crate::time::Instant;
 
+pub mod collected;
 pub mod ipfix;
 
 use std::io::BufRead;
