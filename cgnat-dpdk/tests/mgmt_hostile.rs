@@ -80,7 +80,11 @@ impl Harness {
         let cfg = file::parse(&text, ConfigSource::Embedded, Some(env)).unwrap();
         let nat = Arc::new(Nat::new(cfg.nat.clone(), 9).unwrap());
         let (p, c) = ring::<Event>(cfg.log.ring_capacity as usize);
-        let mark = Arc::new(AtomicU64::new(now().as_micros()));
+        // The run's start records are stamped at `t0`; the worker's
+        // watermark starts above them (as in live mode), so they are written
+        // before anything the worker produces.
+        let t0 = now();
+        let mark = Arc::new(AtomicU64::new(t0.as_micros() + 1));
         let worker = Worker::new(nat.clone(), 0, p);
         let parts = CoreParts {
             nat,
@@ -92,7 +96,7 @@ impl Harness {
             config_path: None,
             clock: Box::new(now),
         };
-        let mut core = ManagementCore::start(&cfg, parts, now()).unwrap();
+        let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let mgmt = std::thread::spawn(move || {
