@@ -22,6 +22,11 @@ pub struct Live {
     pub child: Option<Child>,
     pub ns: String,
     pub iface: String,
+    /// The outside TAP interface (left in the root namespace unless
+    /// [`Live::internet`] moves it into one).
+    pub out_iface: String,
+    /// The internet namespace, once [`Live::internet`] made it.
+    pub inet_ns: Option<String>,
     pub log: PathBuf,
     pub stderr: PathBuf,
     daemon_pid: u32,
@@ -77,6 +82,8 @@ impl Live {
             child: Some(child),
             ns: format!("cgl-{pid}"),
             iface,
+            out_iface,
+            inet_ns: None,
             stderr,
             next_sub: 1,
         };
@@ -138,6 +145,28 @@ impl Live {
         addrs
     }
 
+    /// Moves the outside TAP into a namespace of its own as the internet
+    /// host 198.51.100.1/24 (cgnatd's gateway), so translated packets
+    /// really leave and can be received there. Returns the namespace.
+    pub fn internet(&mut self) -> String {
+        let pid = self.ns.trim_start_matches("cgl-").to_string();
+        let ns = format!("cgi-{pid}");
+        assert!(run(&["ip", "netns", "add", &ns]), "ip netns add {ns}");
+        self.inet_ns = Some(ns.clone());
+        let o = self.out_iface.clone();
+        for a in [
+            vec!["ip", "link", "set", &o, "netns", &ns],
+            vec!["ip", "-n", &ns, "link", "set", "lo", "up"],
+            vec!["ip", "-n", &ns, "addr", "add", "198.51.100.1/24", "dev", &o],
+            vec!["ip", "-n", &ns, "link", "set", &o, "up"],
+            vec!["ip", "-n", &ns, "route", "add", "203.0.113.0/28", "dev", &o],
+        ] {
+            assert!(run(&a), "{a:?}");
+        }
+        run(&["ip", "netns", "exec", &ns, "ethtool", "-K", &o, "tx", "off", "rx", "off"]);
+        ns
+    }
+
     /// Sends `sig` to cgnatd and waits (bounded) for it to exit.
     pub fn signal(&mut self, sig: &str, limit: Duration) -> Option<std::process::ExitStatus> {
         let c = self.child.as_mut()?;
@@ -177,6 +206,14 @@ impl Drop for Live {
             }
         }
         run(&["ip", "netns", "del", &self.ns]);
+        if let Some(ns) = self.inet_ns.take() {
+            if let Ok(o) = Command::new("ip").args(["netns", "pids", &ns]).output() {
+                for p in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    run(&["kill", "-KILL", p]);
+                }
+            }
+            run(&["ip", "netns", "del", &ns]);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/cgnatd-{}", self.daemon_pid));
     }
