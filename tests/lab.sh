@@ -341,6 +341,19 @@ stop_daemon() {
     else fail "no statistics written"; fi
 }
 
+# Every NAT log the lab wrote passes cgnatctl log verify (each target on
+# its own: the text log with its rotated files, and the JSON-lines copy).
+verify_logs() {
+    say "== cgnatctl log verify"
+    local out rc f
+    for f in "$WORK/nat.log" "$WORK/nat.jsonl"; do
+        rc=0
+        out=$("$CGNATCTL" log verify "$f" 2>&1) || rc=$?
+        sed 's/^/   /' <<<"$out"
+        if [ $rc = 0 ]; then pass "cgnatctl log verify $f"; else fail "cgnatctl log verify $f (exit $rc)"; fi
+    done
+}
+
 cmd=${1:-run}
 case "$cmd" in
     up) up ;;
@@ -353,6 +366,7 @@ case "$cmd" in
         lookup_live
         stop_daemon
         lookup_history
+        verify_logs
         if [ $FAILED = 0 ]; then say "lab: ALL PASSED"; else say "lab: FAILURES"; fi
         exit $FAILED
         ;;

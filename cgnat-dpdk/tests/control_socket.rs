@@ -7,6 +7,8 @@
 //! malformed ones included, the metrics are scraped while traffic runs, and
 //! the NAT log written meanwhile is checked (clears and shutdown logged).
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -316,6 +318,7 @@ fn every_control_request_and_metrics_while_traffic_runs() {
     let report = core.shutdown(now());
     assert_eq!((report.unwritten, report.lost.len()), (0, 0));
     assert!(!sock.exists(), "the socket is removed at shutdown");
+    common::natlog::assert_verifies(&[dir.join("nat.log")], false);
     let log = text::parse_str(&std::fs::read_to_string(dir.join("nat.log")).unwrap()).unwrap();
     assert_eq!(log.len() as u64, report.records);
     assert!(log.iter().enumerate().all(|(i, r)| r.seq == i as u64));

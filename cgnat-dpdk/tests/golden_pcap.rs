@@ -342,6 +342,7 @@ fn run_case(case: &Case) {
     for (a, b) in run1.iter().zip(&run2) {
         assert!(read(a) == read(b), "two replays differ: {} vs {}", a.display(), b.display());
     }
+    common::natlog::assert_verifies(&[run1[2].clone()], false);
     let sums = [summary(&run1[0]), summary(&run1[1])];
     let log = String::from_utf8(read(&run1[2])).unwrap();
     let stats = String::from_utf8(read(&run1[3])).unwrap();

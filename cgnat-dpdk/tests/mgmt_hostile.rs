@@ -10,6 +10,8 @@
 //! disturbed by another. Every loop is bounded in count and time; each
 //! harness stops its threads and removes its files when dropped.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpStream};
@@ -152,6 +154,9 @@ impl Drop for Harness {
         if let Some(Ok(core)) = self.mgmt.take().map(JoinHandle::join) {
             self.mark.store(u64::MAX, Ordering::Release);
             core.shutdown(now());
+            if !std::thread::panicking() {
+                common::natlog::assert_verifies(&[self.dir.join("nat.log")], false);
+            }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -13,6 +13,8 @@
 //!   and each rotated-to file begins by restating the blocks still held
 //!   (`block-interim`).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -244,6 +246,7 @@ fn a_full_disk_during_rotation_loses_and_duplicates_nothing_and_fails_closed() {
     assert_eq!(d.log.drain_all(&mut d.extra), 0);
     let numbered = d.log.written();
     assert!(d.log.close().is_empty(), "every record was made durable");
+    common::natlog::assert_verifies(&common::natlog::log_files(&dir.join("nat.log")), false);
     let (mut regular, files) = read_all(&dir);
     regular.sort_by_key(|r| r.seq);
     let seqs: Vec<u64> = regular.iter().map(|r| r.seq).collect();

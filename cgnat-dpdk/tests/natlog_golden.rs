@@ -174,6 +174,9 @@ fn natlog_formats_golden_and_ipfix_decoded_by_tshark() {
     }
     assert_eq!(datagrams[0], datagrams[1], "IPFIX output differs between replays");
 
+    for f in ["nat.log", "nat.jsonl", "nat.syslog"] {
+        common::natlog::assert_verifies(&[runs[0].join(f)], false);
+    }
     let t = String::from_utf8(read(&runs[0].join("nat.log"))).unwrap();
     let j = String::from_utf8(read(&runs[0].join("nat.jsonl"))).unwrap();
     let recs: Vec<LogRecord> = text::parse_str(&t).unwrap();

@@ -12,6 +12,8 @@
 //!   durable in every legal target: not while the TCP collector has not
 //!   acknowledged them.
 
+mod common;
+
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::Arc;
@@ -86,6 +88,8 @@ fn reload_loses_and_duplicates_nothing_and_restores_on_failure() {
     assert!(b[..interim].iter().all(|r| r.seq == 10 && r.aux >= T0));
     let seqs: Vec<u64> = a.iter().chain(&b[interim..]).map(|r| r.seq).collect();
     assert_eq!(seqs, (0..25).collect::<Vec<_>>(), "every record once, in order, across the reload");
+    // The two files are one target's log across the reload.
+    common::natlog::assert_verifies(&[dir.join("a.log"), dir.join("b.log")], false);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

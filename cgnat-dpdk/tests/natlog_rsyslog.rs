@@ -161,7 +161,42 @@ fn rsyslog_stopped_and_restarted_mid_stream_gets_every_seq() {
         d.stderr().contains("syslog-tcp"),
         "the target was reported while the collector was down"
     );
-    // Checks on rsyslog's own file by cgnatctl (lookup, log verify) go here.
+    // cgnatctl reads rsyslog's own file: it verifies (duplicates from the
+    // re-sent frames allowed), and answers a lookup of every allocation
+    // with the subscriber cgnatd's own log names.
+    common::natlog::assert_verifies(std::slice::from_ref(&d.log), false);
+    common::natlog::assert_verifies(&[rs.file()], true);
+    let ctl = common::natlog::cgnatctl();
+    let mut checked = 0;
+    for r in own
+        .iter()
+        .filter(|r| r.event == cgnat_core::EventKind::BlockAllocated && r.reason.name() == "new-mapping")
+    {
+        let at = cgnat_core::Instant::from_micros(r.time.as_micros() + 1).to_string();
+        let o = Command::new(&ctl)
+            .args([
+                "--json",
+                "lookup",
+                &format!("{}:{}", r.public_addr, r.first_port),
+                "--at",
+                &at,
+                "--no-index",
+                "--log",
+            ])
+            .arg(rs.file())
+            .output()
+            .expect("run cgnatctl");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "lookup from rsyslog's file: {out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.contains(&format!("\"{}\"", r.subscriber)), "{out}");
+        checked += 1;
+    }
+    assert!(checked >= 40, "every subscriber looked up: {checked}");
     drop(d);
     drop(rs);
     let _ = std::fs::remove_dir_all(&cdir);

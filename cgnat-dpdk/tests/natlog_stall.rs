@@ -13,6 +13,8 @@
 //! - When the collector starts reading, every record arrives, in order,
 //!   without gaps, identical in the file and on the stream.
 
+mod common;
+
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::fd::AsRawFd;
@@ -195,6 +197,8 @@ fn stalled_syslog_collector_refuses_new_blocks_keeps_flows_and_loses_nothing() {
         assert!(log.close().is_empty(), "every target wrote everything");
         let _ = peer;
         let stream = reader.join().unwrap();
+        common::natlog::assert_verifies(&[dir.join("nat.log")], false);
+        common::natlog::assert_verifies(&[dir.join("nat.log")], false);
         let records = text::parse_str(&std::fs::read_to_string(dir.join("nat.log")).unwrap()).unwrap();
         // Gapless, ordered, identical on both targets.
         assert!(records.iter().enumerate().all(|(i, r)| r.seq == i as u64));
