@@ -233,17 +233,30 @@ pub fn render_stats(s: &Stats, workers: bool, count_only: bool) -> String {
         "\nlog: {} records, {} refused, {} pending\n",
         s.log.records, s.log.refused, s.log.pending
     ));
-    let mut l = Table::new(["LOG TARGET", "WRITTEN", "ERRORS", "PENDING", "STALLED"]);
+    let mut l = Table::new(["LOG TARGET", "WRITTEN", "ERRORS", "PENDING", "STALLED", "STATE"]);
     for k in &s.log.sinks {
+        let state = if k.dead {
+            "writer dead"
+        } else if k.failing {
+            "failing"
+        } else {
+            "ok"
+        };
         l.row([
             k.name.clone(),
             k.written.to_string(),
             k.errors.to_string(),
             k.pending.to_string(),
             k.stalled.to_string(),
+            state.to_string(),
         ]);
     }
     out.push_str(&l.render());
+    for k in s.log.sinks.iter().filter(|k| k.failing || k.dead) {
+        if let Some(e) = &k.last_error {
+            out.push_str(&format!("log target {}: {e}\n", k.name));
+        }
+    }
     if workers {
         for w in &s.workers {
             out.push_str(&format!(

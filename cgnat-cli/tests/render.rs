@@ -112,13 +112,28 @@ fn stats_and_table_fill() {
         records: 4242,
         refused: 0,
         pending: 2,
-        sinks: vec![SinkStats {
-            name: "text:/var/log/cgnat/nat.log".into(),
-            written: 4240,
-            errors: 0,
-            pending: 2,
-            stalled: false,
-        }],
+        sinks: vec![
+            SinkStats {
+                name: "text:/var/log/cgnat/nat.log".into(),
+                written: 4240,
+                errors: 0,
+                pending: 2,
+                stalled: false,
+                failing: false,
+                dead: false,
+                last_error: None,
+            },
+            SinkStats {
+                name: "syslog-tcp:192.0.2.10:514".into(),
+                written: 4100,
+                errors: 3,
+                pending: 142,
+                stalled: false,
+                failing: true,
+                dead: false,
+                last_error: Some("connect 192.0.2.10:514: Connection refused (os error 111)".into()),
+            },
+        ],
     };
     st.workers = vec![WorkerStats {
         id: 0,

@@ -322,6 +322,18 @@ pub struct SinkStats {
     pub pending: u64,
     /// Whether the sink is stalled (its buffer is full).
     pub stalled: bool,
+    /// Whether its last write or rotation failed (a blocking target then
+    /// fails closed: new blocks wait, existing flows continue).
+    #[serde(default)]
+    pub failing: bool,
+    /// Whether its writer thread died (the target fails closed until a
+    /// restart).
+    #[serde(default)]
+    pub dead: bool,
+    /// The last error it met, if any (`ENOSPC` during rotation, a refused
+    /// TCP connection, ...).
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// NAT log counters.

@@ -128,6 +128,23 @@ fn no_packet_leaves_before_its_blocks_record_is_written() {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
+    // The operator sees why: the collector target is failing, with its error.
+    let o = Command::new(common::natlog::cgnatctl())
+        .arg("--socket")
+        .arg(d.dir.join("cgnatd.sock"))
+        .args(["--json", "stats"])
+        .output()
+        .expect("cgnatctl stats");
+    let stats: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stats JSON");
+    let tcp = stats["log"]["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with("syslog-tcp")))
+        .cloned()
+        .expect("the collector target");
+    assert_eq!(tcp["failing"], true, "{tcp}");
+    assert!(tcp["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{tcp}");
     // The collector is back on the same address: the record is
     // acknowledged, then the packets go.
     let _collector = Collector::start(&addr.to_string());

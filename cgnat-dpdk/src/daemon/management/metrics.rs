@@ -133,6 +133,20 @@ pub fn render(ctx: &QueryContext) -> String {
     for s in &stats.log.sinks {
         let _ = writeln!(o, "cgnat_log_target_errors_total{{target=\"{}\"}} {}", s.name, s.errors);
     }
+    metric(
+        &mut o,
+        "cgnat_log_target_failing",
+        "gauge",
+        "1 while a log target's writes fail (1 also when its writer died; a blocking target then holds new blocks back).",
+    );
+    for s in &stats.log.sinks {
+        let _ = writeln!(
+            o,
+            "cgnat_log_target_failing{{target=\"{}\"}} {}",
+            s.name,
+            u8::from(s.failing || s.dead)
+        );
+    }
     metric(&mut o, "cgnat_log_target_pending", "gauge", "Records buffered per log target.");
     for s in &stats.log.sinks {
         let _ = writeln!(o, "cgnat_log_target_pending{{target=\"{}\"}} {}", s.name, s.pending);

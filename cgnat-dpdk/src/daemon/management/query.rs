@@ -172,6 +172,9 @@ impl QueryContext {
                 errors: c.errors.load(Ordering::Relaxed) + c.dropped.load(Ordering::Relaxed),
                 pending: c.pending.load(Ordering::Relaxed),
                 stalled: c.pending.load(Ordering::Relaxed) >= *cap,
+                failing: c.failing.load(Ordering::Relaxed),
+                dead: c.dead.load(Ordering::Relaxed),
+                last_error: c.last_error(),
             })
             .collect();
         Stats {

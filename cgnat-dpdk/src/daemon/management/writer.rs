@@ -220,6 +220,9 @@ fn write_loop(mut out: Box<dyn Output>, rx: Receiver<Vec<LogRecord>>, c: &SinkCo
                 failing = true;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
+            // A target waiting to reconnect (its commit is a no-op during
+            // the back-off) is still failing until nothing waits on it.
+            None if failing && out.busy() => {}
             None => {
                 if failing {
                     c.recovered();
