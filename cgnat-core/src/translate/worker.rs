@@ -544,25 +544,49 @@ impl<E: EventSink> Worker<E> {
     /// REQ-6: outbound refresh; TCP state per RFC 5382 in both directions),
     /// notes the directions seen (an outbound packet after an inbound one
     /// confirms the subscriber: it can receive), and makes the packet wait
-    /// while the session's block awaits its durable log record.
-    #[inline]
+    /// while the session's block awaits its durable log record. The common
+    /// case (same second, same TCP state, nothing to note) returns at once.
+    #[inline(always)]
     pub(crate) fn touch(&mut self, r: SessionRef, inside_addr: u32, protocol: Protocol, outbound: bool, flags: u8) {
+        let v = r.value;
+        let now = self.now.secs32() & crate::table::session::SECONDS_MASK;
+        let (tcp, seen) = Self::refresh_of(v, now, protocol, outbound, flags);
+        let flag_work = if outbound {
+            v.0 & SessionValue::PENDING != 0 || v.0 & (SessionValue::SEEN_IN | SessionValue::TWO_WAY) == SessionValue::SEEN_IN
+        } else {
+            v.0 & SessionValue::SEEN_IN == 0
+        };
+        if seen != v.last_seen() || tcp != v.tcp() || flag_work {
+            self.touch_slow(r, inside_addr, protocol, outbound, flags);
+        }
+    }
+
+    /// The TCP bits and the last-seen second a packet leaves on a session
+    /// (RFC 4787 REQ-6: outbound packets refresh; TCP also inbound, RFC 7857
+    /// section 2.2: the 4-minute wait after a RST runs from the RST, so a
+    /// RST refreshes too).
+    #[inline(always)]
+    fn refresh_of(v: SessionValue, now: u32, protocol: Protocol, outbound: bool, flags: u8) -> (u8, u32) {
+        let tcp = if protocol == Protocol::Tcp {
+            tcp_state::advance(v.tcp(), outbound, flags)
+        } else {
+            v.tcp()
+        };
+        let seen = if outbound || protocol == Protocol::Tcp {
+            now
+        } else {
+            v.last_seen()
+        };
+        (tcp, seen)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn touch_slow(&mut self, r: SessionRef, inside_addr: u32, protocol: Protocol, outbound: bool, flags: u8) {
         let now = self.now.secs32() & crate::table::session::SECONDS_MASK;
         let mut v = r.value;
         for _ in 0..2 {
-            let tcp = if protocol == Protocol::Tcp {
-                tcp_state::advance(v.tcp(), outbound, flags)
-            } else {
-                v.tcp()
-            };
-            // RFC 4787 REQ-6: outbound packets refresh; TCP also inbound
-            // (RFC 7857 section 2.2: the 4-minute wait after a RST runs from
-            // the RST, so a RST refreshes too).
-            let seen = if outbound || protocol == Protocol::Tcp {
-                now
-            } else {
-                v.last_seen()
-            };
+            let (tcp, seen) = Self::refresh_of(v, now, protocol, outbound, flags);
             let (mut set, mut clear) = (0, 0);
             if outbound {
                 if v.has(SessionValue::PENDING) {
