@@ -86,10 +86,23 @@ END {
     }
 }' "$RES"
 
-# Smoke mode checks that every part printed numbers.
+# Every part printed numbers, and none is a silent failure: a fast-path or
+# creation figure of zero, or untranslated frames, fails the run.
 want="fastpath create memory expiry conntrack sbs_new sbs_pps"
 for k in $want; do
     grep -q "^RESULT kind=$k " "$RES" || { echo "bench.sh: no $k result" >&2; exit 1; }
 done
+bad=$(awk '
+function kv(   i, a) { delete v; for (i = 2; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] } }
+{ kv() }
+v["kind"] == "fastpath" && (v["mpps"] + 0 == 0 || v["bad"] + 0 != 0) { print "fastpath " v["proto"] " " v["dir"] " " v["sessions"] ": mpps=" v["mpps"] " bad=" v["bad"] }
+v["kind"] == "create" && (v["rate_mps"] + 0 == 0 || v["created"] + 0 == 0) { print "create " v["proto"] " " v["sessions"] ": created=" v["created"] }
+v["kind"] == "sbs_pps" && v["pps"] + 0 == 0 { print "side by side " v["router"] ": nothing forwarded" }
+' "$RES")
+if [ -n "$bad" ]; then
+    echo "bench.sh: a benchmark measured nothing:" >&2
+    echo "$bad" >&2
+    exit 1
+fi
 echo
 echo "bench.sh: done in $(( $(date +%s) - start )) s; raw results in $RES"

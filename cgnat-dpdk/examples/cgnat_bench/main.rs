@@ -151,6 +151,23 @@ max_subscribers = {subs}
 max_sessions = {table}
 max_mappings = {table}
 filtering = "endpoint-independent"
+# The hostile-traffic limits stay in the code path but never limit: the
+# bench creates {subs} subscribers in one go (docs/decisions/009).
+[nat.admission]
+subscriber_rate = 10000000
+subscriber_burst = 1000000
+subscriber_rate_per_aggregate = 10000000
+subscriber_burst_per_aggregate = 1000000
+block_rate = 10000000
+block_burst = 1000000
+block_rate_per_aggregate = 10000000
+block_burst_per_aggregate = 1000000
+[nat.unconfirmed]
+max_subscribers_percent = 100
+max_sessions = {per_sub}
+max_blocks = 8
+[nat.fairness]
+pressure_percent = 100
 [dataplane]
 workers = 1
 memory_mb = 256
