@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::index::{Interval, END_INFERRED, END_OPEN, START_INTERIM, START_OPEN};
 use crate::record::Proto;
 use crate::runs::{RunEnd, RunTable};
-use crate::timefmt::{format_time, Micros};
+use crate::timefmt::Micros;
 
 /// A place in a log file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -47,7 +47,7 @@ pub struct Holding {
     pub protocol: Proto,
     /// Allocation time, or the first record of the oldest file that
     /// mentions the holding when `allocated_before_logs`.
-    #[serde(serialize_with = "ser_time")]
+    #[serde(serialize_with = "crate::timefmt::serialize_time")]
     pub allocated: Micros,
     /// The allocation record is not in the logs (rotated away).
     pub allocated_before_logs: bool,
@@ -55,7 +55,7 @@ pub struct Holding {
     /// allocation record itself is not among the files).
     pub allocation_restated: bool,
     /// Release time; `None`: still held at the end of the logs.
-    #[serde(serialize_with = "ser_opt_time")]
+    #[serde(serialize_with = "crate::timefmt::serialize_opt_time")]
     pub released: Option<Micros>,
     /// No release record: the end is when the block was next allocated.
     pub release_inferred: bool,
@@ -71,23 +71,12 @@ pub struct Holding {
     pub run_ended: Option<RunEnd>,
     /// Held for certain only until then (a crashed run's last record);
     /// until `released` nobody else can have held it.
-    #[serde(serialize_with = "ser_opt_time")]
+    #[serde(serialize_with = "crate::timefmt::serialize_opt_time")]
     pub certain_until: Option<Micros>,
 }
 
 fn ser_run<S: serde::Serializer>(r: &u64, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&cgnat_core::natlog::run_name(*r))
-}
-
-fn ser_time<S: serde::Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(*t))
-}
-
-fn ser_opt_time<S: serde::Serializer>(t: &Option<Micros>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&format_time(*t)),
-        None => s.serialize_none(),
-    }
 }
 
 impl Holding {

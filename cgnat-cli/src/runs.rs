@@ -15,7 +15,7 @@ use serde::Serialize;
 use cgnat_core::natlog::run_name;
 
 use crate::index::Summary;
-use crate::timefmt::{format_time, Micros};
+use crate::timefmt::Micros;
 
 /// One run across all files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,11 +49,11 @@ pub struct RunEnd {
     pub clean: bool,
     /// Clean: the `daemon-stop` time; crash: the run's last record in the
     /// logs (the end of what is certain).
-    #[serde(serialize_with = "ser_time")]
+    #[serde(serialize_with = "crate::timefmt::serialize_time")]
     pub last_record: Micros,
     /// Crash: the next run's start (nothing of the crashed run can have
     /// been held after it).
-    #[serde(serialize_with = "ser_opt_time")]
+    #[serde(serialize_with = "crate::timefmt::serialize_opt_time")]
     pub next_start: Option<Micros>,
 }
 
@@ -61,17 +61,6 @@ impl RunEnd {
     /// The time after which nothing of the run was held.
     pub fn ended_by(&self) -> Micros {
         self.next_start.unwrap_or(self.last_record)
-    }
-}
-
-fn ser_time<S: serde::Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(*t))
-}
-
-fn ser_opt_time<S: serde::Serializer>(t: &Option<Micros>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&format_time(*t)),
-        None => s.serialize_none(),
     }
 }
 

@@ -23,6 +23,19 @@ pub fn now() -> Micros {
         .unwrap_or(0)
 }
 
+/// Serialises a time as [`format_time`] writes it (serde `serialize_with`).
+pub fn serialize_time<S: serde::Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*t))
+}
+
+/// Serialises an optional time as [`format_time`] writes it, or `null`.
+pub fn serialize_opt_time<S: serde::Serializer>(t: &Option<Micros>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_time(*t)),
+        None => s.serialize_none(),
+    }
+}
+
 /// Formats `t` as `2023-11-14T22:13:20.001000Z` (the NAT log's form).
 pub fn format_time(t: Micros) -> String {
     let secs = t.div_euclid(1_000_000);

@@ -22,8 +22,7 @@ mod live;
 
 use std::time::{Duration, Instant};
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use cgnat_core::natlog::{text, LogRecord};
 use cgnat_core::EventKind;
@@ -133,29 +132,12 @@ fn the_first_forwarded_packets_record_is_on_disk_at_kill_9() {
     }
     let mut d = Live::start("first", "[log]\nfile = \"@DIR@/nat.log\"\n");
     let log = d.log.clone();
-    let inet = d.internet();
-    // The internet host prints the source of the first datagram it gets.
-    let script = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('198.51.100.1',9))\nprint('ready',flush=True)\nd,a=s.recvfrom(2048)\nprint('%s:%d'%a,flush=True)\n";
-    let mut listener = Command::new("timeout")
-        .args(["60", "ip", "netns", "exec", &inet, "python3", "-u", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the internet host");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = listener.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).ok().as_deref(), Some("ready"));
+    let host = d.internet_host();
     let sub = d.subscribers_send(1, Duration::ZERO).remove(0);
-    let seen = rx.recv_timeout(Duration::from_secs(20)).expect("the first packet was forwarded");
+    let seen = host.recv_timeout(Duration::from_secs(20)).expect("the first packet was forwarded");
     // The packet has left cgnatd: crash it now.
     d.signal("KILL", Duration::from_secs(5));
     let crashed_at = utc_now();
-    let _ = listener.kill();
-    let _ = listener.wait();
     let (public, port) = seen.split_once(':').unwrap();
     let port: u16 = port.parse().unwrap();
     let recs = records(&log);

@@ -11,8 +11,7 @@
 mod common;
 mod live;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use cgnat_core::natlog::text;
@@ -88,21 +87,7 @@ fn no_packet_leaves_before_its_blocks_record_is_written() {
     );
     let mut d = Live::start("durable", &tables);
     let log = d.log.clone();
-    let inet = d.internet();
-    let script = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('198.51.100.1',9))\nprint('ready',flush=True)\nwhile True:\n    d,a=s.recvfrom(2048)\n    print('%s:%d'%a,flush=True)\n";
-    let mut host = Command::new("timeout")
-        .args(["120", "ip", "netns", "exec", &inet, "python3", "-u", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the internet host");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = host.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).ok().as_deref(), Some("ready"));
+    let rx = d.internet_host();
     // The network works: an early subscriber gets through.
     let early = d.subscribers_send(1, Duration::ZERO).remove(0);
     rx.recv_timeout(Duration::from_secs(10))
@@ -153,8 +138,6 @@ fn no_packet_leaves_before_its_blocks_record_is_written() {
         .unwrap_or_else(|_| panic!("no packet after the collector returned\n{}", d.stderr()));
     let _ = sender.0.kill();
     d.signal("KILL", Duration::from_secs(5));
-    let _ = host.kill();
-    let _ = host.wait();
     let (public, port) = seen.split_once(':').unwrap();
     let port: u16 = port.parse().unwrap();
     let recs = text::parse_str(&std::fs::read_to_string(&log).unwrap()).unwrap();

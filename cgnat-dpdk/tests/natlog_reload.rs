@@ -93,13 +93,23 @@ fn reload_loses_and_duplicates_nothing_and_restores_on_failure() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn durability_waits_for_the_collector_and_a_stuck_target_refuses_reload() {
-    let dir = std::env::temp_dir().join(format!("cgnat-durable-{}", std::process::id()));
+/// A pipeline with two legal targets, a text file and a TCP syslog
+/// collector (the returned listener), tracking durability; and a worker
+/// feeding it.
+fn file_and_collector(
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    TcpListener,
+    Worker<cgnat_core::ring::Producer<Event>>,
+    LogConfig,
+    LogPipeline,
+) {
+    let dir = std::env::temp_dir().join(format!("cgnat-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let (producer, consumer) = ring::<Event>(1024);
-    let mut w = Worker::new(nat(), 0, producer);
+    let w = Worker::new(nat(), 0, producer);
     let cfg = LogConfig {
         file: dir.join("nat.log"),
         targets: vec![
@@ -115,6 +125,12 @@ fn durability_waits_for_the_collector_and_a_stuck_target_refuses_reload() {
     };
     let mut log = LogPipeline::open(&cfg, vec![consumer], Vec::new()).unwrap();
     log.set_durable_tracking(true);
+    (dir, listener, w, cfg, log)
+}
+
+#[test]
+fn durability_waits_for_the_collector_and_a_stuck_target_refuses_reload() {
+    let (dir, listener, mut w, cfg, mut log) = file_and_collector("durable");
     let mut extra = Vec::new();
     // The collector is gone: nothing can be acknowledged.
     drop(listener);
@@ -138,26 +154,7 @@ fn durability_waits_for_the_collector_and_a_stuck_target_refuses_reload() {
 
 #[test]
 fn take_durable_hands_out_allocations_once_acknowledged() {
-    let dir = std::env::temp_dir().join(format!("cgnat-take-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (producer, consumer) = ring::<Event>(1024);
-    let mut w = Worker::new(nat(), 0, producer);
-    let cfg = LogConfig {
-        file: dir.join("nat.log"),
-        targets: vec![
-            LogTarget::text_file(dir.join("nat.log")),
-            LogTarget {
-                format: TargetFormat::Syslog,
-                transport: Transport::Tcp,
-                address: Some(listener.local_addr().unwrap().to_string()),
-                ..LogTarget::default()
-            },
-        ],
-        ..LogConfig::default()
-    };
-    let mut log = LogPipeline::open(&cfg, vec![consumer], Vec::new()).unwrap();
-    log.set_durable_tracking(true);
+    let (dir, listener, mut w, _cfg, mut log) = file_and_collector("take");
     let mut extra = Vec::new();
     for i in 0..5 {
         send(&mut w, i, T0 + i as u64);

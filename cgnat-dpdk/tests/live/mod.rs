@@ -27,6 +27,8 @@ pub struct Live {
     pub out_iface: String,
     /// The internet namespace, once [`Live::internet`] made it.
     pub inet_ns: Option<String>,
+    /// The internet host's UDP listener ([`Live::internet_host`]).
+    host: Option<Child>,
     pub log: PathBuf,
     pub stderr: PathBuf,
     daemon_pid: u32,
@@ -84,6 +86,7 @@ impl Live {
             iface,
             out_iface,
             inet_ns: None,
+            host: None,
             stderr,
             next_sub: 1,
         };
@@ -167,6 +170,34 @@ impl Live {
         ns
     }
 
+    /// An internet host (198.51.100.1, in [`Live::internet`]'s namespace)
+    /// listening on UDP port 9: every datagram it receives is reported as
+    /// `SOURCE:PORT` on the returned channel, from the moment it arrived.
+    /// Waits until the host listens.
+    pub fn internet_host(&mut self) -> std::sync::mpsc::Receiver<String> {
+        use std::io::{BufRead, BufReader};
+        let ns = match &self.inet_ns {
+            Some(ns) => ns.clone(),
+            None => self.internet(),
+        };
+        let script = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('198.51.100.1',9))\nprint('ready',flush=True)\nwhile True:\n    d,a=s.recvfrom(2048)\n    print('%s:%d'%a,flush=True)\n";
+        let mut host = Command::new("timeout")
+            .args(["120", "ip", "netns", "exec", &ns, "python3", "-u", "-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the internet host");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = host.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        self.host = Some(host);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)).ok().as_deref(), Some("ready"));
+        rx
+    }
+
     /// Sends `sig` to cgnatd and waits (bounded) for it to exit.
     pub fn signal(&mut self, sig: &str, limit: Duration) -> Option<std::process::ExitStatus> {
         let c = self.child.as_mut()?;
@@ -195,6 +226,10 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
+        if let Some(mut h) = self.host.take() {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
