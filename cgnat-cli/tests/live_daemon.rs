@@ -284,4 +284,8 @@ fn live_daemon_workflows() {
     assert!(v["sessions"].is_u64(), "{v}");
     drop(daemon);
     assert!(!sock.exists(), "cgnatd removes its socket at shutdown");
+    // The run's log passes `cgnatctl log verify` (the daemon stopped cleanly).
+    let r = run_in(dir.path(), &["log", "verify", log.to_str().unwrap()]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("clean-stop"), "{}", r.stdout);
 }
