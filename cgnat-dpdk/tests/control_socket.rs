@@ -126,17 +126,36 @@ fn every_control_request_and_metrics_while_traffic_runs() {
     let nat = Arc::new(Nat::new(cfg.nat.clone(), 9).unwrap());
 
     // Two workers on their own threads, each with a ring and a watermark.
+    // As in live mode, the management core starts first (the run's start
+    // records, stamped t0, come before anything a worker produces: their
+    // watermarks start above t0), and only then do the workers run.
     let stop = Arc::new(AtomicBool::new(false));
     let (mut rings, mut marks, mut ncs, mut dps, mut threads) = (vec![], vec![], vec![], vec![], vec![]);
     let next_sub = Arc::new(AtomicU64::new(0));
+    let t0 = now();
+    let mut workers = Vec::new();
     for id in 0..2u16 {
         let (p, c) = ring::<Event>(cfg.log.ring_capacity as usize);
-        let mark = Arc::new(AtomicU64::new(now().as_micros()));
-        let mut w = Worker::new(nat.clone(), id, p);
+        let mark = Arc::new(AtomicU64::new(t0.as_micros() + 1));
+        let w = Worker::new(nat.clone(), id, p);
         rings.push(c);
         marks.push(mark.clone());
         ncs.push(w.counters().clone());
         dps.push(Arc::new(DpCounters::default()));
+        workers.push((w, mark));
+    }
+    let parts = CoreParts {
+        nat: nat.clone(),
+        rings,
+        watermarks: marks,
+        nat_counters: ncs,
+        dp_counters: dps,
+        run_mode: "test",
+        config_path: Some(config_path.clone()),
+        clock: Box::new(now),
+    };
+    let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();
+    for (mut w, mark) in workers {
         let (stop, next_sub) = (stop.clone(), next_sub.clone());
         threads.push(std::thread::spawn(move || {
             let server: Ipv4Addr = [198, 51, 100, 1].into();
@@ -159,17 +178,6 @@ fn every_control_request_and_metrics_while_traffic_runs() {
             mark.store(u64::MAX, Ordering::Release);
         }));
     }
-    let parts = CoreParts {
-        nat: nat.clone(),
-        rings,
-        watermarks: marks,
-        nat_counters: ncs,
-        dp_counters: dps,
-        run_mode: "test",
-        config_path: Some(config_path.clone()),
-        clock: Box::new(now),
-    };
-    let mut core = ManagementCore::start(&cfg, parts, now()).unwrap();
     let mgmt_stop = Arc::new(AtomicBool::new(false));
     let ms = mgmt_stop.clone();
     let mgmt = std::thread::spawn(move || {
