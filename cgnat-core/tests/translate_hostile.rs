@@ -362,3 +362,22 @@ fn hostile_limits_reload() {
     let e = nat.reload(&c).unwrap_err();
     assert_eq!(e.key, "nat.admission.aggregate_buckets");
 }
+
+/// Issue 9: a full subscriber table, or an exhausted address, is reported
+/// once per table (address) and interval per worker, not once per refused
+/// source: a flood of new sources cannot flood the log through it.
+#[test]
+fn table_full_is_reported_per_table_not_per_source() {
+    let nat = common::nat("max_subscribers = 10\n");
+    let mut w = worker(&nat);
+    for i in 0..1000u32 {
+        let _ = verdict(&mut w, Side::Inside, &udp(spoofed(i), 1, SERVER, 53, b""), at(0));
+    }
+    assert_eq!(w.counters().dropped(DropReason::SubscriberTableFull), 990);
+    let full = of_kind(w.sink_mut(), EventKind::TableFull);
+    assert_eq!(full.len(), 1, "one record for the interval: {full:?}");
+    for i in 1000..1100u32 {
+        let _ = verdict(&mut w, Side::Inside, &udp(spoofed(i), 1, SERVER, 53, b""), at(11));
+    }
+    assert_eq!(of_kind(w.sink_mut(), EventKind::TableFull).len(), 2, "and again after the interval");
+}

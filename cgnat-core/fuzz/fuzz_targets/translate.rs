@@ -14,6 +14,10 @@
 //!   corrupted packet gets past the checksum check);
 //! - bit 7: process with a worker whose event sink refuses everything.
 //!
+//! The first record's control bit 3 also turns on durable-before-use (new
+//! blocks wait for `Nat::block_logged`; the target logs a waiting block
+//! when a later record has bit 4 set, so held and released paths both run).
+//!
 //! Invariants: nothing panics, and every packet forwarded carries a valid
 //! IPv4 header checksum.
 #![no_main]
@@ -172,6 +176,11 @@ fn run<E: EventSink>(
         Verdict::Hold => {
             let _ = stash.hold(w.held_fragment_key(), (side, p), now);
         }
+        Verdict::HoldUntilLogged { block, .. } => {
+            // Translated already, waiting for its block's record.
+            assert!(header_ok(&p), "held a packet with a bad IPv4 header checksum");
+            assert!(w.nat().pool().is_pending(block), "held for a block that is not pending");
+        }
         Verdict::Drop(_) => {}
     }
     public
@@ -182,12 +191,14 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     };
     let nat = Arc::new(Nat::new(config, 1).expect("valid fuzz config"));
+    nat.require_durable_log(data.first().is_some_and(|c| c & 0x08 != 0));
     let mut w = Worker::new(nat.clone(), 0, Vec::<Event>::new());
     let mut stalled = Worker::new(nat.clone(), 1, RefusingSink);
     let mut stash = FragmentStash::new(4, 2);
     let mut sweeper = Sweeper::new(nat.clone(), Vec::<Event>::new());
     let mut now = Instant::from_secs(1_000_000);
     let mut public = None;
+    let mut allocs = Vec::new();
     let mut rest = data;
     while rest.len() >= 2 {
         let control = rest[0];
@@ -221,6 +232,14 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         if control & 0x10 != 0 {
             sweeper.sweep(now, 64);
         }
+        // The management core: queued allocations become durable when a
+        // record says so (bit 4), or wait.
+        allocs.extend(w.sink_mut().iter().filter(|e| e.kind == cgnat_core::EventKind::BlockAllocated).map(|e| (e.public_addr, e.first_port)));
+        if control & 0x10 != 0 {
+            for (a, p) in allocs.drain(..) {
+                nat.block_logged(a, p);
+            }
+        }
         stash.expire(now, |_| {});
         w.sink_mut().clear();
     }
@@ -248,6 +267,7 @@ fn config() -> Option<NatConfig> {
             max_tracked: 8,
             max_held: 4,
             timeout: 2,
+            max_per_source: 2,
         },
         static_mappings: vec![cgnat_core::config::StaticMapping {
             protocol: cgnat_core::config::StaticProtocol::Tcp,

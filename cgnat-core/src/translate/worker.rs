@@ -659,16 +659,24 @@ impl<E: EventSink> Worker<E> {
     }
 
     /// Emits a quota or exhaustion event, at most one per subscriber and kind
-    /// every few seconds per worker so a flood cannot flood the log.
+    /// every few seconds per worker so a flood cannot flood the log. A full
+    /// table and an exhausted pool are limited per table and per public
+    /// address instead (not per subscriber): a flood of new sources would
+    /// otherwise log one record each (issue 9).
     pub(crate) fn quota_event(&mut self, kind: EventKind, subscriber: u32, public: u32, protocol: Protocol, aux: u32) {
+        let key = match kind {
+            EventKind::TableFull => aux,
+            EventKind::PoolExhausted => public,
+            _ => subscriber,
+        };
         let aux = aux as u64;
         let now = self.now.secs32();
-        let i = (subscriber.wrapping_mul(0x9E37_79B9) >> 26) as usize;
+        let i = (key.wrapping_mul(0x9E37_79B9) >> 26) as usize;
         let (s, k, t) = self.recent_quota[i];
-        if s == subscriber && k == kind as u8 && now.wrapping_sub(t) < QUOTA_EVENT_INTERVAL_SECS && t != 0 {
+        if s == key && k == kind as u8 && now.wrapping_sub(t) < QUOTA_EVENT_INTERVAL_SECS && t != 0 {
             return;
         }
-        self.recent_quota[i] = (subscriber, kind as u8, now.max(1));
+        self.recent_quota[i] = (key, kind as u8, now.max(1));
         let scope = match protocol {
             Protocol::Tcp => ProtocolScope::Tcp,
             Protocol::Udp => ProtocolScope::Udp,
