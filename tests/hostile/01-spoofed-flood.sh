@@ -38,10 +38,13 @@ refused=$((A_nat_drop_admission_limited - B_nat_drop_admission_limited + A_nat_d
 retried=$((A_nat_admitted_on_retry - B_nat_admitted_on_retry))
 T=$ATTACK_SECS
 # Documented bound: the global bucket's burst plus its rate over the attack,
-# no more than the unconfirmed share of the table, plus the retry budget.
+# and no more than the unconfirmed share of the table at once (a spoofed
+# source, which sends once, holds its place nat.unconfirmed.timeout), plus
+# the retry budget.
 by_rate=$((SUB_BURST + SUB_RATE * T))
-admit_bound=$(( (by_rate < UNCONF_CAP ? by_rate : UNCONF_CAP) + RETRY_BURST + RETRY_RATE * T ))
-say "   sent $SENT, admitted $admitted (bound $admit_bound = min($SUB_BURST + $SUB_RATE/s x $T s, $UNCONF_CAP unconfirmed) + $RETRY_BURST + $RETRY_RATE/s x $T s retries), refused $refused, admitted on retry $retried, reached the internet $(cat "$WORK/discard.count" 2>/dev/null || echo ?)"
+by_share=$((UNCONF_CAP * (1 + T / UNCONF_TIMEOUT)))
+admit_bound=$(( (by_rate < by_share ? by_rate : by_share) + RETRY_BURST + RETRY_RATE * T ))
+say "   sent $SENT, admitted $admitted (bound $admit_bound = min($SUB_BURST + $SUB_RATE/s x $T s, $UNCONF_CAP unconfirmed x (1 + $T s / $UNCONF_TIMEOUT s)) + $RETRY_BURST + $RETRY_RATE/s x $T s retries), refused $refused, admitted on retry $retried, reached the internet $(cat "$WORK/discard.count" 2>/dev/null || echo ?)"
 if [ "$admitted" -le "$admit_bound" ]; then pass "admitted $admitted spoofed sources (bound $admit_bound)"; else fail "admitted $admitted spoofed sources, more than the bound $admit_bound"; fi
 if [ "$refused" -ge $((SENT - admit_bound)) ]; then pass "refused $refused (admission_limited + unconfirmed_limit)"; else fail "only $refused refusals counted for $SENT packets"; fi
 

@@ -27,7 +27,13 @@ WORK=${HOSTILE_DIR:-/tmp/cgnat-hostile}/$N-$TEST
 CGNATD=${CGNATD:-$ROOT/target/debug/cgnatd}
 CGNATCTL=${CGNATCTL:-$(dirname "$CGNATD")/cgnatctl}
 WORKERS=2
-METRICS=127.0.0.1:$((20000 + (ID * 10 + N) % 40000))
+# A metrics port of its own: derived from the run id, the next free one.
+metrics_port=$((20000 + (ID * 10 + N) % 40000))
+for _ in $(seq 1 20); do
+    ss -Hltn "sport = :$metrics_port" 2>/dev/null | grep -q . || break
+    metrics_port=$((metrics_port + 100))
+done
+METRICS=127.0.0.1:$metrics_port
 PY=${HOSTILE_PYTHON:-/usr/bin/python3}
 GEN=$HOSTILE/gen.py
 STATE=$HOSTILE/state.py
@@ -79,7 +85,7 @@ hostile_up() {
     mkdir -p "$PIDS" "$WORK/www"
     echo "hello from the internet" >"$WORK/www/index.html"
     write_config
-    start_cgnatd --config "$CONFIG" >/dev/null
+    start_cgnatd --config "$CONFIG"
     topology_up
     ip -n "$NS_INET" addr add $INET_ATT/24 dev "$IF_OUT"
     add_subscriber "$NS_SUB1" v-sub1 $SUB1
@@ -140,7 +146,7 @@ log_lines() { if [ -f "$WORK/nat.log" ]; then wc -l <"$WORK/nat.log"; else echo 
 # fetches over HTTP and pings through the NAT, in the background; curl is
 # bounded with one retry (a refused first SYN is retransmitted by the kernel
 # after 1 s and admitted as a retry: the design). reach_finish ADDR waits
-# and checks; it sets REACH_OK (1: both worked) and REACH_SECS.
+# and checks; it sets REACH_OK (1: both worked).
 reach_start() {
     local ns=$1 addr=$2
     REACH_WHO[$addr]=$3
@@ -158,7 +164,6 @@ reach_finish() {
     local addr=$1 c=0 replies who=${REACH_WHO[$1]}
     wait "${REACH_CURL[$addr]}" || c=$?
     wait "${REACH_PING[$addr]}" || true
-    REACH_SECS=$(calc "$(now_s) - ${REACH_T0[$addr]}")
     replies=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$WORK/reach-$addr.ping")
     REACH_OK=1
     if [ $c = 0 ] && grep -q "hello from the internet" "$WORK/reach-$addr.curl"; then

@@ -37,7 +37,7 @@ die() { echo "hostile: cannot run: $*" >&2; echo "hostile: 0 passed, 1 failed"; 
 [ -c /dev/net/tun ] || die "no /dev/net/tun (the TAP PMD needs it)"
 PY=${HOSTILE_PYTHON:-/usr/bin/python3}
 "$PY" -c 'import scapy.all' 2>/dev/null || die "$PY cannot import scapy (apt-get install python3-scapy; scripts/install-deps.sh)"
-for c in ip curl ping nft ethtool ps timeout awk python3; do
+for c in ip ss curl ping nft ethtool ps timeout awk python3; do
     command -v "$c" >/dev/null 2>&1 || die "'$c' is missing (scripts/install-deps.sh installs it)"
 done
 probe=hostile-probe-$$
