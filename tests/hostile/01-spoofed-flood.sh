@@ -61,12 +61,19 @@ summaries=$((WORKERS * (window / SUMMARY_INTERVAL + 2)))
 log_bound=$((2 * UNCONF_BLOCKS * admit_bound + summaries + 2 * MAX_BLOCKS + 3))
 say "== NAT log bound: 2 x $UNCONF_BLOCKS block x $admit_bound admitted + $summaries summaries ($WORKERS workers x ($window s / $SUMMARY_INTERVAL s + 2)) + $((2 * MAX_BLOCKS)) for the newcomer + 3 table-fill alerts = $log_bound"
 check_log "$LOG0" $log_bound
-say "   records: $(log_events block-alloc) block-alloc, $(log_events block-release) block-release, $(log_events admission-limit) admission-limit, $(log_events table-full) table-full"
+summarised=$(log_events admission-limit)
+say "   records: $(log_events block-alloc) block-alloc, $(log_events block-release) block-release, $summarised admission-limit, $(log_events table-full) table-full"
+if [ "$summarised" -ge 1 ] && [ "$summarised" -le "$summaries" ]; then
+    pass "refusals summarised: $summarised admission-limit records (at most one per worker and ${SUMMARY_INTERVAL} s: $summaries)"
+else
+    fail "$summarised admission-limit records (want 1 to $summaries: one per worker and interval with refusals)"
+fi
 
 # Pages of the pool's per-port records are faulted in once, when a block is
 # first used (4 KiB per block and protocol): the flood may touch that many.
 blocks=$((C_nat_blocks_allocated - B_nat_blocks_allocated))
 tol=$((512 + 4 * blocks))
 check_rss "$RSS0" $tol "512 KiB allocator slack + 4 KiB of port records per block first used ($blocks)"
+verify_log
 result "sent=$SENT admitted=$admitted/$admit_bound refused=$refused retry-admitted=$retried log+$LOG_GROWTH/$log_bound rss=${RSS0}->${RSS_AFTER}KiB clean=${CLEAN_SECS}s/${bound}s newcomer=${NEWCOMER_OK}"
 exit "$FAILED"

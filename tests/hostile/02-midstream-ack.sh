@@ -72,5 +72,6 @@ log_bound=$((2 * UNCONF_BLOCKS + 2 * MAX_BLOCKS + 3))
 say "== NAT log bound: 2 x $UNCONF_BLOCKS block for the attacker + $((2 * MAX_BLOCKS)) for the newcomer + 3 table-fill alerts = $log_bound"
 check_log "$LOG0" $log_bound
 check_rss "$RSS0" 512 "allocator slack; the attack allocates at most $UNCONF_BLOCKS block"
+verify_log
 result "sent=$SENT sessions=$D_listed/$UNCONF_SESSIONS state=$D_states timer=${D_max_expires}s refused=$refused log+$LOG_GROWTH/$log_bound rss=${RSS0}->${RSS_AFTER}KiB clean=${CLEAN_SECS}s/${bound}s newcomer=${NEWCOMER_OK}"
 exit "$FAILED"

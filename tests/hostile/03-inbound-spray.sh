@@ -70,5 +70,6 @@ log_bound=$((2 * MAX_BLOCKS + 2 * MAX_BLOCKS + 3))
 say "== NAT log bound: the spray allocates no block; $((2 * MAX_BLOCKS)) for the newcomer + $((2 * MAX_BLOCKS)) for sub1's new connections + 3 table-fill alerts = $log_bound"
 check_log "$LOG0" $log_bound
 check_rss "$RSS0" 512 "allocator slack; the spray allocates no block"
+verify_log
 result "sent=$SENT held=$D_listed/$INBOUND_PER_MAPPING refused=$refused delivered=$delivered log+$LOG_GROWTH/$log_bound rss=${RSS0}->${RSS_AFTER}KiB clean=${CLEAN_SECS}s/${bound}s sprayed-sub=${SPRAYED_OK} newcomer=${NEWCOMER_OK}"
 exit "$FAILED"

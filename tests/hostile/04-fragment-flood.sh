@@ -16,7 +16,7 @@ TEST=fragment-flood N=4
 # shellcheck source=tests/hostile/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-ORPHANS=${ORPHANS:-4000} ORPHAN_SOURCES=${ORPHAN_SOURCES:-2} FIRSTS=${FIRSTS:-3000} FIRST_SOURCES=${FIRST_SOURCES:-24} DURATION=10
+ORPHANS=${ORPHANS:-4000} ORPHAN_SOURCES=${ORPHAN_SOURCES:-2} FIRSTS=${FIRSTS:-3000} FIRST_SOURCES=${FIRST_SOURCES:-24} DURATION=12
 FLOOD_NET=198.18.0.0/15     # the attacker's (spoofed) sources: neither subscriber nor pool space
 hostile_up
 # The UDP server that answers with the same datagram as fragments in reverse order.
@@ -67,7 +67,13 @@ reach_finish $NEW
 NEWCOMER_OK=$REACH_OK
 still_attacking "$ATTACK_PID"
 attack_done frags $((DURATION + 10))
-snap A
+snap A --subscriber $ATT
+say "   the target holds $A_sub_sessions sessions at the end of the flood ($B_sub_sessions before; inbound budget $INBOUND_PER_MAPPING per mapping)"
+if [ "$A_sub_sessions" -le $((B_sub_sessions + INBOUND_PER_MAPPING)) ]; then
+    pass "the flood's first fragments hold at most nat.inbound.max_sessions_per_mapping sessions on the target's mapping"
+else
+    fail "the target holds $A_sub_sessions sessions: more than its $B_sub_sessions + $INBOUND_PER_MAPPING inbound"
+fi
 d() { echo $(($1 - $2)); }
 say "   sent $SENT; NAT: fragment_source_limit $(d "$A_nat_drop_fragment_source_limit" "$B_nat_drop_fragment_source_limit"), fragment_cache_full $(d "$A_nat_drop_fragment_cache_full" "$B_nat_drop_fragment_cache_full"), fragments_held $(d "$A_nat_fragments_held" "$B_nat_fragments_held"), inbound_session_limit $(d "$A_nat_drop_inbound_session_limit" "$B_nat_drop_inbound_session_limit"), no_mapping $(d "$A_nat_drop_no_mapping" "$B_nat_drop_no_mapping")"
 say "   data plane: fragment_source_limit $(d "$A_dp_fragment_source_limit" "$B_dp_fragment_source_limit"), fragment_stash_full $(d "$A_dp_fragment_stash_full" "$B_dp_fragment_stash_full"), fragments_expired $(d "$A_dp_fragments_expired" "$B_dp_fragments_expired")"
@@ -89,5 +95,6 @@ log_bound=$((2 * MAX_BLOCKS + 3))
 say "== NAT log bound: the flood allocates no block; $((2 * MAX_BLOCKS)) for the newcomer + 3 table-fill alerts = $log_bound"
 check_log "$LOG0" $log_bound
 check_rss "$RSS0" 512 "allocator slack; the holding area and trackers are preallocated"
+verify_log
 result "sent=$SENT source-limited=$limited stash-full=$(d "$A_dp_fragment_stash_full" "$B_dp_fragment_stash_full") log+$LOG_GROWTH/$log_bound rss=${RSS0}->${RSS_AFTER}KiB clean=${CLEAN_SECS}s/${bound}s legit-fragments=${LEGIT_OK} newcomer=${NEWCOMER_OK}"
 exit "$FAILED"

@@ -50,5 +50,6 @@ log_bound=$((2 * MAX_BLOCKS))
 say "== NAT log bound: no record for the flood; $log_bound for the newcomer"
 check_log "$LOG0" $log_bound
 check_rss "$RSS0" 512 "allocator slack; the flood allocates nothing"
+verify_log
 result "sent=$SENT no_mapping=$dropped state-created=$created log+$LOG_GROWTH/$log_bound rss=${RSS0}->${RSS_AFTER}KiB clean=${CLEAN_SECS}s/${bound}s newcomer=${NEWCOMER_OK}"
 exit "$FAILED"

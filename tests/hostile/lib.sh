@@ -275,6 +275,25 @@ check_rss() {
     fi
 }
 
+# verify_log: stops cgnatd (SIGINT: it releases and logs every block and
+# ends its run) and checks that the NAT log written under attack is a sound
+# legal record (`cgnatctl log verify`: sequence, order, every allocation
+# released, no port held twice).
+verify_log() {
+    stop_pid "$PIDS/cgnatd" INT
+    if ! "$CGNATCTL" log verify --help >/dev/null 2>&1; then
+        say "   (cgnatctl $CGNATCTL has no 'log verify': the log's soundness is not checked)"
+        return 0
+    fi
+    local out rc=0
+    out=$("$CGNATCTL" log verify "$WORK/nat.log" 2>&1) || rc=$?
+    if [ $rc = 0 ]; then
+        pass "cgnatctl log verify: the NAT log written under attack is sound ($(tail -1 <<<"$out" | tr -s " "))"
+    else
+        fail "cgnatctl log verify $WORK/nat.log (exit $rc): $(tail -3 <<<"$out")"
+    fi
+}
+
 # result FIGURES...: the test's summary line (printed and kept for run.sh).
 result() {
     local status=PASS
