@@ -7,8 +7,9 @@ PKGS=(
   build-essential pkg-config clang libclang-dev        # bindgen + C shim
   dpdk-dev libdpdk-dev                                 # DPDK 22.11
   iproute2 iputils-ping bridge-utils                   # namespaces, veth, bridge
-  curl iperf3 dnsutils python3 python3-scapy           # lab traffic, pcap fixtures
+  curl iperf3 dnsutils python3 python3-scapy           # lab traffic, pcap fixtures, attack generators
   tshark nftables conntrack                            # IPFIX decode, kernel NAT peer
+  ethtool procps                                       # lab: checksum offload off, cgnatd's RSS (tests/hostile)
   valgrind                                             # instruction counts
   rsyslog                                              # real RFC 5424 collector (NAT log tests)
   prometheus                                           # promtool: checks the metrics exposition

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of cgnat: formatting, lints, docs, unit/property/RFC tests
 # of cgnat-core, loom models, the DPDK tests (real EAL, TAP, pcap replay,
-# namespaces), fuzz-target builds with a short fuzz run, and the benchmark
-# smoke mode. As root on Debian 12; installs what it needs; safe to re-run.
+# namespaces), the hostile-traffic suite, fuzz-target builds with a short
+# fuzz run, and the benchmark smoke mode. As root on Debian 12; installs
+# what it needs; safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -30,6 +31,9 @@ cargo test -p cgnat-core -p cgnat-cli --quiet 2>&1 | tail -n 3
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "hostile-traffic suite: one real cgnatd per attack, TAP ports, namespaces, scapy (tests/hostile)"
+bash tests/hostile/run.sh
 
 step "loom models of the table protocol"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p cgnat-core --test loom_tables --release

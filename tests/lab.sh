@@ -20,36 +20,24 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 P=${LAB_PREFIX:-cgn}
-NS_ACCESS=$P-access NS_SUB1=$P-sub1 NS_SUB2=$P-sub2 NS_INET=$P-inet
 IF_IN=${LAB_IF_IN:-cgnat-in}
 IF_OUT=${LAB_IF_OUT:-cgnat-out}
 WORK=${LAB_DIR:-/tmp/cgnat-lab}
-PIDS=$WORK/pids
 CGNATD=${CGNATD:-$ROOT/target/debug/cgnatd}
 CGNATCTL=${CGNATCTL:-$(dirname "$CGNATD")/cgnatctl}
 WORKERS=${LAB_WORKERS:-2}
+METRICS=127.0.0.1:${LAB_METRICS_PORT:-9469}
+# shellcheck source=tests/lib/netns.sh
+. "$ROOT/tests/lib/netns.sh"
+NS_SUB1=$P-sub1 NS_SUB2=$P-sub2
+NAMESPACES+=("$NS_SUB1" "$NS_SUB2")
 IPERF_T=${LAB_QUICK:+2}
 IPERF_T=${IPERF_T:-3}
 UDP_TOOL=$ROOT/tests/lab/udp_tool.py
 CTL=$ROOT/tests/lab/ctl.py
-METRICS=127.0.0.1:${LAB_METRICS_PORT:-9469}
 
-SUB1=100.64.1.10 SUB2=100.64.1.20 GW_IN=100.64.0.1
-INET=198.51.100.1 CGN_OUT=198.51.100.2 WEB=192.0.2.80
+SUB1=100.64.1.10 SUB2=100.64.1.20
 STATIC_PUB=203.0.113.14
-
-FAILED=0
-say() { printf '%s\n' "$*"; }
-pass() { say "PASS $*"; }
-fail() { say "FAIL $*"; FAILED=1; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-need_root() {
-    if [ "$(id -u)" != 0 ]; then
-        say "lab.sh: needs root (network namespaces, TAP devices, DPDK)"
-        exit 2
-    fi
-}
 
 install_deps() {
     local missing=()
@@ -62,61 +50,7 @@ install_deps() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 curl iproute2 iputils-ping dnsutils python3 ethtool >/dev/null
 }
 
-# Runs a command in the background inside a namespace, remembering its pid.
-bg() {
-    local name=$1 ns=$2; shift 2
-    # `ip netns exec` execs the command, so $! is the program's own PID
-    # (through the nsx function it would be a subshell's, and the program
-    # would outlive `down`).
-    ip netns exec "$ns" "$@" >"$WORK/$name.log" 2>&1 &
-    echo $! >"$PIDS/$name"
-}
-
-stop_pid() {
-    local f=$1 sig=${2:-TERM} pid
-    [ -f "$f" ] || return 0
-    pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "-$sig" "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-}
-
-down() {
-    if [ -d "$PIDS" ]; then
-        for f in "$PIDS"/*; do
-            [ -e "$f" ] || continue
-            [ "$(basename "$f")" = cgnatd ] && continue
-            stop_pid "$f"
-        done
-        stop_pid "$PIDS/cgnatd" INT
-    fi
-    for ns in "$NS_SUB1" "$NS_SUB2" "$NS_ACCESS" "$NS_INET"; do
-        # Whatever still runs in the namespace (a server, a client cut off by
-        # a failure) goes with it.
-        ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-        ip netns del "$ns" 2>/dev/null || true
-    done
-    for i in "$IF_IN" "$IF_OUT"; do
-        ip link del "$i" 2>/dev/null || true
-    done
-}
-
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local t=$1 what=$2; shift 2
-    for _ in $(seq 1 $((t * 10))); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    say "lab.sh: timed out waiting for $what"
-    return 1
-}
-
-no_offload() { # checksums must be complete on the wire (the NAT updates them incrementally)
-    nsx "$1" ethtool -K "$2" tx off rx off >/dev/null 2>&1 || true
-}
+down() { lab_down; }
 
 up() {
     need_root
@@ -135,49 +69,10 @@ up() {
     mkdir -p "$WORK/www-sub2"
     echo "hello from sub2" >"$WORK/www-sub2/index.html"
 
-    say "lab: starting cgnatd ($WORKERS workers)"
-    CGNAT_LOG__FILE=$WORK/nat.log \
-    CGNAT_CONTROL__SOCKET=$WORK/cgnatd.sock \
-    CGNAT_METRICS__LISTEN=$METRICS \
-    CGNAT_DATAPLANE__WORKERS=$WORKERS \
-    CGNAT_DATAPLANE__INSIDE__DEVICE="net_tap0,iface=$IF_IN" \
-    CGNAT_DATAPLANE__OUTSIDE__DEVICE="net_tap1,iface=$IF_OUT" \
-        "$CGNATD" --stats-file "$WORK/stats.txt" >"$WORK/cgnatd.log" 2>&1 &
-    echo $! >"$PIDS/cgnatd"
-    # cgnatd configures and starts the TAP ports first; only then are the
-    # kernel interfaces moved into the namespaces.
-    wait_for 60 "cgnatd workers" grep -q "worker(s) running" "$WORK/cgnatd.log" || { cat "$WORK/cgnatd.log"; return 1; }
-
-    for ns in "$NS_ACCESS" "$NS_SUB1" "$NS_SUB2" "$NS_INET"; do
-        ip netns add "$ns"
-        ip -n "$ns" link set lo up
-    done
-    # Access network: a bridge joining the inside TAP and both subscribers.
-    ip link set "$IF_IN" netns "$NS_ACCESS"
-    ip -n "$NS_ACCESS" link add br0 type bridge
-    ip -n "$NS_ACCESS" link set "$IF_IN" master br0
-    for s in 1 2; do
-        local ns=$P-sub$s addr
-        addr=$([ $s = 1 ] && echo $SUB1 || echo $SUB2)
-        ip -n "$NS_ACCESS" link add "v-sub$s" type veth peer name eth0 netns "$ns"
-        ip -n "$NS_ACCESS" link set "v-sub$s" master br0 up
-        no_offload "$NS_ACCESS" "v-sub$s"
-        ip -n "$ns" addr add "$addr/10" dev eth0
-        ip -n "$ns" link set eth0 up
-        no_offload "$ns" eth0
-        ip -n "$ns" route add default via $GW_IN
-    done
-    ip -n "$NS_ACCESS" link set br0 up
-    ip -n "$NS_ACCESS" link set "$IF_IN" up
-    # Internet: the outside TAP; the pool is on-link (cgnatd answers ARP for
-    # it: proxy_arp_pool), subscriber space routed to cgnatd (which must
-    # drop unsolicited traffic to it).
-    ip link set "$IF_OUT" netns "$NS_INET"
-    ip -n "$NS_INET" addr add $INET/24 dev "$IF_OUT"
-    ip -n "$NS_INET" addr add $WEB/32 dev lo
-    ip -n "$NS_INET" link set "$IF_OUT" up
-    ip -n "$NS_INET" route add 203.0.113.0/28 dev "$IF_OUT"
-    ip -n "$NS_INET" route add 100.64.0.0/10 via $CGN_OUT
+    start_cgnatd
+    topology_up
+    add_subscriber "$NS_SUB1" v-sub1 $SUB1
+    add_subscriber "$NS_SUB2" v-sub2 $SUB2
 
     say "lab: starting servers"
     bg http-inet "$NS_INET" python3 -m http.server 80 --bind $WEB --directory "$WORK/www"

@@ -8,8 +8,9 @@
       public endpoint) to FILE.
   query --to ADDR:PORT [--bind ADDR:PORT] [--timeout S] [--tries N]
       Send "ping" and print the reply; exit 1 without one.
-  listen --bind ADDR:PORT --out FILE [--lifetime S]
-      Count datagrams received (written to FILE as they arrive).
+  listen --bind ADDR:PORT --out FILE [--lifetime S] [--announce ADDR:PORT --announce-file FILE]
+      Count datagrams received (written to FILE as they arrive); never
+      answers. --announce as for reflect.
   send --to ADDR:PORT [--count N]
       Fire-and-forget datagrams.
 """
@@ -24,26 +25,32 @@ def endpoint(s):
     return host, int(port)
 
 
+def announce(s, a):
+    """Sends "hello" to the reflector a.announce from socket s and writes
+    the address:port it saw (our public endpoint) to a.announce_file."""
+    s.settimeout(1.0)
+    seen = None
+    for _ in range(20):
+        s.sendto(b"hello", endpoint(a.announce))
+        try:
+            data, _ = s.recvfrom(2048)
+            seen = data.decode().split()[-1]
+            break
+        except socket.timeout:
+            continue
+    if seen is None:
+        print("announce: no answer", file=sys.stderr)
+        sys.exit(1)
+    with open(a.announce_file, "w") as f:
+        f.write(seen + "\n")
+
+
 def reflect(a):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(endpoint(a.bind))
     if a.announce:
-        s.settimeout(1.0)
-        seen = None
-        for _ in range(20):
-            s.sendto(b"hello", endpoint(a.announce))
-            try:
-                data, _ = s.recvfrom(2048)
-                seen = data.decode().split()[-1]
-                break
-            except socket.timeout:
-                continue
-        if seen is None:
-            print("announce: no answer", file=sys.stderr)
-            sys.exit(1)
-        with open(a.announce_file, "w") as f:
-            f.write(seen + "\n")
+        announce(s, a)
     s.settimeout(0.5)
     end = time.time() + a.lifetime
     while time.time() < end:
@@ -75,6 +82,8 @@ def query(a):
 def listen(a):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(endpoint(a.bind))
+    if a.announce:
+        announce(s, a)
     s.settimeout(0.5)
     n = 0
     open(a.out, "w").write("0\n")
@@ -112,6 +121,8 @@ def main():
     l.add_argument("--bind", required=True)
     l.add_argument("--out", required=True)
     l.add_argument("--lifetime", type=float, default=600)
+    l.add_argument("--announce")
+    l.add_argument("--announce-file")
     s = sub.add_parser("send")
     s.add_argument("--to", required=True)
     s.add_argument("--count", type=int, default=5)
