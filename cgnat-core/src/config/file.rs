@@ -8,9 +8,10 @@
 //! `CGNAT_NAT__BLOCK_SIZE=256` sets `nat.block_size`,
 //! `CGNAT_DATAPLANE__INSIDE__DEVICE=net_tap0,iface=x` sets
 //! `dataplane.inside.device`. List keys (`nat.pool`, `nat.inside_prefixes`,
-//! `nat.bypass`, `dataplane.eal_args`) take comma-separated values. Other
-//! `CGNAT_*` variables (not `CGNAT_NAT__`, `CGNAT_DATAPLANE__`,
-//! `CGNAT_LOG__`, `CGNAT_CONTROL__`, `CGNAT_METRICS__`) are ignored.
+//! `nat.pool_exclude`, `nat.bypass`, `dataplane.eal_args`) take
+//! comma-separated values. `CGNAT_*` variables without `__` are not
+//! configuration (`CGNAT_DPDK_REQUIRE`); one with `__` must name a table
+//! and a key, and an error it causes names the variable.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,7 +34,7 @@ pub const ENV_PREFIX: &str = "CGNAT";
 const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS"];
 
 /// Keys whose environment override is a comma-separated list.
-const LIST_KEYS: &[&str] = &["nat.inside_prefixes", "nat.pool", "nat.bypass", "dataplane.eal_args"];
+const LIST_KEYS: &[&str] = &["nat.inside_prefixes", "nat.pool", "nat.pool_exclude", "nat.bypass", "dataplane.eal_args"];
 
 /// Everything in `cgnatd`'s configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -63,13 +64,15 @@ impl DaemonConfig {
     }
 }
 
-/// Where the configuration was read from.
+/// Where the configuration (or a bad value of it) was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigSource {
     /// A file.
     File(PathBuf),
     /// [`EMBEDDED_LAB_CONFIG`].
     Embedded,
+    /// An environment variable (its name) overriding the file.
+    Environment(String),
 }
 
 impl fmt::Display for ConfigSource {
@@ -77,6 +80,7 @@ impl fmt::Display for ConfigSource {
         match self {
             ConfigSource::File(p) => write!(f, "{}", p.display()),
             ConfigSource::Embedded => f.write_str("the embedded lab configuration"),
+            ConfigSource::Environment(v) => write!(f, "environment variable {v}"),
         }
     }
 }
@@ -142,8 +146,36 @@ pub fn load_with_env(file: Option<&Path>, env: Option<HashMap<String, String>>) 
     parse(&text, source, env)
 }
 
-/// Parses TOML `text` (from `source`) with environment overrides and validates it.
-pub fn parse(text: &str, source: ConfigSource, env: Option<HashMap<String, String>>) -> Result<DaemonConfig, LoadError> {
+/// The configuration variables of `env`: `CGNAT_<TABLE>__<KEY>` (a
+/// `__` after the prefix). Other `CGNAT_*` variables (`CGNAT_DPDK_REQUIRE`
+/// of the tests, ...) are not configuration. A variable naming a table that
+/// does not exist is an error naming the variable (issue 15: it was
+/// silently ignored).
+fn config_vars(env: HashMap<String, String>) -> Result<Vec<(String, String)>, LoadError> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix(&format!("{ENV_PREFIX}_")) else { continue };
+        let Some((table, key)) = rest.split_once("__") else { continue };
+        if !TABLES.iter().any(|t| t.eq_ignore_ascii_case(table)) {
+            return Err(LoadError::Parse {
+                source: ConfigSource::Environment(k.clone()),
+                message: format!(
+                    "no configuration table `{}` (the variable would set {}.{}; tables: {})",
+                    table.to_ascii_lowercase(),
+                    table.to_ascii_lowercase(),
+                    key.to_ascii_lowercase().replace("__", "."),
+                    TABLES.iter().map(|t| t.to_ascii_lowercase()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        vars.push((k, v));
+    }
+    vars.sort();
+    Ok(vars)
+}
+
+/// The `config` crate's reading of `text` with the overrides `vars`.
+fn build(text: &str, vars: &[(String, String)]) -> Result<DaemonConfig, config::ConfigError> {
     let mut environment = config::Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("_")
         .separator("__")
@@ -153,29 +185,58 @@ pub fn parse(text: &str, source: ConfigSource, env: Option<HashMap<String, Strin
     for k in LIST_KEYS {
         environment = environment.with_list_parse_key(k);
     }
-    // Only variables naming a key of one of the tables: other CGNAT_*
-    // variables (CGNAT_DPDK_REQUIRE of the tests, ...) are not configuration.
-    let env = env.unwrap_or_else(|| std::env::vars().collect());
-    let env = env
-        .into_iter()
-        .filter(|(k, _)| {
-            TABLES
-                .iter()
-                .any(|t| k.to_ascii_uppercase().starts_with(&format!("{ENV_PREFIX}_{t}__")))
-        })
-        .collect();
-    let environment = environment.source(Some(env));
-    let parse_err = |e: config::ConfigError| LoadError::Parse {
-        source: source.clone(),
-        message: describe(e),
-    };
-    let c = config::Config::builder()
+    let environment = environment.source(Some(vars.iter().cloned().collect()));
+    config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .add_source(environment)
-        .build()
-        .map_err(parse_err)?;
-    let cfg: DaemonConfig = c.try_deserialize().map_err(parse_err)?;
-    cfg.validate().map_err(|error| LoadError::Invalid { source, error })?;
+        .build()?
+        .try_deserialize()
+}
+
+/// The variable of `vars` that sets `key` (`nat.block_size`), if any.
+fn var_of_key<'a>(vars: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    let want = format!("{ENV_PREFIX}_{}", key.replace('.', "__")).to_ascii_uppercase();
+    vars.iter().find(|(k, _)| k.to_ascii_uppercase() == want).map(|(k, _)| k.as_str())
+}
+
+/// Parses TOML `text` (from `source`) with environment overrides and
+/// validates it. An error caused by an environment variable names the
+/// variable, not the file (issue 15).
+pub fn parse(text: &str, source: ConfigSource, env: Option<HashMap<String, String>>) -> Result<DaemonConfig, LoadError> {
+    let env = env.unwrap_or_else(|| std::env::vars().collect());
+    let vars = config_vars(env)?;
+    let cfg = match build(text, &vars) {
+        Ok(c) => c,
+        Err(e) => {
+            // The file alone first: its own mistakes are the file's.
+            if let Err(fe) = build(text, &[]) {
+                return Err(LoadError::Parse {
+                    source,
+                    message: describe(fe),
+                });
+            }
+            // Then each variable on its own over the file.
+            for v in &vars {
+                if let Err(ve) = build(text, std::slice::from_ref(v)) {
+                    return Err(LoadError::Parse {
+                        source: ConfigSource::Environment(format!("{}={}", v.0, v.1)),
+                        message: describe(ve),
+                    });
+                }
+            }
+            return Err(LoadError::Parse {
+                source,
+                message: describe(e),
+            });
+        }
+    };
+    cfg.validate().map_err(|error| {
+        let source = match var_of_key(&vars, &error.key) {
+            Some(v) => ConfigSource::Environment(v.to_string()),
+            None => source,
+        };
+        LoadError::Invalid { source, error }
+    })?;
     Ok(cfg)
 }
 
@@ -241,6 +302,45 @@ mod tests {
         assert!(e.to_string().contains("dataplane.workers"), "{e}");
         let e = load_with_env(Some(Path::new("/nonexistent/cgnat.toml")), env(&[])).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/cgnat.toml"), "{e}");
+    }
+
+    /// Issue 15: "an environment-variable typo (`CGNAT_NAT__BLOK_SIZE`) is
+    /// reported as an unknown field of the config file; an unknown
+    /// top-level table in the environment is ignored" — both name the
+    /// variable now, and unknown tables anywhere are errors.
+    #[test]
+    fn environment_errors_name_the_variable() {
+        let e = parse(EMBEDDED_LAB_CONFIG, ConfigSource::File("/etc/cgnat/cgnatd.toml".into()), env(&[("CGNAT_NAT__BLOK_SIZE", "256")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("environment variable CGNAT_NAT__BLOK_SIZE=256: "), "{e}");
+        assert!(e.contains("blok_size") && !e.contains("/etc/cgnat"), "{e}");
+        let e = parse(EMBEDDED_LAB_CONFIG, ConfigSource::Embedded, env(&[("CGNAT_NTA__BLOCK_SIZE", "256")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("environment variable CGNAT_NTA__BLOCK_SIZE: no configuration table `nta`"),
+            "{e}"
+        );
+        assert!(e.contains("tables: nat, dataplane, log, control, metrics"), "{e}");
+        // A valid variable with a bad value: the variable, then key, value, allowed.
+        let e = parse(EMBEDDED_LAB_CONFIG, ConfigSource::Embedded, env(&[("CGNAT_NAT__BLOCK_SIZE", "8")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("environment variable CGNAT_NAT__BLOCK_SIZE: nat.block_size = 8: must be between 16"),
+            "{e}"
+        );
+        // The file's own mistakes are the file's, whatever the environment.
+        let e = parse("[nat]\nblock_sise = 3\n", ConfigSource::File("x.toml".into()), env(&[("CGNAT_NAT__BLOCK_SIZE", "256")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml: ") && e.contains("block_sise"), "{e}");
+        // Unknown tables in the file, at the top and nested.
+        for text in ["[natt]\nblock_size = 3\n", "[nat.timeout]\nudp = 300\n", "[log.clok]\nslew_ppm = 1\n"] {
+            let e = parse(text, ConfigSource::Embedded, env(&[])).unwrap_err().to_string();
+            assert!(e.contains("unknown field"), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -148,6 +148,11 @@ pub struct NatConfig {
     pub inside_prefixes: Vec<Ipv4Prefix>,
     /// Public address pool.
     pub pool: Vec<Ipv4Prefix>,
+    /// Addresses of `pool` never handed out (a router's or a broadcast
+    /// address, one kept for the appliance's own services): prefixes or
+    /// single addresses (`"203.0.113.0/32"`) inside the pool. Not
+    /// translated to, not answered by proxy ARP, not counted in the pool.
+    pub pool_exclude: Vec<Ipv4Prefix>,
     /// Ports of each public address that the NAT hands out.
     pub port_range: PortRange,
     /// Ports per block (dynamic mode).
@@ -203,6 +208,7 @@ impl Default for NatConfig {
             mode: Mode::Dynamic,
             inside_prefixes: vec![Ipv4Prefix::new(Ipv4Addr::new(100, 64, 0, 0), 10).unwrap()],
             pool: vec![Ipv4Prefix::new(Ipv4Addr::new(203, 0, 113, 0), 28).unwrap()],
+            pool_exclude: Vec::new(),
             port_range: PortRange { first: 1024, last: 65535 },
             block_size: 512,
             max_blocks_per_subscriber: 4,
@@ -230,9 +236,42 @@ impl Default for NatConfig {
 }
 
 impl NatConfig {
-    /// Total number of public addresses in the pool.
+    /// Total number of public addresses in the pool (exclusions left out).
     pub fn pool_size(&self) -> u64 {
-        self.pool.iter().map(|p| p.size()).sum()
+        self.pool_ranges().iter().map(|r| r.1 as u64).sum()
+    }
+
+    /// The pool as ranges of consecutive addresses (first, count), in the
+    /// order of `pool`, with `pool_exclude` cut out.
+    pub fn pool_ranges(&self) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        for p in &self.pool {
+            let (first, last) = (p.addr_u32() as u64, p.addr_u32() as u64 + p.size() - 1);
+            let mut cuts: Vec<(u64, u64)> = self
+                .pool_exclude
+                .iter()
+                .map(|x| (x.addr_u32() as u64, x.addr_u32() as u64 + x.size() - 1))
+                .filter(|(a, b)| *a <= last && *b >= first)
+                .collect();
+            cuts.sort_unstable();
+            let mut next = first;
+            for (a, b) in cuts {
+                if a > next {
+                    out.push((next as u32, (a - next) as u32));
+                }
+                next = next.max(b + 1);
+            }
+            if next <= last {
+                out.push((next as u32, (last + 1 - next) as u32));
+            }
+        }
+        out
+    }
+
+    /// Whether `a` is a public address of the pool (in `pool`, not in
+    /// `pool_exclude`).
+    pub fn is_pool_address(&self, a: Ipv4Addr) -> bool {
+        self.pool.iter().any(|p| p.contains(a)) && !self.pool_exclude.iter().any(|x| x.contains(a))
     }
 
     /// Total number of inside addresses.

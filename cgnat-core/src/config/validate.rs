@@ -128,6 +128,29 @@ impl NatConfig {
             ));
         }
         no_overlap("nat.pool", &self.pool)?;
+        for x in &self.pool_exclude {
+            if !self.pool.iter().any(|p| p.contains(x.addr()) && p.len() <= x.len()) {
+                return Err(ConfigError::new(
+                    "nat.pool_exclude",
+                    list(&self.pool_exclude),
+                    format!("addresses inside nat.pool {} ({x} is not)", list(&self.pool)),
+                ));
+            }
+        }
+        if !self.pool_exclude.is_empty() && self.mode == Mode::Deterministic {
+            return Err(ConfigError::new(
+                "nat.pool_exclude",
+                list(&self.pool_exclude),
+                "empty in deterministic mode (RFC 7422's formula maps whole pool prefixes: leave the address out of nat.pool instead)",
+            ));
+        }
+        if self.pool_size() == 0 {
+            return Err(ConfigError::new(
+                "nat.pool_exclude",
+                list(&self.pool_exclude),
+                format!("at least one address of nat.pool {} left to hand out", list(&self.pool)),
+            ));
+        }
         if self.pool_size() > MAX_POOL_ADDRESSES {
             return Err(ConfigError::new(
                 "nat.pool",
@@ -240,7 +263,7 @@ impl NatConfig {
         let mut paired = HashMap::new();
         for (i, m) in self.static_mappings.iter().enumerate() {
             let key = |f: &str| format!("nat.static_mappings[{i}].{f}");
-            if !self.pool.iter().any(|p| p.contains(m.public_addr)) {
+            if !self.is_pool_address(m.public_addr) {
                 return Err(ConfigError::new(
                     key("public_addr"),
                     m.public_addr,

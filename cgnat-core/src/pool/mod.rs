@@ -17,7 +17,7 @@ mod ports;
 
 use core::net::Ipv4Addr;
 
-use crate::config::{Ipv4Prefix, Mode, NatConfig};
+use crate::config::{Mode, NatConfig};
 use crate::flow::Protocol;
 use crate::mem::{table, Table};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -105,7 +105,9 @@ pub struct BlockInfo {
 
 /// The pool.
 pub struct Pool {
-    prefixes: Vec<(Ipv4Prefix, u32)>,
+    /// Ranges of consecutive public addresses: (first address, count, index
+    /// of the first); `nat.pool` with `nat.pool_exclude` cut out.
+    ranges: Vec<(u32, u32, u32)>,
     size: u32,
     port_first: u16,
     block_size: u32,
@@ -119,11 +121,11 @@ impl Pool {
     /// The pool of a validated configuration. In deterministic mode blocks
     /// are the RFC 7422 per-subscriber ranges and all of them are reserved.
     pub fn new(config: &NatConfig) -> Self {
-        let mut prefixes = Vec::new();
+        let mut ranges = Vec::new();
         let mut base = 0u32;
-        for p in &config.pool {
-            prefixes.push((*p, base));
-            base += p.size() as u32;
+        for (first, count) in config.pool_ranges() {
+            ranges.push((first, count, base));
+            base += count;
         }
         let (block_size, blocks_per_address) = match config.mode {
             Mode::Dynamic => (config.block_size as u32, config.port_range.len() / config.block_size as u32),
@@ -147,7 +149,7 @@ impl Pool {
             }
         }
         Pool {
-            prefixes,
+            ranges,
             size: base,
             port_first: config.port_range.first,
             block_size,
@@ -185,9 +187,9 @@ impl Pool {
     /// Index of a public address (host order) in the pool.
     #[inline]
     pub fn index_of(&self, addr: u32) -> Option<u32> {
-        for (p, base) in &self.prefixes {
-            if p.contains_u32(addr) {
-                return Some(base + (addr - p.addr_u32()));
+        for &(first, count, base) in &self.ranges {
+            if addr.wrapping_sub(first) < count {
+                return Some(base + (addr - first));
             }
         }
         None
@@ -196,9 +198,9 @@ impl Pool {
     /// The public address (host order) at `index`.
     #[inline]
     pub fn addr_of(&self, index: u32) -> u32 {
-        for (p, base) in &self.prefixes {
-            if index < base + p.size() as u32 {
-                return p.addr_u32() + (index - base);
+        for &(first, count, base) in &self.ranges {
+            if index < base + count {
+                return first + (index - base);
             }
         }
         0
@@ -475,6 +477,43 @@ mod tests {
         assert_eq!(p.block_of(1, 2024), Some(65));
         assert_eq!(p.block_of(1, 65_524), None, "past the last whole block");
         assert_eq!(p.block_ports(65), (2024, 3023));
+    }
+
+    /// Issue 15: "the pool can exclude addresses" — an excluded address
+    /// has no pool index (never handed out, no proxy ARP), the others keep
+    /// consecutive indexes.
+    #[test]
+    fn excluded_addresses_are_not_in_the_pool() {
+        let c: NatConfig = toml::from_str(
+            "pool = [\"203.0.113.0/29\", \"198.51.100.7/32\"]\npool_exclude = [\"203.0.113.0/32\", \"203.0.113.4/31\"]\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.pool_size(), 6);
+        let p = Pool::new(&c);
+        assert_eq!(p.size(), 6);
+        let a = |d: u8| u32::from(Ipv4Addr::new(203, 0, 113, d));
+        for x in [0, 4, 5] {
+            assert_eq!(p.index_of(a(x)), None, "203.0.113.{x} is excluded");
+            assert!(!c.is_pool_address(Ipv4Addr::from(a(x))));
+        }
+        let kept: Vec<u32> = (0..p.size()).map(|i| p.addr_of(i)).collect();
+        assert_eq!(
+            kept,
+            [a(1), a(2), a(3), a(6), a(7), u32::from(Ipv4Addr::new(198, 51, 100, 7))]
+        );
+        for (i, x) in kept.iter().enumerate() {
+            assert_eq!(p.index_of(*x), Some(i as u32));
+        }
+        for (bad, needle) in [
+            ("pool_exclude = [\"192.0.2.1/32\"]", "nat.pool_exclude = [\"192.0.2.1/32\"]: addresses inside nat.pool"),
+            ("pool_exclude = [\"203.0.113.0/28\"]", "addresses inside nat.pool"),
+            ("pool_exclude = [\"203.0.113.0/29\"]", "at least one address of nat.pool"),
+        ] {
+            let c: NatConfig = toml::from_str(&format!("pool = [\"203.0.113.0/29\"]\n{bad}\n")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
     }
 
     #[test]

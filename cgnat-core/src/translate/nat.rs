@@ -155,7 +155,7 @@ impl Nat {
     pub fn reload(&self, new: &NatConfig) -> Result<(), ConfigError> {
         new.validate()?;
         let old = &self.config;
-        let fixed: [(&str, bool, String); 11] = [
+        let fixed: [(&str, bool, String); 12] = [
             ("nat.mode", old.mode == new.mode, format!("{:?}", new.mode)),
             (
                 "nat.inside_prefixes",
@@ -163,6 +163,11 @@ impl Nat {
                 format!("{:?}", new.inside_prefixes),
             ),
             ("nat.pool", old.pool == new.pool, format!("{:?}", new.pool)),
+            (
+                "nat.pool_exclude",
+                old.pool_exclude == new.pool_exclude,
+                format!("{:?}", new.pool_exclude),
+            ),
             ("nat.port_range", old.port_range == new.port_range, new.port_range.to_string()),
             ("nat.block_size", old.block_size == new.block_size, new.block_size.to_string()),
             (
