@@ -356,9 +356,16 @@ impl<E: EventSink> Sweeper<E> {
     }
 
     /// Clean shutdown: removes every session and releases every block with
-    /// reason `shutdown`, so the log closes every open block.
+    /// reason `shutdown`, and logs the release of every static mapping, so
+    /// the log closes every open block.
     pub fn shutdown(&mut self, now: Instant) -> SweepStats {
-        self.clear_where(now, Reason::Shutdown, |_| true, |_| true)
+        let s = self.clear_where(now, Reason::Shutdown, |_| true, |_| true);
+        // The static mappings' release records (their allocation records
+        // were logged at start).
+        for e in self.nat.shutdown_events(now) {
+            self.seq.emit(&mut self.sink, e);
+        }
+        s
     }
 }
 

@@ -338,6 +338,16 @@ pub struct LogConfig {
     pub targets: Vec<LogTarget>,
     /// The packet clock's discipline.
     pub clock: ClockConfig,
+    /// Permissions of the log files cgnatd creates (octal, as for chmod):
+    /// the subscribers' identities are personal data, so no bits for
+    /// others.
+    pub file_mode: String,
+    /// Owner of the log files (a user name or numeric uid); unset: the
+    /// daemon's user.
+    pub owner: Option<String>,
+    /// Group of the log files (a group name or numeric gid), e.g. the
+    /// group of the abuse desk; unset: the daemon's group.
+    pub group: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -352,6 +362,9 @@ impl Default for LogConfig {
             history: 10000,
             targets: Vec::new(),
             clock: ClockConfig::default(),
+            file_mode: "0640".into(),
+            owner: None,
+            group: None,
         }
     }
 }
@@ -374,8 +387,28 @@ impl LogConfig {
         v
     }
 
+    /// [`LogConfig::file_mode`] as a number (validated: 0o640 if bad).
+    pub fn mode(&self) -> u32 {
+        u32::from_str_radix(self.file_mode.trim_start_matches("0o"), 8).unwrap_or(0o640)
+    }
+
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match u32::from_str_radix(self.file_mode.trim_start_matches("0o"), 8) {
+            Ok(m) if m & 0o7007 == 0 && m & 0o600 == 0o600 => {}
+            _ => {
+                return Err(ConfigError::new(
+                    "log.file_mode",
+                    format!("{:?}", self.file_mode),
+                    "octal permissions with read and write for the owner and nothing for others, e.g. \"0640\" or \"0600\" (the NAT log names subscribers)",
+                ))
+            }
+        }
+        for (key, v) in [("log.owner", &self.owner), ("log.group", &self.group)] {
+            if v.as_ref().is_some_and(|v| v.is_empty() || v.contains(['/', ':', ' '])) {
+                return Err(ConfigError::new(key, format!("{:?}", v.as_deref().unwrap_or("")), "a name or a numeric id"));
+            }
+        }
         if self.file.as_os_str().is_empty() {
             return Err(ConfigError::new("log.file", "\"\"", "a file path for the NAT log"));
         }

@@ -18,8 +18,16 @@ use super::ConfigError;
 pub struct ControlConfig {
     /// Serve the control socket.
     pub enabled: bool,
-    /// The Unix socket path (created mode 0600).
+    /// The Unix socket path (created mode 0600: owner only).
     pub socket: PathBuf,
+    /// A second, read-only socket for the NOC (mode 0660, group
+    /// `readonly_group`): queries only (`status`, `stats`, `lookup`,
+    /// `subscriber`, `subscribers`, `sessions`, `events`); `clear` and
+    /// `reload` are refused there. Unset: none.
+    pub readonly_socket: Option<PathBuf>,
+    /// The group of the read-only socket (a name or a numeric gid); unset:
+    /// the daemon's own group. Its directory is made traversable by it.
+    pub readonly_group: Option<String>,
     /// Connections served at once (followers included); more are
     /// answered `unavailable` and closed.
     pub max_connections: u32,
@@ -43,6 +51,8 @@ impl Default for ControlConfig {
         ControlConfig {
             enabled: true,
             socket: PathBuf::from(crate::control::DEFAULT_SOCKET),
+            readonly_socket: None,
+            readonly_group: None,
             max_connections: 64,
             max_request_bytes: crate::control::MAX_REQUEST_LINE as u32,
             idle_timeout_secs: 60,
@@ -66,6 +76,24 @@ impl ControlConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.enabled && self.socket.as_os_str().is_empty() {
             return Err(ConfigError::new("control.socket", "\"\"", "a path for the control socket"));
+        }
+        if let Some(r) = &self.readonly_socket {
+            if r.as_os_str().is_empty() || *r == self.socket {
+                return Err(ConfigError::new(
+                    "control.readonly_socket",
+                    r.display(),
+                    "a path other than control.socket (or no key: no read-only socket)",
+                ));
+            }
+        }
+        if let Some(g) = &self.readonly_group {
+            if g.is_empty() || g.contains(['/', ':', ' ']) {
+                return Err(ConfigError::new(
+                    "control.readonly_group",
+                    format!("{g:?}"),
+                    "a group name or numeric gid",
+                ));
+            }
         }
         in_range("control.max_connections", self.max_connections, 1, 4096, "connections")?;
         in_range("control.max_request_bytes", self.max_request_bytes, 1024, 1 << 20, "bytes")?;
@@ -92,6 +120,9 @@ pub struct MetricsConfig {
     /// Seconds one connection may last in all, headers and reading the
     /// answer included.
     pub connection_timeout_secs: u32,
+    /// Export one series per public address (`cgnat_pool_address_blocks`):
+    /// as many series as pool addresses (4096 for a /20), so off by default.
+    pub per_address: bool,
 }
 
 impl Default for MetricsConfig {
@@ -102,6 +133,7 @@ impl Default for MetricsConfig {
             max_connections: 64,
             header_timeout_secs: 5,
             connection_timeout_secs: 30,
+            per_address: false,
         }
     }
 }

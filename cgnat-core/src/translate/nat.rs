@@ -10,7 +10,7 @@ use crate::table::mapping::{MappingInsert, MappingTable};
 use crate::table::session::SessionTable;
 use crate::table::subscriber::{SubscriberInsert, SubscriberTable};
 use crate::time::Instant;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 pub use super::runtime::Runtime;
 use crate::admission::AdmissionControl;
@@ -45,6 +45,9 @@ pub struct Nat {
     /// Whether a new block waits for [`Nat::block_logged`] before its ports
     /// carry traffic (the daemon's NAT log rule; off for sans-IO use).
     durable_log: AtomicBool,
+    /// When the static mappings' allocation records were made (packet
+    /// clock, seconds; 0 until [`Nat::startup_events`]).
+    statics_since: AtomicU32,
 }
 
 #[inline(always)]
@@ -78,6 +81,7 @@ impl Nat {
             seed,
             admission: AdmissionControl::new(&config.admission, seed),
             durable_log: AtomicBool::new(false),
+            statics_since: AtomicU32::new(0),
             config,
         };
         nat.install_statics()
@@ -338,20 +342,49 @@ impl Nat {
                 out.push(e);
             }
         }
-        for m in &self.config.static_mappings {
-            let mut e = blank(EventKind::BlockAllocated, Reason::Config);
-            e.subscriber = m.inside_addr;
-            e.public_addr = m.public_addr;
-            e.first_port = m.public_port;
-            e.last_port = m.public_port;
-            e.protocol = match m.protocol {
-                StaticProtocol::Tcp => ProtocolScope::Tcp,
-                StaticProtocol::Udp => ProtocolScope::Udp,
-            };
-            e.aux = m.inside_port as u64;
-            out.push(e);
-        }
+        out.extend(self.static_events(EventKind::BlockAllocated, Reason::Config, now));
+        self.statics_since.store(now.secs32(), Ordering::Relaxed);
         out
+    }
+
+    /// Records to log at a clean stop: one release record per static
+    /// mapping (reason `shutdown`), the counterpart of the allocation
+    /// records of [`Nat::startup_events`] (RFC 6888 REQ-14: a record per
+    /// allocation and per release; issue 15: static mappings never got
+    /// one).
+    pub fn shutdown_events(&self, now: Instant) -> Vec<Event> {
+        self.static_events(EventKind::BlockReleased, Reason::Shutdown, now)
+    }
+
+    /// One record of `kind` per static mapping: its one public port, the
+    /// protocol, the inside port in `aux`.
+    fn static_events(&self, kind: EventKind, reason: Reason, now: Instant) -> Vec<Event> {
+        self.config
+            .static_mappings
+            .iter()
+            .map(|m| Event {
+                seq: 0,
+                worker: crate::event::MANAGEMENT_WORKER,
+                time: now,
+                kind,
+                subscriber: m.inside_addr,
+                public_addr: m.public_addr,
+                first_port: m.public_port,
+                last_port: m.public_port,
+                protocol: match m.protocol {
+                    StaticProtocol::Tcp => ProtocolScope::Tcp,
+                    StaticProtocol::Udp => ProtocolScope::Udp,
+                },
+                reason,
+                aux: m.inside_port as u64,
+            })
+            .collect()
+    }
+
+    /// When the static mappings were logged as allocated (packet clock,
+    /// seconds since the epoch; 0 before [`Nat::startup_events`]).
+    pub fn statics_since(&self) -> u32 {
+        self.statics_since.load(Ordering::Relaxed)
     }
 
     /// Who holds `public:port` right now, if anyone.
@@ -376,10 +409,12 @@ impl Nat {
         };
         let mut block = info;
         if kind == "static" {
-            // A static mapping holds one port, not the reserved block around it.
+            // A static mapping holds one port, not the reserved block around
+            // it, since its allocation record.
             block.first_port = port;
             block.last_port = port;
             block.mappings = mappings.len() as u32;
+            block.time = self.statics_since();
         }
         Some(PublicOwner {
             subscriber: Ipv4Addr::from(subscriber),

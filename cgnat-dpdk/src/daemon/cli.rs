@@ -2,19 +2,24 @@
 
 use std::path::PathBuf;
 
+/// The configuration `cgnatd` reads without `--config` (the packaged one).
+pub const DEFAULT_CONFIG: &str = "/etc/cgnat/cgnatd.toml";
+
 /// Usage text.
 pub const USAGE: &str = "\
 cgnatd: the cgnat data plane (NAT444 on DPDK)
 
 USAGE:
-    cgnatd [--config FILE] [--check] [--log FILE] [--stats-file FILE]
-    cgnatd [--config FILE] --replay --inside-rx IN.pcap --outside-rx IN.pcap
+    cgnatd [--config FILE | --lab] [--check] [--log FILE] [--stats-file FILE]
+    cgnatd [--config FILE | --lab] --replay --inside-rx IN.pcap --outside-rx IN.pcap
            --inside-tx OUT.pcap --outside-tx OUT.pcap [--log FILE]
 
 OPTIONS:
-    -c, --config FILE     TOML configuration (default: the embedded lab config);
+    -c, --config FILE     TOML configuration (default: /etc/cgnat/cgnatd.toml);
                           CGNAT_* environment variables override keys, with
                           `__` between key parts: CGNAT_NAT__BLOCK_SIZE=256
+        --lab             the embedded lab configuration (configs/lab.toml:
+                          TAP ports, proxy ARP, the NAT log under /tmp)
         --check           validate the configuration and exit (0 valid, 1 not)
         --log FILE        NAT log file (overrides log.file)
         --stats-file FILE write the final counters there at exit
@@ -50,6 +55,8 @@ pub struct ReplayPaths {
 pub struct Options {
     /// `--config`.
     pub config: Option<PathBuf>,
+    /// `--lab`: the embedded lab configuration.
+    pub lab: bool,
     /// `--check`.
     pub check: bool,
     /// `--log`.
@@ -85,6 +92,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String>
         match flag.as_str() {
             "-c" | "--config" => o.config = Some(value("--config")?),
             "--check" => o.check = true,
+            "--lab" => o.lab = true,
             "--log" => o.log = Some(value("--log")?),
             "--stats-file" => o.stats_file = Some(value("--stats-file")?),
             "--replay" => replay = true,
@@ -96,6 +104,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String>
             "-V" | "--version" => o.version = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
+    }
+    if o.lab && o.config.is_some() {
+        return Err("--lab and --config exclude each other (--lab is the embedded lab configuration)".into());
     }
     if replay {
         let names = ["--inside-rx", "--outside-rx", "--inside-tx", "--outside-tx"];
@@ -142,6 +153,8 @@ mod tests {
         assert_eq!(o.replay.unwrap().outside_rx, PathBuf::from("b"));
         assert!(p(&["--replay", "--inside-rx", "a"]).unwrap_err().contains("--outside-rx"));
         assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["--lab"]).unwrap().lab);
+        assert!(p(&["--lab", "--config", "x"]).unwrap_err().contains("exclude"));
         assert!(p(&["--config"]).is_err());
     }
 }

@@ -271,6 +271,26 @@ impl Summary {
     }
 }
 
+/// How often the management loop reads the NIC counters.
+pub const PORT_STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// One port's NIC counters for the control protocol.
+pub fn port_counters(side: &str, cfg: &PortConfig, p: &Port) -> cgnat_core::control::PortCounters {
+    let s = p.stats().unwrap_or_default();
+    cgnat_core::control::PortCounters {
+        port: side.into(),
+        device: cfg.port_name().into(),
+        rx_packets: s.ipackets,
+        tx_packets: s.opackets,
+        rx_bytes: s.ibytes,
+        tx_bytes: s.obytes,
+        rx_missed: s.imissed,
+        rx_errors: s.ierrors,
+        tx_errors: s.oerrors,
+        rx_nombuf: s.rx_nombuf,
+    }
+}
+
 /// The runtime directory DPDK creates for `prefix`; removed at exit.
 pub fn runtime_dir(prefix: &str) -> PathBuf {
     PathBuf::from("/var/run/dpdk").join(prefix)
@@ -405,7 +425,17 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
 
     let interval = Duration::from_millis(cfg.log.clock.interval_ms as u64);
     let mut next_discipline = std::time::Instant::now() + interval;
+    let mut next_ports = std::time::Instant::now();
     while !stop_requested() {
+        if std::time::Instant::now() >= next_ports {
+            // NIC counters for `stats` and metrics, read here (not by the
+            // workers) about once a second.
+            next_ports += PORT_STATS_EVERY;
+            core.publish_ports(vec![
+                port_counters("inside", &d.inside, &inside),
+                port_counters("outside", &d.outside, &outside),
+            ]);
+        }
         if std::time::Instant::now() >= next_discipline {
             next_discipline += interval;
             if let Some(step) = discipline.update(clock::sample()) {

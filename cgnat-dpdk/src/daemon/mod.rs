@@ -45,18 +45,30 @@ pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
         println!("cgnatd {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
-    let mut cfg = match file::load(opts.config.as_deref()) {
+    // Issue 15: without --config the packaged file, never the lab silently.
+    let path = match (&opts.config, opts.lab) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => None,
+        (None, false) => Some(std::path::PathBuf::from(cli::DEFAULT_CONFIG)),
+    };
+    if let Some(p) = path.as_ref().filter(|p| opts.config.is_none() && !p.exists()) {
+        eprintln!(
+            "cgnatd: no configuration: {} does not exist (install it, pass --config FILE, or --lab for the lab configuration)",
+            p.display()
+        );
+        return 1;
+    }
+    let mut cfg = match file::load(path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cgnatd: invalid configuration: {e}");
             return 1;
         }
     };
-    let source = opts
-        .config
+    let source = path
         .as_ref()
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "the embedded lab configuration".into());
+        .unwrap_or_else(|| "the embedded lab configuration (--lab)".into());
     if opts.check {
         println!("cgnatd: {source}: configuration is valid");
         return 0;
@@ -65,9 +77,19 @@ pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
         cfg.log.file = l.clone();
     }
     eprintln!("cgnatd: configuration from {source}");
+    // One writer per NAT log (issue 15): the locks before the EAL and the
+    // ports, so a second daemon on the same log stops here having touched
+    // nothing of it.
+    let _locks = match management::files::lock_log_files(&cfg.log) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cgnatd: {e}");
+            return 1;
+        }
+    };
     let r = match &opts.replay {
         Some(paths) => replay::run_replay(&cfg, paths, opts.stats_file.as_deref()),
-        None => lifecycle::run_live(&cfg, opts.config.as_deref(), opts.stats_file.as_deref()),
+        None => lifecycle::run_live(&cfg, path.as_deref(), opts.stats_file.as_deref()),
     };
     match r {
         Ok(()) => 0,

@@ -76,12 +76,12 @@ pub fn rotated_files(active: &Path) -> Vec<Rotated> {
 
 /// Gzips `from` into `from.gz` (header mtime 0: deterministic archives)
 /// and removes `from`.
-fn compress(from: &Path) -> io::Result<()> {
+fn compress(from: &Path, perms: &super::files::FilePerms) -> io::Result<()> {
     let to = PathBuf::from(format!("{}.gz", from.display()));
     let tmp = PathBuf::from(format!("{}.gz.tmp", from.display()));
     let result = (|| {
         let mut input = File::open(from)?;
-        let out = File::create(&tmp)?;
+        let out = perms.create(&tmp)?;
         let mut gz = flate2::GzBuilder::new().mtime(0).write(out, flate2::Compression::default());
         io::copy(&mut input, &mut gz)?;
         gz.finish()?.sync_all()?;
@@ -102,7 +102,7 @@ fn compress(from: &Path) -> io::Result<()> {
 pub fn housekeep(active: &Path, policy: &RollPolicy, now: Option<u64>, report: &Report) {
     if policy.compress {
         for r in rotated_files(active).into_iter().filter(|r| !r.gz) {
-            if let Err(e) = compress(&r.path) {
+            if let Err(e) = compress(&r.path, &policy.perms) {
                 report(format!("gzip {}: {e} (kept uncompressed, retried later)", r.path.display()));
             }
         }

@@ -22,11 +22,10 @@ use std::time::Duration;
 use cgnat_core::config::file;
 use cgnat_core::control::{ClearResult, ErrorCode, JsonRecord, Request, Response};
 use cgnat_core::event::Event;
-use cgnat_core::natlog::LogRecord;
 use cgnat_core::sweeper::{SweepStats, Sweeper};
 use cgnat_core::Instant;
 
-use super::log::LogPipeline;
+use super::log::{Follower, LogPipeline};
 use super::query::QueryContext;
 
 /// How long a request waits for the management loop.
@@ -40,8 +39,9 @@ pub enum Command {
     Reload(Option<PathBuf>, SyncSender<Response>),
     /// `events` without follow: the last `n` records.
     Recent(usize, SyncSender<Response>),
-    /// `events --follow`: stream records into the sender.
-    Follow(SyncSender<LogRecord>, SyncSender<Response>),
+    /// `events --follow`: the last `n` records, then every record written
+    /// from now on, into the follower.
+    Follow(Follower, usize, SyncSender<Response>),
 }
 
 /// What a `clear` removes.
@@ -101,7 +101,15 @@ fn bad(message: impl Into<String>) -> Response {
 
 /// Answers one parsed request (everything except the follow stream).
 /// Blocking (table scans, the management loop): run it off the runtime.
-pub fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request) -> Response {
+/// On the read-only socket (`readonly`), requests that change state are
+/// refused with [`ErrorCode::Forbidden`].
+pub fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request, readonly: bool) -> Response {
+    if readonly && matches!(req, Request::Clear { .. } | Request::Reload { .. }) {
+        return Response::Error {
+            code: ErrorCode::Forbidden,
+            message: "this is the read-only control socket (control.readonly_socket): it answers queries only; clear and reload need the control socket (control.socket)".into(),
+        };
+    }
     match req {
         Request::Status => Response::Status(ctx.status()),
         Request::Stats => Response::Stats(ctx.stats()),
@@ -114,6 +122,7 @@ pub fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request) -> Re
         },
         Request::Lookup { public, port } => Response::Lookup(ctx.lookup(*public, *port)),
         Request::Sessions { filter, limit } => Response::Sessions(ctx.sessions(filter, *limit)),
+        Request::Subscribers { sort, limit } => Response::Subscribers(ctx.subscribers(*sort, *limit)),
         Request::Events { last, .. } => {
             let n = last.unwrap_or(100).min(1_000_000) as usize;
             ask(tx, |r| Command::Recent(n, r))
@@ -130,9 +139,31 @@ pub fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request) -> Re
 /// the directory 0700 if missing) and sets mode 0600. The listener is
 /// non-blocking, ready for the async runtime.
 pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    bind_mode(path, 0o600, None)
+}
+
+/// Binds a control socket at `path` with `mode`; with `group`, the socket
+/// gets that group and its directory (if it is the daemon's own and not
+/// writable by others) becomes traversable by the group, so its members
+/// can reach the socket (the read-only socket: mode 0660).
+pub fn bind_mode(path: &Path, mode: u32, group: Option<u32>) -> io::Result<UnixListener> {
+    use std::os::unix::fs::MetadataExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if let (Some(gid), Some(dir)) = (group, path.parent().filter(|d| !d.as_os_str().is_empty())) {
+        let m = std::fs::metadata(dir)?;
+        // SAFETY: geteuid has no preconditions.
+        let mine = m.uid() == unsafe { libc::geteuid() };
+        if mine && m.mode() & 0o002 == 0 && m.mode() & 0o010 == 0 {
+            let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+            // SAFETY: a NUL-terminated path; -1 keeps the owner.
+            if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode((m.mode() & 0o7777) | 0o010))?;
+        }
     }
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
@@ -144,7 +175,14 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    if let Some(gid) = group {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+        // SAFETY: a NUL-terminated path; -1 keeps the owner.
+        if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     listener.set_nonblocking(true)?;
     Ok(listener)
 }
@@ -202,9 +240,11 @@ impl Executor {
                 let records = log.recent(n).iter().map(JsonRecord::from).collect();
                 let _ = reply.send(Response::Records { records });
             }
-            Command::Follow(tx, reply) => {
-                log.follow(tx);
+            Command::Follow(f, last, reply) => {
+                // The answer first, then the records: the server reads the
+                // answer before it drains the follower.
                 let _ = reply.send(Response::Following);
+                log.follow(f, last);
             }
         }
     }
@@ -213,7 +253,7 @@ impl Executor {
         let Some(path) = path.or_else(|| self.config_path.clone()) else {
             return Response::Error {
                 code: ErrorCode::BadRequest,
-                message: "cgnatd runs the embedded configuration: give `path`".into(),
+                message: "cgnatd runs the embedded lab configuration (--lab): give `path`".into(),
             };
         };
         let invalid = |m: String| Response::Error {
@@ -235,6 +275,9 @@ impl Executor {
             return invalid(format!("log targets: {e}"));
         }
         self.publish_sinks(log);
+        // `status` shows the file in force (issue 15: it kept saying
+        // "embedded" after a reload from a file).
+        *self.ctx.config_source.lock().unwrap_or_else(|e| e.into_inner()) = path.display().to_string();
         Response::Reloaded {
             path,
             log_targets: log.target_names(),

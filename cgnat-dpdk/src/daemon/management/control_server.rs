@@ -20,6 +20,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::mpsc::{sync_channel, SyncSender, TryRecvError};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use tokio::time::timeout;
 use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 
 use super::control::{self, Command};
+use super::log::{Follower, FOLLOW_ENDED, FOLLOW_OPEN};
 use super::query::QueryContext;
 use super::servers::{Limiter, ServerCounters, ACCEPT_BACKOFF};
 
@@ -55,6 +57,7 @@ pub struct ControlServer {
     idle: Duration,
     write: Duration,
     follow_queue: usize,
+    readonly: bool,
 }
 
 fn line(r: &ResponseEnvelope) -> String {
@@ -69,12 +72,15 @@ async fn next_line(lines: &mut Lines) -> Option<Result<Bytes, AnyDelimiterCodecE
 
 impl ControlServer {
     /// The server for `cfg`; `slots` bounds its connections.
+    /// With `readonly`, it serves the read-only socket: state changes are
+    /// refused.
     pub fn new(
         cfg: &ControlConfig,
         ctx: Arc<QueryContext>,
         tx: SyncSender<Command>,
         counters: Arc<ServerCounters>,
         slots: Arc<Limiter>,
+        readonly: bool,
     ) -> ControlServer {
         ControlServer {
             ctx,
@@ -85,6 +91,7 @@ impl ControlServer {
             idle: Duration::from_secs(cfg.idle_timeout_secs.into()),
             write: Duration::from_secs(cfg.write_timeout_secs.into()),
             follow_queue: cfg.follow_queue as usize,
+            readonly,
         }
     }
 
@@ -182,11 +189,14 @@ impl ControlServer {
                     continue;
                 }
             };
-            if let Request::Events { follow: true, .. } = env.request {
-                return self.follow(lines, w, env.id).await;
+            if let Request::Events { follow: true, last } = env.request {
+                self.counters.control_followers.fetch_add(1, Ordering::AcqRel);
+                self.follow(lines, w, env.id, last.unwrap_or(0) as usize).await;
+                self.counters.control_followers.fetch_sub(1, Ordering::AcqRel);
+                return;
             }
-            let (ctx, tx, request) = (self.ctx.clone(), self.tx.clone(), env.request);
-            let r = tokio::task::spawn_blocking(move || control::answer(&ctx, &tx, &request))
+            let (ctx, tx, request, ro) = (self.ctx.clone(), self.tx.clone(), env.request, self.readonly);
+            let r = tokio::task::spawn_blocking(move || control::answer(&ctx, &tx, &request, ro))
                 .await
                 .unwrap_or_else(|_| control::unavailable());
             if !self.send(&mut w, &line(&ResponseEnvelope::new(env.id, r))).await {
@@ -195,12 +205,22 @@ impl ControlServer {
         }
     }
 
-    /// `events --follow`: streams records until the client goes away,
-    /// stops reading (write timeout) or lags (the log drops it).
-    async fn follow(&self, mut lines: Lines, mut w: OwnedWriteHalf, id: u64) {
+    /// `events --follow`: streams the last `last` records, then every
+    /// record written, until the client goes away or stops reading (write
+    /// timeout), or the log ends the stream: cleanly at shutdown (every
+    /// record sent, then an `end` line) or because the follower lagged (an
+    /// error line saying records were lost). Issue 15: a follower never
+    /// loses a record without being told.
+    async fn follow(&self, mut lines: Lines, mut w: OwnedWriteHalf, id: u64, last: usize) {
         let (rec_tx, rec_rx) = sync_channel::<LogRecord>(self.follow_queue);
+        let state = Arc::new(AtomicU8::new(FOLLOW_OPEN));
+        let follower = Follower {
+            tx: rec_tx,
+            state: state.clone(),
+        };
+        let last = last.min(self.follow_queue / 2);
         let tx = self.tx.clone();
-        let r = tokio::task::spawn_blocking(move || control::ask(&tx, |r| Command::Follow(rec_tx, r)))
+        let r = tokio::task::spawn_blocking(move || control::ask(&tx, |r| Command::Follow(follower, last, r)))
             .await
             .unwrap_or_else(|_| control::unavailable());
         let ok = matches!(r, Response::Following);
@@ -219,7 +239,7 @@ impl ControlServer {
             } else {
                 tokio::time::sleep(FOLLOW_POLL).await;
             }
-            let mut lagged = false;
+            let mut ended = false;
             batch.clear();
             for _ in 0..FOLLOW_BATCH {
                 match rec_rx.try_recv() {
@@ -229,16 +249,34 @@ impl ControlServer {
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
-                        lagged = true;
+                        ended = true;
                         break;
                     }
                 }
             }
+            if ended {
+                let last = match state.load(Ordering::Acquire) {
+                    FOLLOW_ENDED => Response::End {
+                        reason: "cgnatd stopped: every record was sent, the last is its daemon-stop".into(),
+                    },
+                    _ => {
+                        self.counters.control_followers_lagged.inc();
+                        Response::Error {
+                            code: ErrorCode::StreamBroken,
+                            message: format!(
+                                "this follower fell {} records behind the log (control.follow_queue): records after the last one received were lost to it; reconnect, and read what was missed from the NAT log",
+                                self.follow_queue
+                            ),
+                        }
+                    }
+                };
+                batch.push_str(&line(&ResponseEnvelope::new(id, last)));
+            }
             if !batch.is_empty() && !self.send(&mut w, &batch).await {
                 return;
             }
-            if lagged {
-                self.counters.control_followers_lagged.inc();
+            if ended {
+                let _ = w.shutdown().await;
                 return;
             }
         }

@@ -43,6 +43,9 @@ pub const SWEEP_EVERY_US: u64 = 100_000;
 pub const BUSY_TICK: Duration = Duration::from_millis(1);
 /// The period while nothing waits.
 pub const IDLE_TICK: Duration = Duration::from_millis(2);
+/// How long a clean shutdown waits for `events --follow` clients to be
+/// sent their last records.
+pub const FOLLOWERS_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a start waits for its first records to be durable.
 pub const START_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -91,6 +94,7 @@ pub struct ManagementCore {
     last_sweep: Option<u64>,
     nat: Arc<Nat>,
     durable: Vec<cgnat_core::natlog::LogRecord>,
+    ctx: Arc<QueryContext>,
 }
 
 impl ManagementCore {
@@ -136,11 +140,15 @@ impl ManagementCore {
             log: log.shared().clone(),
             sinks: Default::default(),
             run_mode: parts.run_mode,
-            config_source: parts
-                .config_path
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "embedded".into()),
+            run: log.run(),
+            config_source: std::sync::Mutex::new(
+                parts
+                    .config_path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "embedded lab configuration (--lab)".into()),
+            ),
+            ports: Default::default(),
             clock: parts.clock,
             started: std::time::Instant::now(),
         });
@@ -150,7 +158,7 @@ impl ManagementCore {
         };
         exec.publish_sinks(&log);
         let (tx, commands) = sync_channel(64);
-        let servers = ManagementServers::start(&cfg.control, &cfg.metrics, ctx, tx)?;
+        let servers = ManagementServers::start(&cfg.control, &cfg.metrics, ctx.clone(), tx)?;
         let nat = parts.nat.clone();
         Ok(ManagementCore {
             log,
@@ -161,7 +169,14 @@ impl ManagementCore {
             last_sweep: None,
             nat,
             durable: Vec::new(),
+            ctx,
         })
+    }
+
+    /// Publishes the ports' NIC counters for `stats` and the metrics (the
+    /// management loop reads them from DPDK; the workers are not involved).
+    pub fn publish_ports(&self, ports: Vec<cgnat_core::control::PortCounters>) {
+        *self.ctx.ports.lock().unwrap_or_else(|e| e.into_inner()) = ports;
     }
 
     /// Queues one record of the management core's own (a `clock-step`,
@@ -231,6 +246,11 @@ impl ManagementCore {
             self.log_event(stop);
             unwritten = self.log.drain_all(self.sweeper.sink_mut());
         }
+        // Every follower has every record (`daemon-stop` last): end their
+        // streams and let them send it all before the servers stop
+        // (issue 15: `events --follow` missed the last record).
+        self.log.end_followers();
+        self.servers.wait_followers(FOLLOWERS_DEADLINE);
         self.servers.stop();
         let lost = self.log.close();
         ShutdownReport {

@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
@@ -35,6 +35,26 @@ use super::sink::Sink;
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a reload waits for the old targets to make everything durable.
 pub const RELOAD_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A follower's stream is open.
+pub const FOLLOW_OPEN: u8 = 0;
+/// A follower was dropped because it lagged `control.follow_queue`
+/// records: its stream is broken (records were lost to it).
+pub const FOLLOW_LAGGED: u8 = 1;
+/// The log ended the stream cleanly (the daemon stops): every record,
+/// `daemon-stop` included, is in the follower's queue.
+pub const FOLLOW_ENDED: u8 = 2;
+
+/// An `events --follow` client as the log sees it: a bounded queue of
+/// records and how its stream ended (read by the server when the queue
+/// disconnects).
+#[derive(Clone, Debug)]
+pub struct Follower {
+    /// The records.
+    pub tx: SyncSender<LogRecord>,
+    /// [`FOLLOW_OPEN`], [`FOLLOW_LAGGED`] or [`FOLLOW_ENDED`].
+    pub state: Arc<AtomicU8>,
+}
 
 /// Log counters readable from other threads (control socket, metrics).
 #[derive(Debug, Default)]
@@ -66,7 +86,7 @@ pub struct LogPipeline {
     last_time: u64,
     history: VecDeque<LogRecord>,
     history_cap: usize,
-    followers: Vec<SyncSender<LogRecord>>,
+    followers: Vec<Follower>,
     batch: Vec<LogRecord>,
     shared: Arc<LogShared>,
     run: u64,
@@ -205,11 +225,16 @@ impl LogPipeline {
                 self.awaiting.push_back(*r);
             }
         }
-        // A follower that cannot keep up is disconnected, never waited for.
+        // A follower that cannot keep up is disconnected (its stream is
+        // broken, and it is told so), never waited for.
         self.followers.retain(|f| {
-            self.batch.iter().all(|r| match f.try_send(*r) {
+            self.batch.iter().all(|r| match f.tx.try_send(*r) {
                 Ok(()) => true,
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+                Err(TrySendError::Full(_)) => {
+                    f.state.store(FOLLOW_LAGGED, Ordering::Release);
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => false,
             })
         });
         self.shared.records.store(self.next_seq, Ordering::Relaxed);
@@ -376,9 +401,25 @@ impl LogPipeline {
         }
     }
 
-    /// Streams every record written from now on into `tx`.
-    pub fn follow(&mut self, tx: SyncSender<LogRecord>) {
-        self.followers.push(tx);
+    /// Streams the last `last` records (at most what the follower's queue
+    /// holds), then every record written from now on, into `f`: one
+    /// stream without a gap.
+    pub fn follow(&mut self, f: Follower, last: usize) {
+        for r in self.recent(last) {
+            if f.tx.try_send(r).is_err() {
+                f.state.store(FOLLOW_LAGGED, Ordering::Release);
+                return;
+            }
+        }
+        self.followers.push(f);
+    }
+
+    /// Ends every follow stream cleanly (clean shutdown, after the last
+    /// record): each follower's queue holds every record up to it.
+    pub fn end_followers(&mut self) {
+        for f in self.followers.drain(..) {
+            f.state.store(FOLLOW_ENDED, Ordering::Release);
+        }
     }
 
     /// The last `n` records written (oldest first).

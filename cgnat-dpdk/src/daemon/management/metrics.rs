@@ -1,5 +1,6 @@
-//! Prometheus metrics: the text exposition format (version 0.0.4) served
-//! by hyper (`GET /metrics`) on the management plane's async runtime
+//! Prometheus metrics: the text exposition format (version 0.0.4, written
+//! by [`super::exposition`], every metric in `docs/metrics.md`) served by
+//! hyper (`GET /metrics`) on the management plane's async runtime
 //! ([`super::servers`]).
 //!
 //! Everything is read from atomics and the lock-free tables at scrape
@@ -10,8 +11,6 @@
 //! on the blocking pool so the I/O thread never stalls.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,244 +26,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
 
-use cgnat_core::natlog::EVENT_KINDS;
-use cgnat_core::{Counter, DropReason};
-
+use super::exposition::{self, Exposition};
 use super::query::QueryContext;
 use super::servers::{Limiter, ServerCounters, ACCEPT_BACKOFF};
-use crate::daemon::counters::DpCounter;
 
 /// Largest request head (request line and headers) buffered, bytes.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
-
-fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// The exposition text.
-pub fn render(ctx: &QueryContext) -> String {
-    let mut o = String::with_capacity(16 * 1024);
-    let stats = ctx.stats();
-    metric(&mut o, "cgnat_table_used", "gauge", "Entries in use per preallocated table.");
-    for t in &stats.tables {
-        let _ = writeln!(o, "cgnat_table_used{{table=\"{}\"}} {}", t.name, t.used);
-    }
-    metric(&mut o, "cgnat_table_capacity", "gauge", "Capacity per preallocated table.");
-    for t in &stats.tables {
-        let _ = writeln!(o, "cgnat_table_capacity{{table=\"{}\"}} {}", t.name, t.capacity);
-    }
-    metric(
-        &mut o,
-        "cgnat_table_fill_ratio",
-        "gauge",
-        "Used / capacity; alert above 0.8 (a table-fill-alert record is also logged).",
-    );
-    for t in &stats.tables {
-        let r = t.used as f64 / t.capacity.max(1) as f64;
-        let _ = writeln!(o, "cgnat_table_fill_ratio{{table=\"{}\"}} {r:.6}", t.name);
-    }
-    metric(
-        &mut o,
-        "cgnat_public_address_blocks",
-        "gauge",
-        "Port blocks allocated per public address.",
-    );
-    for (a, n) in ctx.blocks_per_address() {
-        let _ = writeln!(o, "cgnat_public_address_blocks{{address=\"{a}\"}} {n}");
-    }
-    metric(&mut o, "cgnat_nat_total", "counter", "NAT counters summed over workers.");
-    for c in Counter::ALL {
-        let _ = writeln!(o, "cgnat_nat_total{{counter=\"{}\"}} {}", c.name(), stats.nat[c.name()]);
-    }
-    metric(&mut o, "cgnat_drops_total", "counter", "Packets dropped by the NAT, by reason.");
-    for r in DropReason::ALL {
-        let _ = writeln!(
-            o,
-            "cgnat_drops_total{{reason=\"{}\"}} {}",
-            r.name(),
-            stats.nat[&format!("drop.{}", r.name())]
-        );
-    }
-    metric(
-        &mut o,
-        "cgnat_log_records_total",
-        "counter",
-        "NAT log records written, by event (block-alloc = allocations, block-release = releases).",
-    );
-    for (i, k) in EVENT_KINDS.iter().enumerate() {
-        let _ = writeln!(
-            o,
-            "cgnat_log_records_total{{event=\"{}\"}} {}",
-            k.name(),
-            ctx.log.by_event[i].load(Ordering::Relaxed)
-        );
-    }
-    metric(
-        &mut o,
-        "cgnat_log_refused_total",
-        "counter",
-        "Events refused by a full ring: new blocks refused (log_stalled).",
-    );
-    let _ = writeln!(o, "cgnat_log_refused_total {}", stats.log.refused);
-    metric(
-        &mut o,
-        "cgnat_log_pending",
-        "gauge",
-        "Events queued in rings or waiting for the merge.",
-    );
-    let _ = writeln!(o, "cgnat_log_pending {}", stats.log.pending);
-    metric(&mut o, "cgnat_log_stalled", "gauge", "1 while a blocking log target is full.");
-    let _ = writeln!(o, "cgnat_log_stalled {}", u8::from(ctx.log.stalled.load(Ordering::Relaxed)));
-    metric(
-        &mut o,
-        "cgnat_log_target_written_total",
-        "counter",
-        "Records written per log target.",
-    );
-    for s in &stats.log.sinks {
-        let _ = writeln!(o, "cgnat_log_target_written_total{{target=\"{}\"}} {}", s.name, s.written);
-    }
-    metric(
-        &mut o,
-        "cgnat_log_target_errors_total",
-        "counter",
-        "Write errors and dropped records per log target.",
-    );
-    for s in &stats.log.sinks {
-        let _ = writeln!(o, "cgnat_log_target_errors_total{{target=\"{}\"}} {}", s.name, s.errors);
-    }
-    metric(
-        &mut o,
-        "cgnat_log_target_failing",
-        "gauge",
-        "1 while a log target's writes fail (1 also when its writer died; a blocking target then holds new blocks back).",
-    );
-    for s in &stats.log.sinks {
-        let _ = writeln!(
-            o,
-            "cgnat_log_target_failing{{target=\"{}\"}} {}",
-            s.name,
-            u8::from(s.failing || s.dead)
-        );
-    }
-    metric(&mut o, "cgnat_log_target_pending", "gauge", "Records buffered per log target.");
-    for s in &stats.log.sinks {
-        let _ = writeln!(o, "cgnat_log_target_pending{{target=\"{}\"}} {}", s.name, s.pending);
-    }
-    metric(
-        &mut o,
-        "cgnat_worker_dataplane_total",
-        "counter",
-        "Per-worker data-plane counters (rx_inside, tx_outside, ...).",
-    );
-    for w in &stats.workers {
-        for c in DpCounter::ALL {
-            let _ = writeln!(
-                o,
-                "cgnat_worker_dataplane_total{{worker=\"{}\",counter=\"{}\"}} {}",
-                w.id,
-                c.name(),
-                w.dataplane[c.name()]
-            );
-        }
-    }
-    metric(
-        &mut o,
-        "cgnat_worker_translated_total",
-        "counter",
-        "Per-worker translated packets by direction.",
-    );
-    for w in &stats.workers {
-        for (d, c) in [("out", "translated_out"), ("in", "translated_in")] {
-            let _ = writeln!(
-                o,
-                "cgnat_worker_translated_total{{worker=\"{}\",direction=\"{d}\"}} {}",
-                w.id, w.nat[c]
-            );
-        }
-    }
-    o
-}
-
-/// Appends the management servers' own counters and limits.
-pub fn render_servers(o: &mut String, c: &ServerCounters, control: &Limiter, metrics: &Limiter) {
-    metric(
-        o,
-        "cgnat_control_connections_total",
-        "counter",
-        "Control-socket connections: accepted, or refused at control.max_connections.",
-    );
-    let _ = writeln!(
-        o,
-        "cgnat_control_connections_total{{result=\"accepted\"}} {}",
-        c.control_accepted.get()
-    );
-    let _ = writeln!(
-        o,
-        "cgnat_control_connections_total{{result=\"refused\"}} {}",
-        c.control_refused.get()
-    );
-    metric(o, "cgnat_control_connections_open", "gauge", "Control-socket connections open now.");
-    let _ = writeln!(o, "cgnat_control_connections_open {}", control.open());
-    metric(o, "cgnat_control_connections_limit", "gauge", "control.max_connections.");
-    let _ = writeln!(o, "cgnat_control_connections_limit {}", control.max());
-    metric(o, "cgnat_control_requests_total", "counter", "Control requests read.");
-    let _ = writeln!(o, "cgnat_control_requests_total {}", c.control_requests.get());
-    metric(
-        o,
-        "cgnat_control_disconnects_total",
-        "counter",
-        "Control connections closed by the daemon: request_too_long, idle_timeout, write_timeout, follower_lagged.",
-    );
-    for (reason, n) in [
-        ("request_too_long", &c.control_too_long),
-        ("idle_timeout", &c.control_idle_timeouts),
-        ("write_timeout", &c.control_write_timeouts),
-        ("follower_lagged", &c.control_followers_lagged),
-    ] {
-        let _ = writeln!(o, "cgnat_control_disconnects_total{{reason=\"{reason}\"}} {}", n.get());
-    }
-    metric(
-        o,
-        "cgnat_metrics_connections_total",
-        "counter",
-        "Metrics connections: accepted, or refused (503) at metrics.max_connections.",
-    );
-    let _ = writeln!(
-        o,
-        "cgnat_metrics_connections_total{{result=\"accepted\"}} {}",
-        c.metrics_accepted.get()
-    );
-    let _ = writeln!(
-        o,
-        "cgnat_metrics_connections_total{{result=\"refused\"}} {}",
-        c.metrics_refused.get()
-    );
-    metric(
-        o,
-        "cgnat_metrics_connections_open",
-        "gauge",
-        "Metrics connections open now (this one included).",
-    );
-    let _ = writeln!(o, "cgnat_metrics_connections_open {}", metrics.open());
-    metric(o, "cgnat_metrics_connections_limit", "gauge", "metrics.max_connections.");
-    let _ = writeln!(o, "cgnat_metrics_connections_limit {}", metrics.max());
-    metric(o, "cgnat_metrics_requests_total", "counter", "HTTP requests answered.");
-    let _ = writeln!(o, "cgnat_metrics_requests_total {}", c.metrics_requests.get());
-    metric(
-        o,
-        "cgnat_metrics_disconnects_total",
-        "counter",
-        "Metrics connections cut by the daemon: header_timeout, connection_timeout, error.",
-    );
-    for (reason, n) in [
-        ("header_timeout", &c.metrics_header_timeouts),
-        ("connection_timeout", &c.metrics_connection_timeouts),
-        ("error", &c.metrics_errors),
-    ] {
-        let _ = writeln!(o, "cgnat_metrics_disconnects_total{{reason=\"{reason}\"}} {}", n.get());
-    }
-}
 
 /// The answer to a connection over `metrics.max_connections`.
 fn busy(max: usize) -> Vec<u8> {
@@ -285,6 +52,7 @@ pub struct MetricsServer {
     busy: Vec<u8>,
     header_timeout: Duration,
     connection_timeout: Duration,
+    per_address: bool,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -311,14 +79,16 @@ impl MetricsServer {
             busy: busy(cfg.max_connections as usize),
             header_timeout: Duration::from_secs(cfg.header_timeout_secs.into()),
             connection_timeout: Duration::from_secs(cfg.connection_timeout_secs.into()),
+            per_address: cfg.per_address,
         }
     }
 
     /// The whole exposition: the NAT's metrics and the servers' own.
     pub fn exposition(&self) -> String {
-        let mut o = render(&self.ctx);
-        render_servers(&mut o, &self.counters, &self.control_slots, &self.slots);
-        o
+        let mut x = Exposition::default();
+        exposition::render(&self.ctx, self.per_address, &mut x);
+        exposition::render_servers(&mut x, &self.counters, &self.control_slots, &self.slots);
+        x.finish()
     }
 
     async fn respond(self: Arc<Self>, req: Request<Incoming>) -> Result<Reply, Infallible> {

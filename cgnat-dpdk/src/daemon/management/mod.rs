@@ -17,6 +17,8 @@ pub mod compress;
 pub mod control;
 pub mod control_server;
 pub mod core;
+pub mod exposition;
+pub mod files;
 pub mod interim;
 pub mod log;
 pub mod merge;

@@ -14,6 +14,7 @@ use cgnat_core::natlog::syslog::SyslogHeader;
 use cgnat_core::natlog::{ipfix, json, syslog, text, LogRecord};
 
 use super::compress::Report;
+use super::files::FilePerms;
 use super::roll::{RollPolicy, RollingFile};
 use super::syslog_tcp::SyslogTcp;
 
@@ -224,7 +225,7 @@ fn header(t: &LogTarget) -> SyslogHeader {
 }
 
 /// Opens the output of target `t`; background problems go to `report`.
-pub fn open(t: &LogTarget, report: Report) -> io::Result<Box<dyn Output>> {
+pub fn open(t: &LogTarget, perms: FilePerms, report: Report) -> io::Result<Box<dyn Output>> {
     let addr = t.address.clone().unwrap_or_default();
     Ok(match (t.format, t.transport) {
         (TargetFormat::Ipfix, _) => Box::new(IpfixUdp {
@@ -250,6 +251,7 @@ pub fn open(t: &LogTarget, report: Report) -> io::Result<Box<dyn Output>> {
                 keep_files: t.keep_files,
                 max_age_secs: t.max_age_secs,
                 compress: t.compress,
+                perms,
             };
             let format = match f {
                 TargetFormat::Json => FileFormat::Json,

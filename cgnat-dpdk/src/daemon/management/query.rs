@@ -8,9 +8,10 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use cgnat_core::config::StaticProtocol;
 use cgnat_core::control::{
-    BlockDetail, Limits, LogStats, LookupResult, Owner, ProtocolCounts, ProtocolName, SessionFilter, SessionInfo, SessionList, SinkStats,
-    Stats, Status, SubscriberDetail, TableFill, WorkerStats,
+    BlockDetail, Limits, LogStats, LookupResult, Owner, PortCounters, ProtocolCounts, ProtocolName, SessionFilter, SessionInfo, SessionList,
+    SinkStats, Stats, Status, SubscriberDetail, SubscriberList, SubscriberSort, SubscriberSummary, TableFill, WorkerStats,
 };
 use cgnat_core::counters::{CounterSnapshot, Counters};
 use cgnat_core::pool::{BlockInfo, BlockState};
@@ -26,6 +27,10 @@ use crate::daemon::counters::{DpCounter, DpCounters};
 pub const SESSIONS_DEFAULT: u32 = 1000;
 /// The maximum `sessions` limit.
 pub const SESSIONS_MAX: u32 = 100_000;
+/// The default `subscribers` limit.
+pub const SUBSCRIBERS_DEFAULT: u32 = 100;
+/// The maximum `subscribers` limit.
+pub const SUBSCRIBERS_MAX: u32 = 100_000;
 
 /// Everything the read-only answers need, shared by the management
 /// threads.
@@ -44,8 +49,13 @@ pub struct QueryContext {
     pub sinks: Mutex<Vec<(String, Arc<SinkCounters>, u64)>>,
     /// `live` or `replay`.
     pub run_mode: &'static str,
-    /// Where the configuration came from.
-    pub config_source: String,
+    /// The run id of the NAT log records.
+    pub run: u64,
+    /// The configuration file in force (the one a reload read last).
+    pub config_source: Mutex<String>,
+    /// The NIC counters of the ports, published by the management loop
+    /// (about once a second; empty where there are no DPDK ports).
+    pub ports: Mutex<Vec<PortCounters>>,
     /// The packet clock.
     pub clock: Box<dyn Fn() -> Instant + Send + Sync>,
     /// Wall-clock start.
@@ -109,10 +119,11 @@ impl QueryContext {
             uptime_secs: self.started.elapsed().as_secs(),
             now: (self.clock)().to_string(),
             workers: self.nat_counters.len() as u16,
-            config_source: self.config_source.clone(),
+            config_source: self.config_source.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             log_seq: self.log.records.load(Ordering::Relaxed),
             log_targets: self.sinks.lock().unwrap().iter().map(|s| s.0.clone()).collect(),
             log_stalled: self.log.stalled.load(Ordering::Relaxed),
+            run: cgnat_core::natlog::run_name(self.run).to_string(),
         }
     }
 
@@ -188,6 +199,7 @@ impl QueryContext {
                 pending: self.log.pending.load(Ordering::Relaxed),
                 sinks,
             },
+            ports: self.ports.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         }
     }
 
@@ -217,6 +229,22 @@ impl QueryContext {
             let e = entry?;
             for b in nat.subscribers().blocks(e.index) {
                 blocks.push(block_detail(&nat.pool().block_info(b)));
+            }
+            // Its static mappings: one port each, held since the run's start
+            // (their allocation records).
+            for m in nat.config().static_mappings.iter().filter(|m| m.inside_addr == addr) {
+                let p = match m.protocol {
+                    StaticProtocol::Tcp => Protocol::Tcp,
+                    StaticProtocol::Udp => Protocol::Udp,
+                };
+                let live = nat.lookup_public(m.public_addr, m.public_port).map_or(0, |o| o.mappings.iter().filter(|x| x.0 == p).count());
+                blocks.push(BlockDetail {
+                    public: m.public_addr,
+                    first_port: m.public_port,
+                    last_port: m.public_port,
+                    allocated_at: secs_to_rfc3339(nat.statics_since()),
+                    mappings: live as u32,
+                });
             }
             let kind = if e.pinned { "static" } else { "dynamic" };
             (Ipv4Addr::from(nat.pool().addr_of(e.pool_index)), kind)
@@ -264,7 +292,13 @@ impl QueryContext {
                 mappings: o.mappings.iter().map(|(p, inside)| (protocol_name(*p), *inside)).collect(),
             }
         });
-        LookupResult { public, port, owner }
+        LookupResult {
+            public,
+            port,
+            owner,
+            in_pool: self.nat.pool().index_of(u32::from(public)).is_some(),
+            run: self.run,
+        }
     }
 
     /// `sessions`.
@@ -282,8 +316,18 @@ impl QueryContext {
                 && f.public_port.map_or(true, |p| p == e.value.public_port())
                 && f.destination.map_or(true, |d| u32::from(d) == k.remote_addr)
                 && f.destination_port.map_or(true, |p| p == k.remote_port)
-                && f.protocol.map_or(true, |p| p == protocol_name(k.protocol));
+                && f.protocol.map_or(true, |p| p == protocol_name(k.protocol))
+                && f.subscriber_prefix.map_or(true, |p| p.contains_u32(k.inside_addr))
+                && f.destination_prefix.map_or(true, |p| p.contains_u32(k.remote_addr));
             if !ok {
+                continue;
+            }
+            let state = if k.protocol == Protocol::Tcp {
+                cgnat_core::tcp_state::name(e.value.tcp())
+            } else {
+                "-"
+            };
+            if f.state.as_deref().is_some_and(|want| !want.eq_ignore_ascii_case(state)) {
                 continue;
             }
             if out.sessions.len() == limit {
@@ -300,16 +344,52 @@ impl QueryContext {
                 public_port: e.value.public_port(),
                 remote: k.remote(),
                 remote_port: k.remote_port,
-                state: if k.protocol == Protocol::Tcp {
-                    cgnat_core::tcp_state::name(e.value.tcp()).into()
-                } else {
-                    "-".into()
-                },
+                state: state.into(),
                 idle_secs: idle,
                 expires_in_secs: timeout.saturating_sub(idle),
             });
         }
         out
+    }
+
+    /// `subscribers`: every subscriber with state, the largest `limit` by
+    /// `sort` (ties: by address). One pass over the subscriber table.
+    pub fn subscribers(&self, sort: SubscriberSort, limit: Option<u32>) -> SubscriberList {
+        let nat = &self.nat;
+        let limit = limit.unwrap_or(SUBSCRIBERS_DEFAULT).min(SUBSCRIBERS_MAX) as usize;
+        let block_size = nat.pool().block_size();
+        let mut statics: BTreeMap<u32, u32> = BTreeMap::new();
+        for m in &nat.config().static_mappings {
+            *statics.entry(u32::from(m.inside_addr)).or_default() += 1;
+        }
+        let mut all = Vec::new();
+        let subs = nat.subscribers();
+        for i in 0..subs.slots() {
+            let Some(e) = subs.entry(i as u32) else { continue };
+            let fixed = statics.get(&e.addr).copied().unwrap_or(0);
+            all.push(SubscriberSummary {
+                subscriber: Ipv4Addr::from(e.addr),
+                public: Ipv4Addr::from(nat.pool().addr_of(e.pool_index)),
+                kind: if fixed > 0 { "static" } else { "dynamic" }.into(),
+                sessions: e.sessions,
+                blocks: e.blocks,
+                ports: e.blocks.saturating_mul(block_size).saturating_add(fixed),
+                confirmed: e.confirmed,
+            });
+        }
+        let key = |s: &SubscriberSummary| match sort {
+            SubscriberSort::Sessions => (s.sessions, s.ports),
+            SubscriberSort::Ports => (s.ports, s.sessions),
+            SubscriberSort::Blocks => (s.blocks, s.sessions),
+        };
+        all.sort_unstable_by(|a, b| key(b).cmp(&key(a)).then(a.subscriber.cmp(&b.subscriber)));
+        let total = all.len() as u64;
+        all.truncate(limit);
+        SubscriberList {
+            subscribers: all,
+            total,
+            sort,
+        }
     }
 
     /// Blocks allocated per public address (for metrics).

@@ -15,13 +15,14 @@
 //! not rotate twice. The directory is fsynced after a rename or a create,
 //! so a crash does not lose a file name.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use cgnat_core::natlog::parse_time;
 
 use super::compress::{Housekeeper, Report};
+use super::files::{FilePerms, LogLock};
 
 /// Rotation and retention settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,6 +39,8 @@ pub struct RollPolicy {
     pub max_age_secs: u64,
     /// Gzip rotated files.
     pub compress: bool,
+    /// Mode, owner and group of every file created (active, rotated, gzip).
+    pub perms: FilePerms,
 }
 
 /// `YYYYMMDDTHHMMSSZ` of `secs` since the Unix epoch (UTC).
@@ -103,6 +106,8 @@ pub struct RollingFile {
     rotations: u64,
     state: Rotation,
     housekeeper: Housekeeper,
+    /// This process's hold of the log's exclusive lock.
+    _lock: LogLock,
 }
 
 impl RollingFile {
@@ -112,7 +117,9 @@ impl RollingFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        // One writer per log (issue 15): the lock before the file.
+        let lock = LogLock::acquire(path, &policy.perms)?;
+        let file = policy.perms.open_append(path)?;
         let committed = file.metadata()?.len();
         let mut first_secs = None;
         if committed > 0 {
@@ -137,6 +144,7 @@ impl RollingFile {
             rotations: 0,
             state: Rotation::Idle,
             housekeeper,
+            _lock: lock,
         })
     }
 
@@ -235,7 +243,7 @@ impl RollingFile {
             self.state = Rotation::Renamed;
             sync_dir(&self.path);
         }
-        let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        let file = self.policy.perms.open_append(&self.path)?;
         sync_dir(&self.path);
         self.file = file;
         self.committed = 0;

@@ -72,6 +72,8 @@ pub struct ServerCounters {
     pub control_write_timeouts: Count,
     /// Followers disconnected because they lagged `control.follow_queue` records.
     pub control_followers_lagged: Count,
+    /// `events --follow` streams open now.
+    pub control_followers: AtomicU64,
     /// Metrics connections accepted.
     pub metrics_accepted: Count,
     /// Metrics connections refused (503): `metrics.max_connections` reached.
@@ -126,6 +128,7 @@ pub struct ManagementServers {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     socket: Option<PathBuf>,
+    readonly_socket: Option<PathBuf>,
     /// What the servers counted.
     pub counters: Arc<ServerCounters>,
 }
@@ -145,6 +148,7 @@ impl ManagementServers {
             stop: None,
             thread: None,
             socket: None,
+            readonly_socket: None,
             counters: counters.clone(),
         };
         let control_listener = if control_cfg.enabled {
@@ -156,6 +160,21 @@ impl ManagementServers {
             None
         };
         // On an error from here on, dropping `servers` removes the socket.
+        let readonly_listener = match (&control_cfg.readonly_socket, control_cfg.enabled) {
+            (Some(p), true) => {
+                let named = |e: io::Error| io::Error::new(e.kind(), format!("read-only control socket {}: {e}", p.display()));
+                let gid = match &control_cfg.readonly_group {
+                    Some(g) => Some(super::files::resolve_group(g).map_err(|e| {
+                        io::Error::new(e.kind(), format!("control.readonly_group: {e}"))
+                    })?),
+                    None => None,
+                };
+                let l = control::bind_mode(p, 0o660, gid).map_err(named)?;
+                servers.readonly_socket = Some(p.clone());
+                Some(l)
+            }
+            _ => None,
+        };
         let metrics_listener = if metrics_cfg.enabled {
             let l = TcpListener::bind(&metrics_cfg.listen)
                 .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -164,11 +183,19 @@ impl ManagementServers {
         } else {
             None
         };
-        if control_listener.is_none() && metrics_listener.is_none() {
+        if control_listener.is_none() && readonly_listener.is_none() && metrics_listener.is_none() {
             return Ok(servers);
         }
         let limiter = Arc::new(Limiter::new(control_cfg.max_connections));
-        let control = Arc::new(ControlServer::new(control_cfg, ctx.clone(), tx, counters.clone(), limiter.clone()));
+        let readonly = Arc::new(ControlServer::new(
+            control_cfg,
+            ctx.clone(),
+            tx.clone(),
+            counters.clone(),
+            limiter.clone(),
+            true,
+        ));
+        let control = Arc::new(ControlServer::new(control_cfg, ctx.clone(), tx, counters.clone(), limiter.clone(), false));
         let metrics = Arc::new(MetricsServer::new(metrics_cfg, ctx, counters, limiter));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -178,7 +205,12 @@ impl ManagementServers {
             .build()?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("cgnat-mgmt-io".into()).spawn(move || {
-            rt.block_on(serve(control_listener, control, metrics_listener, metrics, stop_rx));
+            rt.block_on(serve(
+                [(control_listener, control), (readonly_listener, readonly)],
+                metrics_listener,
+                metrics,
+                stop_rx,
+            ));
             rt.shutdown_timeout(SHUTDOWN_GRACE);
         })?;
         servers.stop = Some(stop_tx);
@@ -190,6 +222,15 @@ impl ManagementServers {
     pub fn stop(self) {
         drop(self);
     }
+
+    /// Waits (at most `deadline`) until every `events --follow` stream has
+    /// sent what it was given and closed (after the log ended them).
+    pub fn wait_followers(&self, deadline: Duration) {
+        let start = std::time::Instant::now();
+        while self.counters.control_followers.load(Ordering::Acquire) > 0 && start.elapsed() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for ManagementServers {
@@ -200,23 +241,24 @@ impl Drop for ManagementServers {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if let Some(p) = self.socket.take() {
+        for p in [self.socket.take(), self.readonly_socket.take()].into_iter().flatten() {
             let _ = std::fs::remove_file(p);
         }
     }
 }
 
 async fn serve(
-    control_listener: Option<UnixListener>,
-    control: Arc<ControlServer>,
+    controls: [(Option<UnixListener>, Arc<ControlServer>); 2],
     metrics_listener: Option<TcpListener>,
     metrics: Arc<MetricsServer>,
     stop: oneshot::Receiver<()>,
 ) {
-    if let Some(l) = control_listener {
-        match tokio::net::UnixListener::from_std(l) {
-            Ok(l) => drop(tokio::spawn(control.run(l))),
-            Err(e) => eprintln!("cgnatd: control socket: {e}"),
+    for (listener, server) in controls {
+        if let Some(l) = listener {
+            match tokio::net::UnixListener::from_std(l) {
+                Ok(l) => drop(tokio::spawn(server.run(l))),
+                Err(e) => eprintln!("cgnatd: control socket: {e}"),
+            }
         }
     }
     if let Some(l) = metrics_listener {

@@ -50,7 +50,7 @@ impl Sink {
         let counters = Arc::new(SinkCounters::new(&name, start_seq));
         let c = counters.clone();
         let report: Report = Arc::new(move |m: String| c.report(m));
-        let out = output::open(t, report)?;
+        let out = output::open(t, super::files::FilePerms::of(log)?, report)?;
         let policy = Policy {
             immediate: t.on_stall == OnStall::Block,
             records: log.flush_records as u64,

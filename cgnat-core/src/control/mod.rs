@@ -20,13 +20,18 @@
 //! fields and new response fields may be added without a version change
 //! (clients ignore unknown response fields), anything else bumps it.
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Ipv4Prefix;
+
 pub use crate::natlog::json::JsonRecord;
+
+mod answers;
+
+pub use answers::*;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -90,6 +95,26 @@ pub struct SessionFilter {
     pub destination_port: Option<u16>,
     /// The protocol.
     pub protocol: Option<ProtocolName>,
+    /// Subscribers in this prefix (`100.64.1.0/24`).
+    pub subscriber_prefix: Option<Ipv4Prefix>,
+    /// Remote addresses in this prefix.
+    pub destination_prefix: Option<Ipv4Prefix>,
+    /// Sessions in this state: a TCP state name (`established`,
+    /// `syn-sent`, ..., as `sessions` shows them), or `-` for UDP and ICMP.
+    pub state: Option<String>,
+}
+
+/// How `subscribers` sorts its list (largest first).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriberSort {
+    /// By live sessions (the default).
+    #[default]
+    Sessions,
+    /// By ports held (blocks × block size, static ports).
+    Ports,
+    /// By blocks held.
+    Blocks,
 }
 
 /// What the client asks. Serialized with the tag `cmd`.
@@ -125,8 +150,11 @@ pub enum Request {
         limit: Option<u32>,
     },
     /// NAT log records: with `follow`, [`Response::Following`] then a
-    /// [`Response::Record`] line per record written from now on; without,
-    /// [`Response::Records`] with the last `last` records kept in memory.
+    /// [`Response::Record`] line per record (the last `last` ones first,
+    /// then every record written from now on, none lost in between) until
+    /// [`Response::End`] at a clean stop, or an error if the stream
+    /// breaks; without, [`Response::Records`] with the last `last` records
+    /// kept in memory.
     Events {
         /// Stream records as they are written.
         #[serde(default)]
@@ -152,6 +180,16 @@ pub enum Request {
         #[serde(default)]
         all: bool,
     },
+    /// The subscribers with state, largest first by `sort`, at most `limit`
+    /// (default 100, at most 100000): [`Response::Subscribers`].
+    Subscribers {
+        /// The order.
+        #[serde(default)]
+        sort: SubscriberSort,
+        /// How many.
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// Reload limits, timers and log targets from `path` (default: the file
     /// the daemon started with) without dropping sessions:
     /// [`Response::Reloaded`].
@@ -176,6 +214,12 @@ pub enum ErrorCode {
     InvalidConfig,
     /// The daemon could not do it now (shutting down, queue full).
     Unavailable,
+    /// Not allowed on this socket (the read-only socket serves queries
+    /// only: no `clear`, no `reload`).
+    Forbidden,
+    /// An `events --follow` stream broke (the follower lagged the log):
+    /// records were lost to it.
+    StreamBroken,
 }
 
 /// One response line.
@@ -245,6 +289,14 @@ pub enum Response {
         /// The record (the JSON-lines log format's fields).
         record: JsonRecord,
     },
+    /// The end of a follow stream: every record was sent (the daemon is
+    /// stopping; the last record is its `daemon-stop`).
+    End {
+        /// Why the stream ended.
+        reason: String,
+    },
+    /// Answer to `subscribers`.
+    Subscribers(SubscriberList),
     /// Answer to `clear`.
     Cleared(ClearResult),
     /// Answer to `reload`.
@@ -254,252 +306,6 @@ pub enum Response {
         /// Log targets open after the reload.
         log_targets: Vec<String>,
     },
-}
-
-/// `status`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Status {
-    /// `cgnatd` version.
-    pub version: String,
-    /// Process id.
-    pub pid: u32,
-    /// `live` or `replay`.
-    pub run_mode: String,
-    /// `dynamic` or `deterministic` (RFC 7422).
-    pub nat_mode: String,
-    /// Seconds since start.
-    pub uptime_secs: u64,
-    /// The packet clock now (RFC 3339 UTC).
-    pub now: String,
-    /// Worker count.
-    pub workers: u16,
-    /// Where the configuration came from.
-    pub config_source: String,
-    /// Next global log sequence number.
-    pub log_seq: u64,
-    /// Log targets (`text:/var/log/cgnat/nat.log`, ...).
-    pub log_targets: Vec<String>,
-    /// Whether the log path is stalled now (new blocks refused).
-    pub log_stalled: bool,
-}
-
-/// How full one preallocated table is.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableFill {
-    /// `subscribers`, `sessions`, `mappings`, `blocks`.
-    pub name: String,
-    /// Entries in use.
-    pub used: u64,
-    /// Capacity.
-    pub capacity: u64,
-}
-
-/// One worker's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkerStats {
-    /// Worker id.
-    pub id: u16,
-    /// NAT counters (cgnat-core `Counter` names; drops as `drop.REASON`).
-    pub nat: BTreeMap<String, u64>,
-    /// Data-plane counters.
-    pub dataplane: BTreeMap<String, u64>,
-    /// The worker's packet clock at its last burst, microseconds.
-    pub watermark_us: u64,
-    /// Events queued in its ring, not yet written.
-    pub ring_pending: u64,
-}
-
-/// One log target's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SinkStats {
-    /// `text:/path`, `syslog-tcp:host:port`, ...
-    pub name: String,
-    /// Records handed to the sink.
-    pub written: u64,
-    /// Write or send errors.
-    pub errors: u64,
-    /// Records buffered, not yet written.
-    pub pending: u64,
-    /// Whether the sink is stalled (its buffer is full).
-    pub stalled: bool,
-    /// Whether its last write or rotation failed (a blocking target then
-    /// fails closed: new blocks wait, existing flows continue).
-    #[serde(default)]
-    pub failing: bool,
-    /// Whether its writer thread died (the target fails closed until a
-    /// restart).
-    #[serde(default)]
-    pub dead: bool,
-    /// The last error it met, if any (`ENOSPC` during rotation, a refused
-    /// TCP connection, ...).
-    #[serde(default)]
-    pub last_error: Option<String>,
-}
-
-/// NAT log counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogStats {
-    /// Records written (global sequence numbers assigned).
-    pub records: u64,
-    /// Events refused by a full ring (new blocks refused: `log_stalled`).
-    pub refused: u64,
-    /// Events queued in rings, not yet ordered.
-    pub pending: u64,
-    /// Per target.
-    pub sinks: Vec<SinkStats>,
-}
-
-/// `stats`: every counter.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stats {
-    /// NAT counters summed over workers.
-    pub nat: BTreeMap<String, u64>,
-    /// Data-plane counters summed over workers.
-    pub dataplane: BTreeMap<String, u64>,
-    /// Per worker.
-    pub workers: Vec<WorkerStats>,
-    /// Table fill.
-    pub tables: Vec<TableFill>,
-    /// The NAT log.
-    pub log: LogStats,
-}
-
-/// One port block of a subscriber.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockDetail {
-    /// The public address.
-    pub public: Ipv4Addr,
-    /// First port.
-    pub first_port: u16,
-    /// Last port (inclusive).
-    pub last_port: u16,
-    /// When it was allocated (RFC 3339 UTC, second resolution).
-    pub allocated_at: String,
-    /// Live mappings in it.
-    pub mappings: u32,
-}
-
-/// Sessions per protocol.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProtocolCounts {
-    /// TCP sessions.
-    pub tcp: u64,
-    /// UDP sessions.
-    pub udp: u64,
-    /// ICMP sessions.
-    pub icmp: u64,
-}
-
-/// Per-subscriber limits in force (RFC 6888 REQ-4, REQ-5).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
-    /// Sessions allowed.
-    pub max_sessions: u32,
-    /// Blocks allowed.
-    pub max_blocks: u16,
-    /// Ports per block.
-    pub block_size: u32,
-}
-
-/// `subscriber`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscriberDetail {
-    /// The inside address.
-    pub subscriber: Ipv4Addr,
-    /// Its public address (paired pooling, RFC 4787 REQ-2).
-    pub public: Ipv4Addr,
-    /// `dynamic`, `deterministic` or `static`.
-    pub kind: String,
-    /// Its blocks (deterministic mode: its range).
-    pub blocks: Vec<BlockDetail>,
-    /// Live sessions by protocol.
-    pub sessions: ProtocolCounts,
-    /// Sessions counted against the limit.
-    pub sessions_used: u32,
-    /// Sessions created by inbound packets (their own budget, `nat.inbound`).
-    #[serde(default)]
-    pub inbound_sessions: u32,
-    /// Whether it has shown it can receive (sent after a packet was
-    /// delivered to it); until then `nat.unconfirmed` limits apply.
-    #[serde(default = "yes")]
-    pub confirmed: bool,
-    /// Limits.
-    pub limits: Limits,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// The holder of a public address:port.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Owner {
-    /// The subscriber.
-    pub subscriber: Ipv4Addr,
-    /// `dynamic`, `deterministic` or `static`.
-    pub kind: String,
-    /// The block (or range) containing the port.
-    pub block: BlockDetail,
-    /// Live mappings on that port: (protocol, inside port).
-    pub mappings: Vec<(ProtocolName, u16)>,
-}
-
-/// `lookup`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LookupResult {
-    /// The address asked about.
-    pub public: Ipv4Addr,
-    /// The port asked about.
-    pub port: u16,
-    /// The holder, if any.
-    pub owner: Option<Owner>,
-}
-
-/// One live session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionInfo {
-    /// Protocol.
-    pub protocol: ProtocolName,
-    /// Inside address.
-    pub inside: Ipv4Addr,
-    /// Inside port (ICMP: identifier).
-    pub inside_port: u16,
-    /// Public address.
-    pub public: Ipv4Addr,
-    /// Public port.
-    pub public_port: u16,
-    /// Remote address.
-    pub remote: Ipv4Addr,
-    /// Remote port (0 when filtering does not track it).
-    pub remote_port: u16,
-    /// TCP state name, or `-`.
-    pub state: String,
-    /// Seconds since the last packet.
-    pub idle_secs: u32,
-    /// Seconds until expiry.
-    pub expires_in_secs: u32,
-}
-
-/// `sessions`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionList {
-    /// Matching sessions (at most `limit`).
-    pub sessions: Vec<SessionInfo>,
-    /// Whether more matched than were returned.
-    pub truncated: bool,
-}
-
-/// `clear`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClearResult {
-    /// Sessions removed.
-    pub sessions: u64,
-    /// Mappings freed.
-    pub mappings: u64,
-    /// Blocks released (each logged with reason `cleared`).
-    pub blocks: u64,
-    /// Releases deferred because the log was stalled (retried by the sweeper).
-    pub deferred: u64,
 }
 
 /// Parses one request line. On failure, returns the error response to send
@@ -577,6 +383,18 @@ mod tests {
                 all: false,
             },
             Request::Reload { path: None },
+            Request::Subscribers {
+                sort: SubscriberSort::Ports,
+                limit: Some(5),
+            },
+            Request::Sessions {
+                filter: SessionFilter {
+                    subscriber_prefix: Some("100.64.1.0/24".parse().unwrap()),
+                    state: Some("established".into()),
+                    ..Default::default()
+                },
+                limit: None,
+            },
         ];
         for (i, r) in reqs.into_iter().enumerate() {
             let env = RequestEnvelope::new(i as u64, r);
@@ -622,6 +440,8 @@ mod tests {
                     },
                     mappings: vec![(ProtocolName::Udp, 5353)],
                 }),
+                in_pool: true,
+                run: 7,
             }),
         );
         let line = format_response(&r);
