@@ -8,9 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// address:port, subscribers, sessions, counters, NAT log events, config
 /// checks and pool sizing.
 ///
-/// Exit codes: 0 found/success, 1 not found (nobody held the port, unknown
-/// subscriber, invalid config), 2 usage error, unreadable file or no
-/// connection to cgnatd.
+/// Exit codes: 0 found/success, 1 not found (nobody held the port, not a
+/// pool address, unknown subscriber, invalid config), 2 usage error,
+/// unreadable file, no connection to cgnatd or a broken event stream,
+/// 3 the NAT logs do not cover the time asked about.
 #[derive(Parser, Debug)]
 #[command(name = "cgnatctl", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
@@ -75,6 +76,23 @@ pub enum Command {
     },
     /// Remove sessions and release blocks, like `conntrack -D` (targeted).
     Clear(ClearArgs),
+    /// Reload timers, limits and log targets from the configuration file
+    /// without dropping sessions (a changed key that needs a restart is
+    /// refused, naming it).
+    Reload {
+        /// The file (default: the one cgnatd runs).
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// The subscribers with state, largest first (top talkers by sessions,
+    /// ports or blocks).
+    Subscribers(SubscribersArgs),
+    /// Live rates: packets per second per worker, drops per reason, table
+    /// fill, NIC counters; refreshed in place until interrupted.
+    Top(TopArgs),
+    /// What a subscriber held over a period, from the NAT logs: every
+    /// public address and port block, when, and the records that say so.
+    History(HistoryArgs),
     /// The daemon's status (version, mode, uptime, log targets).
     Status,
     /// Configuration files.
@@ -106,7 +124,9 @@ pub struct LogArgs {
     /// nat.log.20231114T000000Z.gz, ...).
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-    /// Keep index files here instead of next to the logs.
+    /// Keep index files here instead of the cache directory
+    /// ($XDG_CACHE_HOME/cgnatctl/indexes, ~/.cache/cgnatctl/indexes);
+    /// never next to the logs.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
     /// Do not read or write index files (scan the logs).
@@ -123,7 +143,9 @@ pub struct LookupArgs {
     /// The public address and port, e.g. 203.0.113.3:1536.
     #[arg(value_name = "PUBLIC_IP:PORT")]
     pub target: String,
-    /// When: RFC 3339 (2023-11-14T22:13:20Z), @EPOCH_SECONDS, or now.
+    /// When: RFC 3339 with its zone (2023-11-14T22:13:20Z,
+    /// 2023-11-14 23:13:20+01:00), @EPOCH_SECONDS, or now. A time without
+    /// a zone is refused.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// Only blocks covering this protocol (static mappings are per protocol).
@@ -145,21 +167,79 @@ pub struct LookupArgs {
 /// `sessions`.
 #[derive(Args, Debug)]
 pub struct SessionsArgs {
-    /// Only this subscriber (inside address).
-    #[arg(long, value_name = "IP")]
-    pub subscriber: Option<std::net::Ipv4Addr>,
+    /// Only this subscriber, or the subscribers of a prefix (100.64.1.0/24).
+    #[arg(long, value_name = "IP[/LEN]")]
+    pub subscriber: Option<String>,
     /// Only this public address (or address:port).
     #[arg(long, value_name = "IP[:PORT]")]
     pub public: Option<String>,
-    /// Only this remote address (or address:port).
-    #[arg(long, value_name = "IP[:PORT]")]
+    /// Only this remote address, address:port, or prefix.
+    #[arg(long, value_name = "IP[:PORT]|PREFIX")]
     pub destination: Option<String>,
     /// Only this protocol.
     #[arg(long, value_enum)]
     pub proto: Option<ProtoArg>,
+    /// Only sessions in this state: a TCP state (established, syn-sent,
+    /// fin-wait, ... as the STATE column shows them), or - for UDP and ICMP.
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
     /// At most this many sessions (the daemon allows up to 100000).
     #[arg(long, default_value_t = 1000)]
     pub limit: u32,
+}
+
+/// How `subscribers` sorts.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SortArg {
+    /// Live sessions.
+    Sessions,
+    /// Ports held.
+    Ports,
+    /// Port blocks held.
+    Blocks,
+}
+
+/// `subscribers`.
+#[derive(Args, Debug)]
+pub struct SubscribersArgs {
+    /// Sort by (largest first).
+    #[arg(long, value_enum, default_value = "sessions")]
+    pub sort: SortArg,
+    /// Show the top N.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
+    pub top: u32,
+}
+
+/// `top`.
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// Seconds between two frames (rates are over this interval).
+    #[arg(long, short = 'd', value_name = "SECS", default_value_t = 1.0)]
+    pub interval: f64,
+    /// Frames to show, then exit (default: until interrupted on a
+    /// terminal, one frame otherwise).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u32>,
+}
+
+/// `history`.
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// The subscriber's inside address.
+    #[arg(value_name = "SUBSCRIBER")]
+    pub subscriber: std::net::Ipv4Addr,
+    /// From (RFC 3339 with a zone, @EPOCH, or now); default: the start of the logs.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// To (default: the end of the logs).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Answer even if some lines look like NAT records but do not parse.
+    #[arg(long)]
+    pub skip_malformed: bool,
+    /// The logs.
+    #[command(flatten)]
+    pub logs: LogArgs,
 }
 
 /// `clear`.

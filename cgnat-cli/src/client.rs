@@ -42,7 +42,8 @@ pub fn connect_error(path: &Path, e: &std::io::Error) -> CliError {
                 .map(|m| format!("it is owned by uid {} with mode {:o}", m.uid(), m.mode() & 0o777))
                 .unwrap_or_default();
             CliError::usage(format!("permission denied on the control socket {p}")).with_hint(format!(
-                "the socket is owner-only; {who}: run cgnatctl as that user (e.g. with sudo), and check the permissions of its directory"
+                "the socket is owner-only; {who}: run cgnatctl as that user (e.g. with sudo), and check the permissions of its directory\n\
+                 for queries only, the read-only socket (control.readonly_socket, e.g. --socket /run/cgnat/cgnatd-ro.sock) is open to its group"
             ))
         }
         std::io::ErrorKind::ConnectionRefused => {
@@ -106,8 +107,11 @@ impl Client {
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default();
                 let mut e = CliError::usage(format!("cgnatd: {message} ({code_s})"));
-                if code == control::ErrorCode::NotFound {
+                if matches!(code, control::ErrorCode::NotFound | control::ErrorCode::InvalidConfig) {
                     e.code = EXIT_NOT_FOUND;
+                }
+                if code == control::ErrorCode::Forbidden {
+                    e = e.with_hint("use the control socket (control.socket, as its owner) for clear and reload");
                 }
                 if code == control::ErrorCode::UnsupportedVersion {
                     e = e.with_hint("cgnatctl and cgnatd are of different versions: use the cgnatctl shipped with the daemon");

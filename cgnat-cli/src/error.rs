@@ -5,6 +5,7 @@
 //! | 0 | found / success |
 //! | 1 | not found (lookup: nobody held it; subscriber: unknown; check: invalid config) |
 //! | 2 | usage error, unreadable input, or the daemon could not be reached |
+//! | 3 | lookup: the NAT logs do not cover the time (no answer either way) |
 
 use std::fmt;
 
@@ -15,6 +16,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_NOT_FOUND: i32 = 1;
 /// Bad usage, unreadable files, or no connection to the daemon.
 pub const EXIT_ERROR: i32 = 2;
+/// A lookup at a time the NAT logs do not cover: neither "held" nor
+/// "nobody" can be said (issue 15).
+pub const EXIT_NOT_COVERED: i32 = 3;
 
 /// An error that ends the command, with its exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -73,6 +73,19 @@ pub struct Holding {
     /// until `released` nobody else can have held it.
     #[serde(serialize_with = "crate::timefmt::serialize_opt_time")]
     pub certain_until: Option<Micros>,
+    /// A live lookup's details (the daemon's answer); `null` from the logs.
+    pub live: Option<LiveHolding>,
+}
+
+/// What only the running daemon knows about a holding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveHolding {
+    /// `dynamic`, `deterministic` or `static`.
+    pub kind: String,
+    /// Live mappings on the port: (protocol, inside port).
+    pub mappings: Vec<(cgnat_core::control::ProtocolName, u16)>,
+    /// Live mappings in the whole block.
+    pub block_mappings: u32,
 }
 
 fn ser_run<S: serde::Serializer>(r: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -118,6 +131,7 @@ impl Holding {
             run: i.run,
             run_ended: None,
             certain_until: None,
+            live: None,
         }
     }
 

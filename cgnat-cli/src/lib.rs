@@ -9,7 +9,7 @@
 //! ([`capacity`]) and the verification of NAT log files ([`verify`]).
 //!
 //! Exit codes are in [`error`]: 0 found, 1 not found, 2 usage or
-//! connection error.
+//! connection error, 3 the logs do not cover the time.
 
 pub mod capacity;
 pub mod cli;
@@ -17,7 +17,9 @@ pub mod client;
 pub mod config_check;
 pub mod deterministic;
 pub mod error;
+pub mod follow;
 pub mod genlog;
+pub mod held;
 pub mod history;
 pub mod index;
 pub mod live;
@@ -27,7 +29,9 @@ pub mod lookup;
 pub mod output;
 pub mod record;
 pub mod runs;
+pub mod subscribers;
 pub mod timefmt;
+pub mod top;
 pub mod verify;
 
 use clap::Parser;
@@ -78,7 +82,11 @@ pub fn run(cli: &Cli, f: Format) -> CmdResult {
         Command::Subscriber { address } => live::subscriber(&mut connect()?, *address, f),
         Command::Sessions(a) => live::sessions(&mut connect()?, a, f),
         Command::Stats { workers, count } => live::stats(&mut connect()?, *workers, *count, f),
-        Command::Events { follow, last } => live::events(&mut connect()?, *follow, *last, f),
+        Command::Events { follow, last } => follow::events(&mut connect()?, *follow, *last, f),
+        Command::Reload { file } => subscribers::reload(&mut connect()?, file.as_deref(), f),
+        Command::Subscribers(a) => subscribers::subscribers(&mut connect()?, a, f),
+        Command::Top(a) => top::top(&mut connect()?, a, f),
+        Command::History(a) => held::run(a, f),
         Command::Clear(a) => {
             // Check the arguments before connecting: a usage error is
             // reported as such even when the daemon is down.

@@ -4,12 +4,15 @@
 
 use std::net::Ipv4Addr;
 
-use cgnat_core::control::{JsonRecord, ProtocolName, Request, Response, SessionFilter, SessionList, Stats, SubscriberDetail};
+use cgnat_core::config::Ipv4Prefix;
+use cgnat_core::control::{ProtocolName, Request, Response, SessionFilter, SessionList, Stats, SubscriberDetail};
 
 use crate::cli::{ClearArgs, ProtoArg, SessionsArgs};
 use crate::client::{unexpected, Client};
 use crate::error::{CliError, CmdResult, EXIT_NOT_FOUND, EXIT_OK};
-use crate::output::{emit, key_values, print, Format, Table};
+use crate::output::{emit, key_values, Format, Table};
+
+pub use crate::follow::render_record;
 
 /// Parses `IP:PORT` (or `IP` when `port_optional`).
 pub fn parse_endpoint(s: &str, port_optional: bool) -> Result<(Ipv4Addr, Option<u16>), CliError> {
@@ -170,8 +173,23 @@ pub fn render_sessions(list: &SessionList, limit: u32) -> String {
     out
 }
 
-/// `cgnatctl sessions`.
-pub fn sessions(client: &mut Client, a: &SessionsArgs, f: Format) -> CmdResult {
+/// Parses `IP` or `IP/LEN` (a prefix).
+pub fn parse_addr_or_prefix(s: &str, what: &str) -> Result<(Option<Ipv4Addr>, Option<Ipv4Prefix>), CliError> {
+    if s.contains('/') {
+        let p: Ipv4Prefix = s
+            .parse()
+            .map_err(|e: cgnat_core::config::PrefixParseError| CliError::usage(format!("{what}: {e}")))?;
+        Ok((None, Some(p)))
+    } else {
+        let a = s
+            .parse()
+            .map_err(|_| CliError::usage(format!("{what}: `{s}` is not an IPv4 address or prefix (a.b.c.d or a.b.c.d/len)")))?;
+        Ok((Some(a), None))
+    }
+}
+
+/// The `sessions` filter of the command line.
+pub fn session_filter(a: &SessionsArgs) -> Result<SessionFilter, CliError> {
     let (public, public_port) = match &a.public {
         Some(p) => {
             let (ip, port) = parse_endpoint(p, true)?;
@@ -179,21 +197,43 @@ pub fn sessions(client: &mut Client, a: &SessionsArgs, f: Format) -> CmdResult {
         }
         None => (None, None),
     };
-    let (destination, destination_port) = match &a.destination {
-        Some(p) => {
-            let (ip, port) = parse_endpoint(p, true)?;
-            (Some(ip), port)
+    let (mut destination, mut destination_port, mut destination_prefix) = (None, None, None);
+    if let Some(d) = &a.destination {
+        if d.contains('/') {
+            destination_prefix = parse_addr_or_prefix(d, "--destination")?.1;
+        } else {
+            let (ip, port) = parse_endpoint(d, true)?;
+            (destination, destination_port) = (Some(ip), port);
         }
+    }
+    let (subscriber, subscriber_prefix) = match &a.subscriber {
+        Some(s) => parse_addr_or_prefix(s, "--subscriber")?,
         None => (None, None),
     };
-    let filter = SessionFilter {
-        subscriber: a.subscriber,
+    if let Some(st) = &a.state {
+        if st != "-" && !cgnat_core::tcp_state::NAMES.iter().any(|n| n.eq_ignore_ascii_case(st)) {
+            return Err(CliError::usage(format!(
+                "--state {st}: not a session state (TCP: {}; UDP and ICMP: -)",
+                cgnat_core::tcp_state::NAMES.join(", ")
+            )));
+        }
+    }
+    Ok(SessionFilter {
+        subscriber,
         public,
         public_port,
         destination,
         destination_port,
         protocol: a.proto.map(proto_name),
-    };
+        subscriber_prefix,
+        destination_prefix,
+        state: a.state.clone(),
+    })
+}
+
+/// `cgnatctl sessions`.
+pub fn sessions(client: &mut Client, a: &SessionsArgs, f: Format) -> CmdResult {
+    let filter = session_filter(a)?;
     let list = match client.call(Request::Sessions {
         filter,
         limit: Some(a.limit),
@@ -257,6 +297,10 @@ pub fn render_stats(s: &Stats, workers: bool, count_only: bool) -> String {
             out.push_str(&format!("log target {}: {e}\n", k.name));
         }
     }
+    if !s.ports.is_empty() {
+        out.push('\n');
+        out.push_str(&render_ports(&s.ports));
+    }
     if workers {
         for w in &s.workers {
             out.push_str(&format!(
@@ -265,14 +309,42 @@ pub fn render_stats(s: &Stats, workers: bool, count_only: bool) -> String {
                 crate::timefmt::format_time(w.watermark_us as i64),
                 w.ring_pending
             ));
+            // Both sets name some counters alike (rx_inside): prefixed, as
+            // in the totals (issue 15: duplicate names).
             let mut c = Table::new(["COUNTER", "VALUE"]);
-            for (k, v) in w.nat.iter().chain(w.dataplane.iter()).filter(|(_, v)| **v > 0) {
-                c.row([k.clone(), v.to_string()]);
+            for (k, v) in w.nat.iter().filter(|(_, v)| **v > 0) {
+                c.row([format!("nat.{k}"), v.to_string()]);
+            }
+            for (k, v) in w.dataplane.iter().filter(|(_, v)| **v > 0) {
+                c.row([format!("dataplane.{k}"), v.to_string()]);
             }
             out.push_str(&c.render());
         }
     }
     out
+}
+
+/// The NIC counters of the ports (missed, no-mbuf and errors are the
+/// numbers to watch).
+pub fn render_ports(ports: &[cgnat_core::control::PortCounters]) -> String {
+    let mut t = Table::new([
+        "PORT", "DEVICE", "RX PACKETS", "TX PACKETS", "RX BYTES", "TX BYTES", "MISSED", "RX ERRORS", "TX ERRORS", "NO MBUF",
+    ]);
+    for p in ports {
+        t.row([
+            p.port.clone(),
+            p.device.clone(),
+            p.rx_packets.to_string(),
+            p.tx_packets.to_string(),
+            p.rx_bytes.to_string(),
+            p.tx_bytes.to_string(),
+            p.rx_missed.to_string(),
+            p.rx_errors.to_string(),
+            p.tx_errors.to_string(),
+            p.rx_nombuf.to_string(),
+        ]);
+    }
+    t.render()
 }
 
 /// `cgnatctl stats`.
@@ -288,55 +360,6 @@ pub fn stats(client: &mut Client, workers: bool, count_only: bool, f: Format) ->
         }
         r => Err(unexpected(&r)),
     }
-}
-
-/// One NAT log record for humans (the text log line's fields).
-pub fn render_record(r: &JsonRecord) -> String {
-    format!(
-        "{} seq={} {} subscriber={} public={} ports={}-{} protocol={} reason={} producer={} aux={}\n",
-        r.time, r.seq, r.event, r.subscriber, r.public, r.first_port, r.last_port, r.protocol, r.reason, r.producer, r.aux
-    )
-}
-
-fn print_record(r: &JsonRecord, f: Format) -> Result<(), CliError> {
-    match f {
-        Format::Json => print(&(serde_json::to_string(r).unwrap_or_default() + "\n")),
-        Format::Human => print(&render_record(r)),
-    }
-}
-
-/// `cgnatctl events [--follow]`.
-pub fn events(client: &mut Client, follow: bool, last: Option<u32>, f: Format) -> CmdResult {
-    if !follow || last.is_some() {
-        match client.call(Request::Events { follow: false, last })? {
-            Response::Records { records } => {
-                if !follow && f == Format::Json {
-                    crate::output::print_json(&records)?;
-                } else {
-                    for r in &records {
-                        print_record(r, f)?;
-                    }
-                }
-            }
-            r => return Err(unexpected(&r)),
-        }
-        if !follow {
-            return Ok(EXIT_OK);
-        }
-    }
-    match client.call(Request::Events { follow: true, last: None })? {
-        Response::Following => {}
-        r => return Err(unexpected(&r)),
-    }
-    client.no_timeout()?;
-    while let Some(env) = client.read_stream()? {
-        match env.response {
-            Response::Record { record } => print_record(&record, f)?,
-            Response::Error { message, .. } => return Err(CliError::usage(format!("cgnatd: {message}"))),
-            _ => {}
-        }
-    }
-    Ok(EXIT_OK)
 }
 
 /// Checks `clear`'s arguments: exactly one target, `--all` only with `--yes`.
@@ -408,6 +431,7 @@ pub fn status(client: &mut Client, f: Format) -> CmdResult {
                     ("clock", s.now.clone()),
                     ("workers", s.workers.to_string()),
                     ("config", s.config_source.clone()),
+                    ("run", s.run.clone()),
                     ("log records", s.log_seq.to_string()),
                     ("log targets", s.log_targets.join(", ")),
                     ("log stalled", s.log_stalled.to_string()),

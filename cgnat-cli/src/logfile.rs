@@ -1,13 +1,21 @@
 //! NAT log files on disk: finding them (rotated and gzip-compressed ones
 //! included), reading them ([`crate::logread`]: text, JSON lines, syslog
-//! and collectors' files, even mixed), and keeping one sidecar
+//! and collectors' files, even mixed), and keeping one
 //! [`index`](crate::index) per file.
 //!
-//! The index of a log file lives next to it as `DIR/.cgnat-ID.cgnatidx`,
-//! where ID is a hash of the file's size, mtime and first 64 KiB: rotation
-//! renames files but keeps their identity, so indexes survive it. If DIR
-//! is not writable, indexes go to the cache directory
-//! (`$XDG_CACHE_HOME/cgnatctl` or `~/.cache/cgnatctl`) or to `--index-dir`.
+//! A directory (`--log-dir`) holds more than NAT logs (the daemon's own
+//! log, rsyslog's other files, a tool's output): only files whose name
+//! looks like a log (`*.log*`, `*.json*`, `*.syslog*`, not hidden) *and*
+//! whose first lines hold a NAT record are read; the others are skipped
+//! and listed once ([`NatLogFiles::skipped`]), never parsed line by line
+//! (issue 15).
+//!
+//! Indexes never go into the log directory (the legal record's directory
+//! is not cgnatctl's to write): they live in a cache directory of their
+//! own, `--index-dir` or `$XDG_CACHE_HOME/cgnatctl/indexes` (else
+//! `~/.cache/cgnatctl/indexes`), named by the log directory and the
+//! file's identity (size, mtime, first 64 KiB): rotation renames files but
+//! keeps their identity, so indexes survive it.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -17,6 +25,7 @@ use crate::error::CliError;
 use crate::index::file::{self as ixfile, IndexFile, SourceId};
 use crate::index::{Builder, IntervalIndex};
 use crate::logread::{for_each_line, is_gzip, open_log, Line};
+
 use crate::record::Record;
 
 /// The suffix of index files.
@@ -130,25 +139,123 @@ pub fn io_error(path: &Path, e: std::io::Error) -> CliError {
     }
 }
 
-/// The log files of a directory: regular, non-hidden files whose name
-/// contains `.log` or `.json` (`nat.log`, `nat.log.1`, `nat.log.2.gz`,
-/// `nat.jsonl`, `nat.log-20231114.gz`), sorted by name.
-pub fn files_in_dir(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+/// Lines (or bytes) of a file's head searched for a NAT record when a
+/// directory is read.
+pub const SNIFF_LINES: usize = 2000;
+/// Bytes of a file's head (uncompressed) searched for a NAT record.
+pub const SNIFF_BYTES: u64 = 4 << 20;
+
+/// The NAT logs of a directory, and the files skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatLogFiles {
+    /// The NAT logs, sorted by name.
+    pub files: Vec<PathBuf>,
+    /// Log-like files without a NAT record in their head (the daemon's own
+    /// log, another program's), sorted by name.
+    pub skipped: Vec<PathBuf>,
+}
+
+impl NatLogFiles {
+    /// One line for the operator about the skipped files, if any.
+    pub fn skipped_note(&self, dir: &Path) -> Option<String> {
+        if self.skipped.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self
+            .skipped
+            .iter()
+            .take(10)
+            .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .collect();
+        let more = if self.skipped.len() > 10 {
+            format!(", and {} more", self.skipped.len() - 10)
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{} file{} of {} not read: no NAT log record in {} ({}{more}); name a file with --log to read it anyway",
+            self.skipped.len(),
+            if self.skipped.len() == 1 { "" } else { "s" },
+            dir.display(),
+            if self.skipped.len() == 1 { "its first lines" } else { "their first lines" },
+            names.join(", ")
+        ))
+    }
+}
+
+/// Whether a name looks like a log file: not hidden, not an index, and
+/// `.log`, `.json` or `.syslog` in it (`nat.log`, `nat.log.1`,
+/// `nat.log.2.gz`, `nat.jsonl`, `nat.log-20231114.gz`, `cgnat.syslog`).
+pub fn log_like_name(n: &str) -> bool {
+    !n.starts_with('.') && !n.ends_with(INDEX_SUFFIX) && !n.ends_with(".lock") && (n.contains(".log") || n.contains(".json") || n.contains(".syslog"))
+}
+
+/// Whether the head of `path` (plain or gzip) holds a NAT log record, or
+/// a damaged one (so a damaged log is still read and reported): a line
+/// that does not parse counts only if it carries a NAT record's marks
+/// (`seq=`, `"seq":` with `"event":`, `[nat@`), not any JSON object.
+pub fn looks_like_nat_log(path: &Path) -> std::io::Result<bool> {
+    let reader = open_log(path)?;
+    let mut r = BufReader::new(std::io::Read::take(reader, SNIFF_BYTES));
+    let mut buf = Vec::with_capacity(512);
+    for _ in 0..SNIFF_LINES {
+        buf.clear();
+        match r.read_until(b'\n', &mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            // A gzip file cut short says what it is by its error.
+            Err(e) => return Err(e),
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        match crate::logread::classify(&buf) {
+            Line::Record(_) => return Ok(true),
+            Line::Malformed(_) => {
+                let t = String::from_utf8_lossy(&buf);
+                if t.contains(" seq=") || t.contains("[nat@") || (t.contains("\"seq\"") && t.contains("\"event\"")) {
+                    return Ok(true);
+                }
+            }
+            Line::Other => {}
+        }
+    }
+    Ok(false)
+}
+
+/// The NAT logs of a directory (see the module docs), sorted by name. An
+/// error if there is none.
+pub fn nat_logs_in_dir(dir: &Path) -> Result<NatLogFiles, CliError> {
     let rd = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
-    let mut out: Vec<PathBuf> = rd
+    let mut candidates: Vec<PathBuf> = rd
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
         .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !n.starts_with('.') && !n.ends_with(INDEX_SUFFIX) && (n.contains(".log") || n.contains(".json"))
-        })
+        .filter(|p| log_like_name(p.file_name().and_then(|n| n.to_str()).unwrap_or("")))
         .collect();
-    out.sort();
-    if out.is_empty() {
-        return Err(CliError::usage(format!("no NAT log files (*.log*, *.json*) in {}", dir.display())));
+    candidates.sort();
+    let mut out = NatLogFiles::default();
+    for p in candidates {
+        match looks_like_nat_log(&p) {
+            Ok(true) => out.files.push(p),
+            Ok(false) => out.skipped.push(p),
+            Err(e) => return Err(io_error(&p, e)),
+        }
+    }
+    if out.files.is_empty() {
+        let mut e = CliError::usage(format!("no NAT log files in {}", dir.display()));
+        if let Some(n) = out.skipped_note(dir) {
+            e = e.with_hint(n);
+        }
+        return Err(e);
     }
     Ok(out)
+}
+
+/// The NAT log files of a directory ([`nat_logs_in_dir`] without the list
+/// of skipped files).
+pub fn files_in_dir(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    nat_logs_in_dir(dir).map(|n| n.files)
 }
 
 /// Where index files go.
@@ -162,12 +269,14 @@ pub struct IndexPolicy {
     pub rebuild: bool,
 }
 
-fn cache_dir() -> Option<PathBuf> {
+/// The index cache directory: `$XDG_CACHE_HOME/cgnatctl/indexes`, else
+/// `~/.cache/cgnatctl/indexes`.
+pub fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|d| d.join("cgnatctl"))
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("cgnatctl").join("indexes"))
 }
 
 fn fnv(bytes: &[u8], mut h: u64) -> u64 {
@@ -195,20 +304,18 @@ fn ident(id: &SourceId) -> u64 {
     fnv(&id.head_hash.to_le_bytes(), h)
 }
 
-/// The places an index of the log file version `id` at `log` may live, in
-/// order of preference. Names are derived from the file's identity (size,
-/// mtime, head hash), not its name, so an index stays valid when rotation
-/// renames `nat.log.1.gz` to `nat.log.2.gz`.
+/// Where the index of the log file version `id` at `log` lives: in
+/// `--index-dir` or the cache directory, never beside the log. Named by
+/// the log's directory and the file's identity (size, mtime, head hash),
+/// not its name, so an index stays valid when rotation renames
+/// `nat.log.1.gz` to `nat.log.2.gz`. Empty if there is no cache directory
+/// (no `$HOME`): the index is then kept in memory only.
 pub fn index_candidates(log: &Path, id: &SourceId, policy: &IndexPolicy) -> Vec<PathBuf> {
-    let cached = format!("{:016x}-{:016x}{INDEX_SUFFIX}", dir_hash(log), ident(id));
-    if let Some(d) = &policy.index_dir {
-        return vec![d.join(cached)];
+    let name = format!("{:016x}-{:016x}{INDEX_SUFFIX}", dir_hash(log), ident(id));
+    match &policy.index_dir {
+        Some(d) => vec![d.join(name)],
+        None => cache_dir().map(|c| vec![c.join(name)]).unwrap_or_default(),
     }
-    let mut v = vec![dir_of(log).join(format!(".cgnat-{:016x}{INDEX_SUFFIX}", ident(id)))];
-    if let Some(c) = cache_dir() {
-        v.push(c.join(cached));
-    }
-    v
 }
 
 /// Removes the index files of log file versions that are gone (rotated
@@ -235,7 +342,7 @@ pub fn remove_stale_indexes(logs: &[PathBuf], policy: &IndexPolicy) {
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.filter_map(|e| e.ok()) {
             let n = e.file_name().to_string_lossy().into_owned();
-            let ours = n.ends_with(INDEX_SUFFIX) && (n.starts_with(".cgnat-") || n.starts_with(&prefix));
+            let ours = n.ends_with(INDEX_SUFFIX) && n.starts_with(&prefix);
             if ours && !keep.contains(&e.path()) {
                 let _ = std::fs::remove_file(e.path());
             }
@@ -272,6 +379,14 @@ impl Indexed {
         }
     }
 
+    /// Whether any block record of the file names `public`.
+    pub fn knows_address(&self, public: std::net::Ipv4Addr) -> std::io::Result<bool> {
+        match self {
+            Indexed::File(f) => f.knows_address(u32::from(public)),
+            Indexed::Memory(m) => Ok(m.knows_address(public)),
+        }
+    }
+
     /// Intervals of blocks holding `public:port`.
     pub fn query(&self, public: std::net::Ipv4Addr, port: u16) -> std::io::Result<Vec<crate::index::Interval>> {
         match self {
@@ -302,7 +417,8 @@ pub fn indexed(log: &Path, policy: &IndexPolicy) -> Result<(Indexed, IndexState)
     // next run sees a different one and rebuilds.
     for c in &candidates {
         if let Some(d) = c.parent() {
-            let _ = std::fs::create_dir_all(d);
+            // Owner-only, like the indexes in it.
+            let _ = std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(d);
         }
         if ixfile::write(c, &index, id).is_ok() {
             if let Ok(f) = IndexFile::open(c) {

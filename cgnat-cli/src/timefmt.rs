@@ -3,10 +3,15 @@
 //!
 //! Accepted by [`parse_time`]:
 //! - `2023-11-14T22:13:20Z`, `2023-11-14T22:13:20.001Z`,
-//!   `2023-11-14 22:13:20` (no zone: UTC), `2023-11-14T23:13:20+01:00`;
-//! - `2023-11-14` (midnight UTC);
+//!   `2023-11-14 23:13:20+01:00`, `2023-11-14T23:13:20+0100`;
+//! - `2023-11-14Z` (midnight UTC);
 //! - `@1700000000` or `1700000000.5` (seconds since the Unix epoch);
 //! - `now`.
+//!
+//! A date and time without a zone (`2026-11-30 10:21:00`) is refused
+//! (issue 15: read as UTC it answered for the wrong hour in Berlin
+//! without a word): the abuse desk's complaint says which zone, and the
+//! error shows the time written both ways.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -92,7 +97,10 @@ pub fn parse_time(input: &str) -> Result<Micros, String> {
 fn parse_rfc3339(s: &str) -> Result<Micros, String> {
     let (date, rest) = match s.find(['T', 't', ' ']) {
         Some(i) => (&s[..i], &s[i + 1..]),
-        None => (s, ""),
+        None => match s.strip_suffix(['Z', 'z']) {
+            Some(d) => (d, "Z"),
+            None => (s, ""),
+        },
     };
     let mut dp = date.splitn(3, '-');
     let y = num(dp.next().unwrap_or(""), "year", 1970, 9999)?;
@@ -104,6 +112,9 @@ fn parse_rfc3339(s: &str) -> Result<Micros, String> {
     }
     let mut t = days * 86_400 * 1_000_000;
     if rest.is_empty() {
+        return Err(no_zone(s));
+    }
+    if rest.eq_ignore_ascii_case("z") {
         return Ok(t);
     }
     // Split the zone off: Z, +HH:MM or -HH:MM after the clock.
@@ -115,7 +126,7 @@ fn parse_rfc3339(s: &str) -> Result<Micros, String> {
         let off = (num(hh, "zone hours", 0, 23)? * 60 + num(mm, "zone minutes", 0, 59)?) as i64 * 60;
         (&rest[..i], if &rest[i..=i] == "+" { off } else { -off })
     } else {
-        (rest, 0)
+        return Err(no_zone(s));
     };
     let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
     let mut parts = hms.split(':');
@@ -130,6 +141,15 @@ fn parse_rfc3339(s: &str) -> Result<Micros, String> {
         t += fraction(frac)?;
     }
     Ok(t)
+}
+
+/// The error for a date (and time) without a zone.
+fn no_zone(s: &str) -> String {
+    let t = s.replacen(' ', "T", 1);
+    let example = if t.contains('T') { t } else { format!("{t}T00:00:00") };
+    format!(
+        "no time zone: a time without one could be read an hour or more off; write it in UTC ({example}Z) or with its offset from UTC ({example}+01:00 for Central European Time)"
+    )
 }
 
 /// A duration in seconds as `1d 2h 3m 4s` (for humans).
@@ -157,10 +177,10 @@ mod tests {
         assert_eq!(format_time(t), "2023-11-14T22:13:20.001000Z");
         assert_eq!(parse_time("@1700000000").unwrap(), 1_700_000_000_000_000);
         assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500_000);
-        assert_eq!(parse_time("2023-11-14 22:13:20").unwrap(), 1_700_000_000_000_000);
+        assert_eq!(parse_time("2023-11-14 22:13:20Z").unwrap(), 1_700_000_000_000_000);
         assert_eq!(parse_time("2023-11-14T23:13:20+01:00").unwrap(), 1_700_000_000_000_000);
         assert_eq!(parse_time("2023-11-14T21:13:20-0100").unwrap(), 1_700_000_000_000_000);
-        assert_eq!(parse_time("2023-11-14").unwrap(), 1_699_920_000_000_000);
+        assert_eq!(parse_time("2023-11-14Z").unwrap(), 1_699_920_000_000_000);
         assert_eq!(format_time(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(format_time(951_782_400_000_000), "2000-02-29T00:00:00.000000Z");
     }
@@ -183,6 +203,19 @@ mod tests {
         ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Issue 15: "`--at \"2026-11-30 10:21:00\"` with TZ=Europe/Berlin
+    /// searched 10:21:00Z — one hour off, no warning". A time without a
+    /// zone is refused, naming both ways to write it.
+    #[test]
+    fn a_time_without_a_zone_is_refused() {
+        for t in ["2026-11-30 10:21:00", "2026-11-30T10:21:00", "2026-11-30T10:21", "2026-11-30"] {
+            let e = parse_time(t).unwrap_err();
+            assert!(e.contains("no time zone") && e.contains("Z)") && e.contains("+01:00"), "{t}: {e}");
+        }
+        let e = parse_time("2026-11-30 10:21:00").unwrap_err();
+        assert!(e.contains("2026-11-30T10:21:00Z"), "{e}");
     }
 
     #[test]

@@ -126,10 +126,16 @@ fn release_without_allocation_and_allocation_without_release() {
         "{}",
         r.stdout
     );
-    // Before the oldest record: the logs cannot tell.
+    // Before the oldest record: the logs cannot tell (issue 15: its own
+    // outcome, exit 3, with the period covered).
     let r = lookup(d.path(), "203.0.113.3:1100", "2023-11-14T21:00:00Z", &[]);
-    assert_eq!(r.code, Some(1));
-    assert!(r.stderr.contains("before the oldest NAT log record"), "{}", r.stderr);
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert!(
+        r.stdout.starts_with("no answer for 203.0.113.3:1100 at 2023-11-14T21:00:00.000000Z: the NAT logs cover 2023-11-14T21:58:00.000000Z to 2023-11-14T22:22:00.000000Z only"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("before the period the NAT logs cover"), "{}", r.stderr);
     // Never released: held to the end of the log (and after it).
     let r = lookup(d.path(), "203.0.113.3:2047", "2023-11-15T03:00:00Z", &["--json"]);
     assert_eq!(r.code, Some(0), "{r:?}");
@@ -142,11 +148,17 @@ fn release_without_allocation_and_allocation_without_release() {
 #[test]
 fn protocol_of_static_mappings() {
     let d = log_dir();
-    let tcp = lookup(d.path(), "203.0.113.14:8080", "2023-11-14T22:30:00Z", &["--proto", "tcp"]);
+    let tcp = lookup(d.path(), "203.0.113.14:8080", "2023-11-14T22:21:30Z", &["--proto", "tcp"]);
     assert_eq!(tcp.code, Some(0), "{tcp:?}");
     assert!(tcp.stdout.contains("held by 100.64.1.20") && tcp.stdout.contains("(tcp)"));
-    let udp = lookup(d.path(), "203.0.113.14:8080", "2023-11-14T22:30:00Z", &["--proto", "udp"]);
+    let udp = lookup(d.path(), "203.0.113.14:8080", "2023-11-14T22:21:30Z", &["--proto", "udp"]);
     assert_eq!(udp.code, Some(1), "{udp:?}");
+    // After the last record the TCP holder is still answered (held as of
+    // then, with a warning); nobody else can be asserted (exit 3).
+    let tcp = lookup(d.path(), "203.0.113.14:8080", "2023-11-14T22:30:00Z", &["--proto", "tcp"]);
+    assert_eq!(tcp.code, Some(0), "{tcp:?}");
+    let udp = lookup(d.path(), "203.0.113.14:8080", "2023-11-14T22:30:00Z", &["--proto", "udp"]);
+    assert_eq!(udp.code, Some(3), "{udp:?}");
 }
 
 #[test]
@@ -213,8 +225,9 @@ fn garbage_files_never_panic() {
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stderr.contains("cut.log.3.gz"), "{}", r.stderr);
     std::fs::remove_file(logs.join("cut.log.3.gz")).unwrap();
-    // A file without a single NAT record is not a NAT log: exit 2 naming
-    // it, never "nobody held" (issue 10).
+    // A file without a single NAT record is not a NAT log: read by name, an
+    // error (exit 2) naming it, never "nobody held" (issue 10).
+    let noise = logs.join("noise.log");
     let r = run_in(
         d.path(),
         &[
@@ -222,15 +235,15 @@ fn garbage_files_never_panic() {
             "203.0.113.3:1600",
             "--at",
             "2023-11-14T22:05:00Z",
-            "--log-dir",
-            logs.to_str().unwrap(),
+            "--log",
+            noise.to_str().unwrap(),
             "--skip-malformed",
         ],
     );
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stderr.contains("noise.log:1: not a NAT log record"), "{}", r.stderr);
-    // An empty file (a log just rotated) holds nothing, and says so.
-    std::fs::remove_file(logs.join("noise.log")).unwrap();
+    // In a directory it is not read at all (issue 15): a directory without
+    // a NAT log is an error naming the files it skipped.
     let r = run_in(
         d.path(),
         &[
@@ -242,7 +255,26 @@ fn garbage_files_never_panic() {
             logs.to_str().unwrap(),
         ],
     );
-    assert_eq!(r.code, Some(1), "{r:?}");
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(
+        r.stderr.contains("no NAT log files in") && r.stderr.contains("(empty.log, noise.log)"),
+        "{}",
+        r.stderr
+    );
+    // An empty file (a log just rotated) holds nothing, and says so: the
+    // logs cover no time at all (exit 3).
+    let r = run_in(
+        d.path(),
+        &[
+            "lookup",
+            "203.0.113.3:1600",
+            "--at",
+            "2023-11-14T22:05:00Z",
+            "--log",
+            logs.join("empty.log").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, Some(3), "{r:?}");
     assert!(r.stderr.contains("the NAT logs hold no record"), "{}", r.stderr);
 }
 
@@ -283,8 +315,8 @@ fn index_is_reused_and_rebuilt_when_the_log_changes() {
     };
     assert!(files.contains(&"nat.log=built".to_string()), "{files:?}");
     assert!(files.contains(&"nat.log.1=reused".to_string()), "{files:?}");
-    // The new release is seen: 22:40 is after it.
-    let r = lookup(d.path(), "203.0.113.3:1600", "2023-11-14T22:40:00Z", &[]);
+    // The new release is seen: 22:30 is its time, nobody from then.
+    let r = lookup(d.path(), "203.0.113.3:1600", "2023-11-14T22:30:00Z", &[]);
     assert_eq!(r.code, Some(1), "{r:?}");
     // Rotation renames files: their indexes are still used.
     let logs = d.path().join("logs");
@@ -292,12 +324,25 @@ fn index_is_reused_and_rebuilt_when_the_log_changes() {
     std::fs::rename(logs.join("nat.log.1"), logs.join("nat.log.2")).unwrap();
     std::fs::rename(logs.join("nat.log"), logs.join("nat.log.1")).unwrap();
     assert_eq!(state(d.path()), ["reused", "reused", "reused"]);
-    // Only the current indexes remain.
-    let idx = std::fs::read_dir(&logs)
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".cgnatidx"))
-        .count();
-    assert_eq!(idx, 3);
+    // Only the current indexes remain, in the cache directory: none is
+    // ever written beside the logs (issue 15).
+    let count = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".cgnatidx"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(count(&logs), 0, "no index beside the legal logs");
+    let cache = d.path().join("cache/cgnatctl/indexes");
+    assert_eq!(count(&cache), 3);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+        0o700,
+        "indexes name subscribers: the cache is owner-only"
+    );
     // --no-index reads the logs without writing.
     let r = lookup(d.path(), "203.0.113.3:1600", "2023-11-14T22:05:00Z", &["--no-index", "--json"]);
     assert!(r.stdout.contains("\"in-memory\""));

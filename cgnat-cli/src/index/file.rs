@@ -24,6 +24,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::{Interval, IntervalIndex, Summary};
@@ -135,7 +136,14 @@ pub fn write(path: &Path, index: &IntervalIndex, source: SourceId) -> std::io::R
     h[64..72].copy_from_slice(&(summary.len() as u64).to_le_bytes());
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let result = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        // Owner-only: an index names subscribers, like the log it indexes.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
         w.write_all(&h)?;
         let mut e = [0u8; ENTRY_SIZE];
         for i in index.intervals() {
@@ -230,6 +238,20 @@ impl IndexFile {
         let mut b = [0u8; ENTRY_SIZE];
         self.file.read_exact_at(&mut b, HEADER_SIZE as u64 + i * ENTRY_SIZE as u64)?;
         Ok(decode(&b))
+    }
+
+    /// Whether any block record of the file names `public` (a binary search).
+    pub fn knows_address(&self, public: u32) -> std::io::Result<bool> {
+        let (mut lo, mut hi) = (0u64, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.entry(mid)?.public < public {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo < self.count && self.entry(lo)?.public == public)
     }
 
     /// Every interval (any time) of a block holding `public:port`: a binary

@@ -293,6 +293,13 @@ impl IntervalIndex {
         &self.summary
     }
 
+    /// Whether any block record of the file names `public`.
+    pub fn knows_address(&self, public: Ipv4Addr) -> bool {
+        let a = u32::from(public);
+        let i = self.intervals.partition_point(|x| x.public < a);
+        self.intervals.get(i).is_some_and(|x| x.public == a)
+    }
+
     /// Every interval (any time) of a block holding `public:port`.
     pub fn query(&self, public: Ipv4Addr, port: u16) -> Vec<Interval> {
         let a = u32::from(public);

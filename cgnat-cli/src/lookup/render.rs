@@ -7,7 +7,7 @@ use cgnat_core::natlog::run_name;
 use crate::history::{Evidence, Holding};
 use crate::timefmt::{format_time, Micros};
 
-use super::LookupReport;
+use super::{LookupReport, Outcome};
 
 fn ev(e: &Option<Evidence>) -> String {
     e.as_ref().map(|e| format!("  [{}:{}]", e.file, e.line)).unwrap_or_default()
@@ -87,8 +87,45 @@ fn holder_headline(what: &str, at: &str, t: Micros, h: &Holding) -> String {
     }
 }
 
+/// The human form of a live lookup (the daemon's answer).
+fn render_live(r: &LookupReport) -> String {
+    let what = format!("{}:{}", r.public, r.port);
+    let Some(h) = r.history.holders.first() else {
+        return match r.outcome {
+            Outcome::NotInPool => format!("nobody holds {what}: {} is not a public address of this NAT (not in its pool)\n", r.public),
+            _ => format!("nobody holds {what} now\n"),
+        };
+    };
+    let live = h.live.clone().unwrap_or(crate::history::LiveHolding {
+        kind: "dynamic".into(),
+        mappings: Vec::new(),
+        block_mappings: 0,
+    });
+    let mut s = format!("{what} is held by {} ({}, live)\n", h.subscriber, live.kind);
+    let since = if h.allocated > 0 { format_time(h.allocated) } else { "-".into() };
+    s.push_str(&format!(
+        "  block      {} ports {}-{} ({}), allocated {since}, {} mappings\n",
+        h.public,
+        h.first_port,
+        h.last_port,
+        h.protocol.name(),
+        live.block_mappings
+    ));
+    for (p, inside) in &live.mappings {
+        let p = serde_json::to_value(p)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        s.push_str(&format!("  mapping    {p} {}:{inside} -> {what}\n", h.subscriber));
+    }
+    s
+}
+
 /// The human form of a lookup.
 pub fn render(r: &LookupReport) -> String {
+    if r.source == "live" {
+        return render_live(r);
+    }
     let what = format!("{}:{}", r.public, r.port);
     let mut s = String::new();
     if let Some(d) = &r.deterministic {
@@ -114,8 +151,20 @@ pub fn render(r: &LookupReport) -> String {
         return s;
     }
     let t = crate::timefmt::parse_time(&r.at).unwrap_or_default();
-    if r.history.holders.is_empty() {
-        s.push_str(&format!("nobody held {what} at {}\n", r.at));
+    match (r.outcome, &r.covered) {
+        (Outcome::NotCovered, Some(c)) => s.push_str(&format!(
+            "no answer for {what} at {}: the NAT logs cover {} to {} only\n",
+            r.at,
+            format_time(c.from),
+            format_time(c.to)
+        )),
+        (Outcome::NotCovered, None) => s.push_str(&format!("no answer for {what} at {}: the NAT logs hold no record\n", r.at)),
+        (Outcome::NotInPool, _) => s.push_str(&format!(
+            "nobody held {what} at {}: {} is not a public address of this NAT\n",
+            r.at, r.public
+        )),
+        _ if r.history.holders.is_empty() => s.push_str(&format!("nobody held {what} at {}\n", r.at)),
+        _ => {}
     }
     for h in &r.history.holders {
         s.push_str(&holder_headline(&what, &r.at, t, h));
@@ -130,6 +179,12 @@ pub fn render(r: &LookupReport) -> String {
         s.push_str(&format!("  released   {}{}\n", release_words(h), ev(&h.release_record)));
         if h.run != 0 {
             s.push_str(&format!("  run        {}\n", run_name(h.run)));
+        }
+        if let (None, Some(c)) = (h.released, r.covered.as_ref().filter(|c| t > c.to)) {
+            s.push_str(&format!(
+                "  note       the NAT logs end at {}: held as of then, not known after\n",
+                format_time(c.to)
+            ));
         }
     }
     if r.history.holders.is_empty() {
