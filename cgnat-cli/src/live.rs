@@ -75,6 +75,9 @@ fn pct(used: u64, cap: u64) -> String {
 pub fn render_subscriber(d: &SubscriberDetail) -> String {
     let total = d.sessions.tcp + d.sessions.udp + d.sessions.icmp;
     let ports: u64 = d.blocks.iter().map(|b| (b.last_port - b.first_port) as u64 + 1).sum();
+    // Static ports are not blocks of the limit.
+    let blocks = d.blocks.iter().filter(|b| !b.static_port).count() as u64;
+    let statics = d.blocks.len() as u64 - blocks;
     let mut s = key_values(&[
         ("subscriber", d.subscriber.to_string()),
         ("public address", d.public.to_string()),
@@ -107,12 +110,16 @@ pub fn render_subscriber(d: &SubscriberDetail) -> String {
         (
             "block limit",
             format!(
-                "{} of {} blocks of {} ports ({}), {ports} ports held{}",
-                d.blocks.len(),
+                "{blocks} of {} blocks of {} ports ({}), {ports} ports held{}{}",
                 d.limits.max_blocks,
                 d.limits.block_size,
-                pct(d.blocks.len() as u64, d.limits.max_blocks as u64),
-                near(d.blocks.len() as u64, d.limits.max_blocks as u64)
+                pct(blocks, d.limits.max_blocks as u64),
+                if statics > 0 {
+                    format!(" ({statics} static)")
+                } else {
+                    String::new()
+                },
+                near(blocks, d.limits.max_blocks as u64)
             ),
         ),
     ]);
@@ -120,7 +127,11 @@ pub fn render_subscriber(d: &SubscriberDetail) -> String {
     for b in &d.blocks {
         t.row([
             b.public.to_string(),
-            format!("{}-{}", b.first_port, b.last_port),
+            if b.static_port {
+                format!("{} (static)", b.first_port)
+            } else {
+                format!("{}-{}", b.first_port, b.last_port)
+            },
             b.allocated_at.clone(),
             b.mappings.to_string(),
         ]);

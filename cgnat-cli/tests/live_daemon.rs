@@ -101,6 +101,39 @@ fn permission_denied_is_explained() {
     assert!(err.contains("owned by uid 0 with mode 600"), "{err}");
 }
 
+/// Kills a follower left running by a failed assertion.
+struct FollowGuard(Option<Child>);
+
+impl Drop for FollowGuard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Replaces RFC 3339 times (they vary from run to run) by `<time>`.
+fn times(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        let t = &s[i..];
+        let looks = t.len() >= 20 && t.as_bytes()[4] == b'-' && t.as_bytes()[10] == b'T' && t[..4].bytes().all(|c| c.is_ascii_digit());
+        if looks {
+            let end = t.find(|c: char| c == 'Z').map(|e| e + 1).unwrap_or(20);
+            out.push_str("<time>");
+            i += end;
+        } else {
+            let c = t.chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -144,7 +177,11 @@ fn start_daemon(dir: &Path) -> Result<Daemon, String> {
     }
     let sock = dir.join("cgnatd.sock");
     let out = std::fs::File::create(dir.join("cgnatd.out")).map_err(|e| e.to_string())?;
+    // The lab configuration, asked for explicitly (issue 15: cgnatd
+    // without --config reads /etc/cgnat/cgnatd.toml).
     let child = Command::new(&exe)
+        .arg("--lab")
+        .env("CGNAT_CONTROL__READONLY_SOCKET", dir.join("ro.sock"))
         .env("CGNAT_DATAPLANE__INSIDE__DEVICE", "net_null0,no-rx=1")
         .env("CGNAT_DATAPLANE__OUTSIDE__DEVICE", "net_null1,no-rx=1")
         .env("CGNAT_DATAPLANE__WORKERS", "1")
@@ -177,6 +214,10 @@ fn live_daemon_workflows() {
     let daemon = match start_daemon(dir.path()) {
         Ok(d) => d,
         Err(why) => {
+            assert!(
+                std::env::var_os("CGNAT_DPDK_REQUIRE").is_none() || !is_root() || cgnatd_path().is_none(),
+                "live cgnatd tests could not start cgnatd: {why}"
+            );
             eprintln!("skipped: live cgnatd tests: {why}");
             return;
         }
@@ -192,13 +233,23 @@ fn live_daemon_workflows() {
     assert_eq!(st.code, Some(0), "{st:?}");
     let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
     assert_eq!(v["run_mode"], "live");
-    // The lab configuration's static mapping: held now, live.
+    assert_eq!(v["config_source"], "embedded lab configuration (--lab)");
+    // The lab configuration's static mapping: held now, live, since the
+    // run's start (issue 15: it showed 1970-01-01).
     let r = ctl(&["lookup", "203.0.113.14:8080"]);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.contains("held by 100.64.1.20 (static, live)"), "{}", r.stdout);
+    assert!(!r.stdout.contains("1970"), "{}", r.stdout);
     let r = ctl(&["--json", "lookup", "203.0.113.14:8080"]);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["owner"]["subscriber"], "100.64.1.20");
+    assert_eq!(v["holders"][0]["subscriber"], "100.64.1.20");
+    assert_eq!((v["source"].as_str(), v["outcome"].as_str()), (Some("live"), Some("held")));
+    let year: u32 = v["holders"][0]["allocated"].as_str().unwrap()[..4].parse().unwrap();
+    assert!(year >= 2024, "{v}");
+    // A non-pool address says so (issue 15).
+    let r = ctl(&["lookup", "8.8.8.8:53"]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stdout.contains("8.8.8.8 is not a public address of this NAT"), "{}", r.stdout);
     // A pool port nobody holds.
     assert_eq!(ctl(&["lookup", "203.0.113.3:1536"]).code, Some(1));
     // The same port from the daemon's own NAT log, once flushed (every
@@ -226,9 +277,58 @@ fn live_daemon_workflows() {
     // subscriber: known (static mapping) and unknown.
     let r = ctl(&["subscriber", "100.64.1.20"]);
     assert_eq!(r.code, Some(0), "{r:?}");
-    snapshot("live_subscriber.txt", &r.stdout);
+    snapshot("live_subscriber.txt", &times(&r.stdout));
     let r = ctl(&["--json", "subscriber", "100.64.1.20"]);
-    snapshot("live_subscriber.json", &r.stdout);
+    snapshot("live_subscriber.json", &times(&r.stdout));
+    // subscribers: the static one is listed.
+    let r = ctl(&["subscribers", "--sort", "ports"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("100.64.1.20") && r.stdout.contains("static"), "{}", r.stdout);
+    // top: one frame (not a terminal), with the NIC counters.
+    let r = ctl(&["top", "--interval", "0.3"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("WORKER") && r.stdout.contains("inside"), "{}", r.stdout);
+    let r = ctl(&["--json", "stats"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["ports"][0]["device"], "net_null0", "{v}");
+    // The legal log is 0640, the control socket 0600, the read-only one 0660.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("nat.log")), 0o640);
+    assert_eq!(mode(&dir.path().join("nat.jsonl")), 0o640);
+    assert_eq!(mode(&sock), 0o600);
+    let ro = dir.path().join("ro.sock");
+    assert_eq!(mode(&ro), 0o660);
+    // The read-only socket answers queries and refuses state changes.
+    let ro_ctl = |args: &[&str]| {
+        let mut a = vec!["--socket", ro.to_str().unwrap()];
+        a.extend_from_slice(args);
+        run_in(dir.path(), &a)
+    };
+    assert_eq!(ro_ctl(&["status"]).code, Some(0));
+    assert_eq!(ro_ctl(&["lookup", "203.0.113.14:8080"]).code, Some(0));
+    for args in [&["clear", "--subscriber", "100.64.1.20"][..], &["reload"]] {
+        let r = ro_ctl(args);
+        assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
+        assert!(r.stderr.contains("read-only control socket") && r.stderr.contains("(forbidden)"), "{}", r.stderr);
+    }
+    // reload: from a file; status then names it (issue 15: it kept saying
+    // "embedded").
+    let cfg = dir.path().join("reload.toml");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/lab.toml"), &cfg).unwrap();
+    let r = ctl(&["reload", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&ctl(&["--json", "status"]).stdout).unwrap();
+    assert_eq!(v["config_source"], cfg.to_str().unwrap());
+    // A reload that needs a restart is refused, naming the key (exit 1).
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg).unwrap().replace("block_size = ", "block_size = 1024 #"),
+    )
+    .unwrap();
+    let r = ctl(&["reload", cfg.to_str().unwrap()]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("nat.block_size"), "{}", r.stderr);
     let r = ctl(&["subscriber", "100.64.9.9"]);
     assert_eq!(r.code, Some(1), "{r:?}");
     // sessions: none match (exit 1), filters accepted.
@@ -263,17 +363,16 @@ fn live_daemon_workflows() {
         "{}",
         r.stdout
     );
-    // events --follow stays connected until interrupted.
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_cgnatctl"))
-        .args(["--socket", s, "--json", "events", "--follow"])
-        .stdout(Stdio::null())
+    // events --follow stays connected until the daemon stops (below).
+    let follow = Command::new(env!("CARGO_BIN_EXE_cgnatctl"))
+        .args(["--socket", s, "--json", "events", "--follow", "--last", "100"])
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut follow = FollowGuard(Some(follow));
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(follow.try_wait().unwrap().is_none(), "events --follow ended early");
-    follow.kill().unwrap();
-    let _ = follow.wait();
+    assert!(follow.0.as_mut().unwrap().try_wait().unwrap().is_none(), "events --follow ended early");
     // clear: targeted, and --all only with --yes.
     let r = ctl(&["clear", "--subscriber", "100.64.1.10"]);
     assert_eq!(r.code, Some(1), "nothing to clear: {r:?}");
@@ -284,8 +383,60 @@ fn live_daemon_workflows() {
     assert!(v["sessions"].is_u64(), "{v}");
     drop(daemon);
     assert!(!sock.exists(), "cgnatd removes its socket at shutdown");
+    // The follower got every record to the last, daemon-stop, then the end
+    // of the stream (exit 0). Issue 15: it missed the last record and
+    // exited 0 anyway.
+    let out = follow.0.take().unwrap().wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.first().unwrap()["event"], "daemon-start", "--last 100 starts at the run's start");
+    assert_eq!(records.last().unwrap()["event"], "daemon-stop", "{text}");
+    let log_lines = std::fs::read_to_string(&log).unwrap().lines().filter(|l| !l.contains("block-interim")).count();
+    assert_eq!(records.len(), log_lines, "the follower saw every record of the log");
+    // The static mapping's release record came before daemon-stop.
+    assert!(
+        text.contains("\"event\":\"block-release\",\"subscriber\":\"100.64.1.20\",\"public\":\"203.0.113.14\",\"first_port\":8080"),
+        "{text}"
+    );
     // The run's log passes `cgnatctl log verify` (the daemon stopped cleanly).
     let r = run_in(dir.path(), &["log", "verify", log.to_str().unwrap()]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("clean-stop"), "{}", r.stdout);
+}
+
+/// Issue 15: "`events --follow` ... exited 0" when the stream ended
+/// abnormally. A daemon killed with SIGKILL ends the stream without its
+/// end line: the follower exits 2 and says the stream broke.
+#[test]
+fn follow_fails_loudly_when_the_stream_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = match start_daemon(dir.path()) {
+        Ok(d) => d,
+        Err(why) => {
+            assert!(
+                std::env::var_os("CGNAT_DPDK_REQUIRE").is_none() || !is_root() || cgnatd_path().is_none(),
+                "live cgnatd tests could not start cgnatd: {why}"
+            );
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let sock = dir.path().join("cgnatd.sock");
+    let follow = Command::new(env!("CARGO_BIN_EXE_cgnatctl"))
+        .args(["--socket", sock.to_str().unwrap(), "events", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut follow = FollowGuard(Some(follow));
+    std::thread::sleep(Duration::from_millis(800));
+    daemon.child.kill().unwrap();
+    let _ = daemon.child.wait();
+    let out = follow.0.take().unwrap().wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the event stream from cgnatd broke"), "{err}");
+    // The dead daemon's DPDK files go with the test.
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/cgnatd-{}", daemon.child.id()));
 }

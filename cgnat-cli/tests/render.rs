@@ -23,6 +23,7 @@ fn subscriber() -> SubscriberDetail {
                 last_port: 2047,
                 allocated_at: "2023-11-14T22:13:20Z".into(),
                 mappings: 310,
+                static_port: false,
             },
             BlockDetail {
                 public: [203, 0, 113, 3].into(),
@@ -30,6 +31,7 @@ fn subscriber() -> SubscriberDetail {
                 last_port: 10239,
                 allocated_at: "2023-11-14T22:40:01Z".into(),
                 mappings: 12,
+                static_port: false,
             },
         ],
         sessions: ProtocolCounts {

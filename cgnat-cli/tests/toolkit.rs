@@ -205,6 +205,7 @@ fn live_lookup_has_the_historical_schema() {
                     last_port: 8080,
                     allocated_at: "2023-11-14T22:13:20Z".into(),
                     mappings: 1,
+                    static_port: false,
                 },
                 mappings: vec![(ProtocolName::Tcp, 80)],
             }),

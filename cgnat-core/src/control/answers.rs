@@ -192,6 +192,9 @@ pub struct BlockDetail {
     pub allocated_at: String,
     /// Live mappings in it.
     pub mappings: u32,
+    /// A static mapping's one port (not counted against the block limit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub static_port: bool,
 }
 
 /// Sessions per protocol.

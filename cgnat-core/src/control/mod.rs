@@ -437,6 +437,7 @@ mod tests {
                         last_port: 2047,
                         allocated_at: "2023-11-14T22:13:20Z".into(),
                         mappings: 1,
+                        static_port: false,
                     },
                     mappings: vec![(ProtocolName::Udp, 5353)],
                 }),

@@ -83,6 +83,7 @@ fn block_detail(b: &BlockInfo) -> BlockDetail {
         last_port: b.last_port,
         allocated_at: secs_to_rfc3339(b.time),
         mappings: b.mappings,
+        static_port: false,
     }
 }
 
@@ -223,6 +224,7 @@ impl QueryContext {
                 last_port: range.last_port,
                 allocated_at: "-".into(),
                 mappings: 0,
+                static_port: false,
             });
             (range.public_addr, "deterministic")
         } else {
@@ -244,6 +246,7 @@ impl QueryContext {
                     last_port: m.public_port,
                     allocated_at: secs_to_rfc3339(nat.statics_since()),
                     mappings: live as u32,
+                    static_port: true,
                 });
             }
             let kind = if e.pinned { "static" } else { "dynamic" };
