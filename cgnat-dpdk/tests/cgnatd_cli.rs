@@ -35,9 +35,31 @@ fn shipped_configs_are_valid() {
         assert_eq!(rc, 0, "{f}: {out}");
         assert!(out.contains("configuration is valid"), "{out}");
     }
-    let (rc, out) = cgnatd(&["--check"], &[]);
+    let (rc, out) = cgnatd(&["--lab", "--check"], &[]);
     assert_eq!(rc, 0, "embedded: {out}");
     assert!(out.contains("embedded lab configuration"), "{out}");
+}
+
+/// Issue 15: "`cgnatd` without `--config` silently runs the lab
+/// configuration (TAP devices, proxy ARP, the legal log under /tmp)". It
+/// reads the packaged /etc/cgnat/cgnatd.toml, and says so if it is
+/// missing; the lab is asked for with --lab.
+#[test]
+fn without_config_the_packaged_file_is_read() {
+    let packaged = Path::new("/etc/cgnat/cgnatd.toml");
+    let (rc, out) = cgnatd(&["--check"], &[]);
+    if packaged.exists() {
+        assert!(out.contains("/etc/cgnat/cgnatd.toml"), "{out}");
+    } else {
+        assert_eq!(rc, 1, "{out}");
+        assert!(
+            out.contains("no configuration: /etc/cgnat/cgnatd.toml does not exist") && out.contains("--lab"),
+            "{out}"
+        );
+        assert!(!out.contains("embedded"), "{out}");
+    }
+    let (rc, out) = cgnatd(&["--lab", "--config", "x.toml"], &[]);
+    assert_eq!(rc, 2, "{out}");
 }
 
 #[test]
@@ -48,18 +70,28 @@ fn embedded_default_is_configs_lab_toml() {
 
 #[test]
 fn invalid_values_name_key_value_and_allowed() {
-    let (rc, out) = cgnatd(&["--check"], &[("CGNAT_NAT__BLOCK_SIZE", "8")]);
+    let (rc, out) = cgnatd(&["--lab", "--check"], &[("CGNAT_NAT__BLOCK_SIZE", "8")]);
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("nat.block_size = 8: must be between 16"), "{out}");
+    assert!(out.contains("environment variable CGNAT_NAT__BLOCK_SIZE"), "{out}");
 
-    let (rc, out) = cgnatd(&["--check"], &[("CGNAT_DATAPLANE__OUTSIDE__GATEWAY", "10.9.9.9")]);
+    // Issue 15: a typo in a variable names the variable, an unknown table
+    // in the environment is an error.
+    let (rc, out) = cgnatd(&["--lab", "--check"], &[("CGNAT_NAT__BLOK_SIZE", "256")]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("environment variable CGNAT_NAT__BLOK_SIZE=256") && out.contains("blok_size"), "{out}");
+    let (rc, out) = cgnatd(&["--lab", "--check"], &[("CGNAT_NTA__BLOCK_SIZE", "256")]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("CGNAT_NTA__BLOCK_SIZE: no configuration table `nta`"), "{out}");
+
+    let (rc, out) = cgnatd(&["--lab", "--check"], &[("CGNAT_DATAPLANE__OUTSIDE__GATEWAY", "10.9.9.9")]);
     assert_eq!(rc, 1, "{out}");
     assert!(
         out.contains("dataplane.outside.gateway = 10.9.9.9: another address on the link 198.51.100.0/24"),
         "{out}"
     );
 
-    let (rc, out) = cgnatd(&["--check"], &[("CGNAT_DATAPLANE__WORKERS", "many")]);
+    let (rc, out) = cgnatd(&["--lab", "--check"], &[("CGNAT_DATAPLANE__WORKERS", "many")]);
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("dataplane.workers"), "{out}");
 
@@ -80,7 +112,7 @@ fn invalid_values_name_key_value_and_allowed() {
 #[test]
 fn env_overrides_apply_and_unrelated_vars_are_ignored() {
     let (rc, out) = cgnatd(
-        &["--check"],
+        &["--lab", "--check"],
         &[
             ("CGNAT_NAT__BLOCK_SIZE", "256"),
             ("CGNAT_DPDK_REQUIRE", "1"),
@@ -106,7 +138,7 @@ fn usage_errors() {
 #[test]
 fn clear_errors_when_dpdk_cannot_start() {
     if !is_root() {
-        let (rc, out) = cgnatd(&[], &[]);
+        let (rc, out) = cgnatd(&["--lab"], &[]);
         assert_eq!(rc, 1, "{out}");
         assert!(out.contains("must run as root"), "{out}");
         return;
@@ -114,7 +146,7 @@ fn clear_errors_when_dpdk_cannot_start() {
     // As another user (setpriv from util-linux), if available.
     if Command::new("setpriv").arg("--help").output().is_ok() {
         let out = Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", CGNATD])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", CGNATD, "--lab"])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stderr);
@@ -123,7 +155,7 @@ fn clear_errors_when_dpdk_cannot_start() {
     }
     // A device that does not exist: the error names it and lists the ports.
     let (rc, out) = cgnatd(
-        &["--log", "/tmp/cgnatd-cli-test-nat.log"],
+        &["--lab", "--log", "/tmp/cgnatd-cli-test-nat.log"],
         &[
             ("CGNAT_DATAPLANE__INSIDE__DEVICE", "net_null0"),
             ("CGNAT_DATAPLANE__OUTSIDE__DEVICE", "0000:ff:1f.7"),
@@ -132,6 +164,7 @@ fn clear_errors_when_dpdk_cannot_start() {
         ],
     );
     let _ = std::fs::remove_file("/tmp/cgnatd-cli-test-nat.log");
+    let _ = std::fs::remove_file("/tmp/.cgnatd-cli-test-nat.log.lock");
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("0000:ff:1f.7"), "{out}");
     assert!(out.contains("no DPDK port named") || out.contains("EAL"), "{out}");

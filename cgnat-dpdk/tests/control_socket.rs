@@ -118,6 +118,7 @@ fn every_control_request_and_metrics_while_traffic_runs() {
     let env: HashMap<String, String> = [
         ("CGNAT_CONTROL__SOCKET", sock.display().to_string()),
         ("CGNAT_METRICS__LISTEN", metrics.clone()),
+        ("CGNAT_METRICS__PER_ADDRESS", "true".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -254,18 +255,27 @@ fn every_control_request_and_metrics_while_traffic_runs() {
     // Metrics while traffic runs.
     let m1 = scrape(&metrics, "/metrics");
     assert!(m1.starts_with("HTTP/1.0 200 OK"), "{m1}");
-    assert!(metric(&m1, "cgnat_table_used{table=\"sessions\"}") > 0.0);
-    assert!(metric(&m1, "cgnat_table_capacity{table=\"sessions\"}") == 65536.0);
+    assert!(metric(&m1, "cgnat_table_entries{table=\"sessions\"}") > 0.0);
+    assert!(metric(&m1, "cgnat_table_capacity_entries{table=\"sessions\"}") == 65536.0);
     assert!(metric(&m1, "cgnat_log_records_total{event=\"block-alloc\"}") > 0.0);
-    assert!(m1.contains("cgnat_drops_total{reason=\"log_stalled\"} "));
-    assert!(m1.contains("cgnat_worker_dataplane_total{worker=\"1\",counter=\"rx_inside\"} "));
-    assert!(m1.contains("cgnat_public_address_blocks{address=\"203.0.113.0\"} "));
+    assert!(m1.contains("cgnat_dropped_packets_total{reason=\"log_stalled\"} "));
+    assert!(m1.contains("cgnat_worker_received_frames_total{worker=\"1\",port=\"inside\"} "));
+    assert!(metric(&m1, "cgnat_translated_packets_total{direction=\"out\"}") > 0.0);
+    assert!(metric(&m1, "cgnat_sessions_created_total") > 0.0);
+    // metrics.per_address = true (off by default): one series per address.
+    assert!(m1.contains("cgnat_pool_address_blocks{address=\"203.0.113.0\"} "));
+    assert_eq!(metric(&m1, "cgnat_pool_addresses"), 16.0);
+    assert_eq!(metric(&m1, "cgnat_build_info{version=\"0.1.0\"}"), 1.0);
+    assert!(metric(&m1, "process_start_time_seconds") > 1.6e9);
     assert_eq!(metric(&m1, "cgnat_log_stalled"), 0.0);
+    // Issue 15: Prometheus conventions (promtool) and every metric documented.
+    common::metrics::promtool_check(&m1);
+    common::metrics::assert_documented(&m1);
     std::thread::sleep(Duration::from_millis(200));
     let m2 = scrape(&metrics, "/metrics");
     assert!(
-        metric(&m2, "cgnat_worker_translated_total{worker=\"0\",direction=\"out\"}")
-            > metric(&m1, "cgnat_worker_translated_total{worker=\"0\",direction=\"out\"}")
+        metric(&m2, "cgnat_worker_translated_packets_total{worker=\"0\",direction=\"out\"}")
+            > metric(&m1, "cgnat_worker_translated_packets_total{worker=\"0\",direction=\"out\"}")
     );
     assert!(scrape(&metrics, "/nope").starts_with("HTTP/1.0 404"));
 
@@ -335,10 +345,8 @@ fn every_control_request_and_metrics_while_traffic_runs() {
             .all(|w| (w[0].time, w[0].producer, w[0].producer_seq) <= (w[1].time, w[1].producer, w[1].producer_seq)),
         "total order"
     );
-    let allocs = log
-        .iter()
-        .filter(|r| r.event == EventKind::BlockAllocated && r.reason != cgnat_core::event::Reason::Config)
-        .count();
+    // Static mappings (reason config) too: released at stop (issue 15).
+    let allocs = log.iter().filter(|r| r.event == EventKind::BlockAllocated).count();
     let releases = log.iter().filter(|r| r.event == EventKind::BlockReleased).count();
     assert_eq!(allocs, releases, "every block allocated is released in the log");
     assert!(log.iter().any(|r| r.reason == cgnat_core::event::Reason::Cleared));

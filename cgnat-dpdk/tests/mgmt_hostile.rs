@@ -423,29 +423,6 @@ fn a_stuck_follower_is_dropped_and_others_keep_streaming() {
     assert!(matches!(c.status(99), Response::Status(_)));
 }
 
-/// Validates an exposition with `promtool check metrics` (Debian's
-/// `prometheus`); required in CI, skipped with a note elsewhere.
-fn promtool_check(body: &str) {
-    let child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("promtool not available ({e}): exposition not validated (scripts/install-deps.sh installs it)");
-            return;
-        }
-        Err(e) => panic!("promtool: {e} (scripts/install-deps.sh installs Debian's prometheus)"),
-    };
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "promtool check metrics: {text}");
-}
-
 /// Issue 9: "the metrics server serves one client at a time with blocking
 /// reads (one slow client stops scrapes)". 40 slowloris clients send
 /// their headers one byte at a time; concurrent scrapes succeed meanwhile,
@@ -491,9 +468,10 @@ fn metrics_scrapes_succeed_while_slowloris_clients_hold_connections() {
     for b in &bodies {
         // The slowloris connections were open while this scrape was served.
         assert!(metric(b, "cgnat_metrics_connections_open") > N as u64, "{b}");
-        assert!(b.contains("cgnat_table_used{table=\"sessions\"}"));
+        assert!(b.contains("cgnat_table_entries{table=\"sessions\"}"));
     }
-    promtool_check(&bodies[0]);
+    common::metrics::promtool_check(&bodies[0]);
+    common::metrics::assert_documented(&bodies[0]);
 
     // Cut off at the header timeout, before the dripper is done.
     for s in loris.iter_mut() {

@@ -52,8 +52,8 @@ bound=$((UNCONF_TIMEOUT + RECLAIM_SLACK))
 say "== reclaim bound: nat.unconfirmed.timeout $UNCONF_TIMEOUT s + $RECLAIM_SLACK s (1 s timer granularity, 3 sweeper passes of $SWEEP_CYCLE s, log flush) = $bound s"
 wait_clean "$ATTACK_END" $bound "the flood's subscribers, sessions, mappings and blocks are gone (tables as before + the newcomer's)" back_to_baseline
 say "   before: subscribers $B_subscribers, sessions $B_sessions, blocks $B_blocks; now: $C_subscribers, $C_sessions, $C_blocks (the newcomer: $C_sub_sessions sessions, $C_sub_blocks blocks)"
-m=$("$PY" "$STATE" metric "http://$METRICS/metrics" cgnat_table_used 'table="subscribers"' 2>&1 || true)
-if [ "$m" = "$C_subscribers" ]; then pass "metrics agree: cgnat_table_used{table=\"subscribers\"} $m"; else fail "metrics say $m subscribers, stats $C_subscribers"; fi
+m=$("$PY" "$STATE" metric "http://$METRICS/metrics" cgnat_table_entries 'table="subscribers"' 2>&1 || true)
+if [ "$m" = "$C_subscribers" ]; then pass "metrics agree: cgnat_table_entries{table=\"subscribers\"} $m"; else fail "metrics say $m subscribers, stats $C_subscribers"; fi
 
 sleep 0.5
 window=$(calc "$(now_s) - $ATTACK_T0" | cut -d. -f1)

@@ -16,7 +16,7 @@
       (filtered by the daemon: --subscriber, --destination, --proto):
       P_listed, P_midstream, P_max_expires, P_states.
   metric URL NAME [LABELS]
-      One value from the Prometheus endpoint (e.g. cgnat_table_used 'table="subscribers"').
+      One value from the Prometheus endpoint (e.g. cgnat_table_entries 'table="subscribers"').
 """
 import argparse
 import json

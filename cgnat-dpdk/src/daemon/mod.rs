@@ -77,6 +77,10 @@ pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
         cfg.log.file = l.clone();
     }
     eprintln!("cgnatd: configuration from {source}");
+    if let Err(e) = lifecycle::require_root() {
+        eprintln!("cgnatd: {e}");
+        return 1;
+    }
     // One writer per NAT log (issue 15): the locks before the EAL and the
     // ports, so a second daemon on the same log stops here having touched
     // nothing of it.

@@ -2,6 +2,7 @@
 //! `#[test]` because the EAL can be initialised once per process.
 #![allow(dead_code)]
 
+pub mod metrics;
 pub mod natlog;
 pub mod pcap;
 

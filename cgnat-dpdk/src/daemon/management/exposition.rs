@@ -115,7 +115,7 @@ pub fn nat_metric(c: Counter) -> Family {
             "Translated packets the NAT marked to wait until their block's allocation record was durable.",
         ),
         Counter::AdmissionSummaries => (
-            "cgnat_admission_summary_records_total",
+            "cgnat_admission_limit_records_total",
             None,
             "admission-limit summary records emitted.",
         ),
