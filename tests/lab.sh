@@ -69,7 +69,11 @@ up() {
     mkdir -p "$WORK/www-sub2"
     echo "hello from sub2" >"$WORK/www-sub2/index.html"
 
-    start_cgnatd
+    # The lab configuration explicitly (cgnatd without --config reads
+    # /etc/cgnat/cgnatd.toml), with the read-only socket for group nogroup.
+    export CGNAT_CONTROL__READONLY_SOCKET=$WORK/cgnatd-ro.sock
+    export CGNAT_CONTROL__READONLY_GROUP=nogroup
+    start_cgnatd --lab
     topology_up
     add_subscriber "$NS_SUB1" v-sub1 $SUB1
     add_subscriber "$NS_SUB2" v-sub2 $SUB2
@@ -169,6 +173,7 @@ check() {
         pass "JSON-lines copy of the NAT log ($WORK/nat.jsonl) has every record"
     else fail "JSON-lines log missing or short"; fi
     control_and_metrics
+    toolkit
 }
 
 # The control socket (docs/control-protocol.md) and the Prometheus endpoint.
@@ -191,9 +196,69 @@ control_and_metrics() {
     if sed -n 6,7p <<<"$out" | grep -c '"code":"bad-request"' | grep -q 2; then pass "control: malformed requests answered with errors"; else fail "control: malformed requests"; fi
     out=$(curl -sS --max-time 5 "http://$METRICS/metrics" 2>&1)
     grep -E '^cgnat_(table_used|log_records_total\{event="block-alloc"\}|worker_translated_total)' <<<"$out" | sed 's/^/   /'
-    if grep -qE '^cgnat_table_used\{table="sessions"\} [1-9]' <<<"$out" && grep -qE '^cgnat_log_records_total\{event="block-alloc"\} [1-9]' <<<"$out"; then
+    if grep -qE '^cgnat_table_entries\{table="sessions"\} [1-9]' <<<"$out" && grep -qE '^cgnat_log_records_total\{event="block-alloc"\} [1-9]' <<<"$out"; then
         pass "metrics: sessions in use and block allocations exported"
     else fail "metrics endpoint"; fi
+    if grep -qE '^cgnat_port_received_packets_total\{port="inside",device="net_tap0"\} [1-9]' <<<"$out"; then
+        pass "metrics: NIC counters of the ports (read by the management core)"
+    else fail "metrics: no NIC counters"; fi
+    if command -v promtool >/dev/null 2>&1; then
+        local p
+        if p=$(sed 's/\r$//' <<<"$out" | promtool check metrics 2>&1) && [ -z "$p" ]; then
+            pass "promtool check metrics: the live scrape follows Prometheus' conventions"
+        else fail "promtool check metrics: $p"; fi
+    fi
+    local undocumented
+    undocumented=$(grep '^# TYPE ' <<<"$out" | awk '{print $3}' | while read -r m; do grep -q "| \`$m\`" "$ROOT/docs/metrics.md" || echo "$m"; done)
+    if [ -z "$undocumented" ]; then pass "every exported metric is in docs/metrics.md"; else fail "undocumented metrics: $undocumented"; fi
+}
+
+# Issue 15's toolkit against the running lab: reload, subscribers, top
+# (one frame), the read-only socket, NIC counters, history from the logs.
+toolkit() {
+    local sock=$WORK/cgnatd.sock ro=$WORK/cgnatd-ro.sock out rc
+    say "== cgnatctl reload, subscribers, top, stats (NIC counters)"
+    rc=0; out=$("$CGNATCTL" --socket "$sock" reload "$ROOT/configs/lab.toml" 2>&1) || rc=$?
+    sed 's/^/   /' <<<"$out"
+    if [ $rc = 0 ] && "$CGNATCTL" --socket "$sock" status | grep -q "^config: *$ROOT/configs/lab.toml"; then
+        pass "cgnatctl reload configs/lab.toml; status names the file loaded"
+    else fail "cgnatctl reload (exit $rc)"; fi
+    out=$("$CGNATCTL" --socket "$sock" subscribers --sort sessions --top 5 2>&1) || true
+    sed 's/^/   /' <<<"$out"
+    if grep -q "^$SUB1 " <<<"$out" && grep -q "^$SUB2 " <<<"$out"; then pass "cgnatctl subscribers lists both subscribers"; else fail "cgnatctl subscribers"; fi
+    rc=0; out=$(timeout 20 "$CGNATCTL" --socket "$sock" top --count 1 --interval 0.5 2>&1) || rc=$?
+    sed 's/^/   /' <<<"$out"
+    if [ $rc = 0 ] && grep -q '^WORKER' <<<"$out" && grep -q '^inside' <<<"$out"; then pass "cgnatctl top: one frame of rates, non-interactive"; else fail "cgnatctl top (exit $rc)"; fi
+    out=$("$CGNATCTL" --socket "$sock" --json stats 2>&1) || true
+    if python3 -c 'import json,sys; p=json.load(sys.stdin)["ports"]; sys.exit(0 if p and p[0]["rx_packets"] > 0 else 1)' <<<"$out"; then
+        pass "cgnatctl stats: NIC counters while running"
+    else fail "cgnatctl stats: NIC counters"; fi
+
+    say "== the read-only socket ($ro)"
+    if [ "$(stat -c '%a %G' "$ro" 2>/dev/null)" = "660 nogroup" ]; then pass "read-only socket is mode 0660, group nogroup"; else fail "read-only socket: $(stat -c '%a %G' "$ro" 2>&1)"; fi
+    if "$CGNATCTL" --socket "$ro" status >/dev/null && "$CGNATCTL" --socket "$ro" sessions --subscriber $SUB1 --limit 1 >/dev/null; then
+        pass "read-only socket answers queries"
+    else fail "read-only socket queries"; fi
+    rc=0; out=$("$CGNATCTL" --socket "$ro" clear --subscriber $SUB1 2>&1) || rc=$?
+    if [ $rc = 2 ] && grep -q 'read-only control socket' <<<"$out"; then pass "read-only socket refuses clear: $(head -1 <<<"$out")"; else fail "read-only socket clear (exit $rc): $out"; fi
+    if command -v setpriv >/dev/null; then
+        local ctl=$WORK/cgnatctl-noc
+        cp "$CGNATCTL" "$ctl" && chmod 755 "$ctl"
+        if setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --socket "$ro" status >/dev/null 2>&1; then
+            pass "a member of the group (nobody:nogroup) queries the read-only socket"
+        else fail "group access to the read-only socket"; fi
+        rc=0; setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --socket "$sock" status >/dev/null 2>&1 || rc=$?
+        if [ $rc = 2 ]; then pass "... and is refused by the control socket (owner only)"; else fail "control socket let nobody in (exit $rc)"; fi
+        rm -f "$ctl"
+    fi
+
+    say "== cgnatctl history $SUB1 (from the NAT logs in $WORK, beside the daemon's and the tools' logs)"
+    rc=0; out=$("$CGNATCTL" history $SUB1 --log-dir "$WORK" 2>&1) || rc=$?
+    sed 's/^/   /' <<<"$out"
+    if [ $rc = 0 ] && grep -qE '^203\.0\.113\.[0-9]+ +[0-9]+-[0-9]+ ' <<<"$out"; then
+        pass "cgnatctl history $SUB1: its public address and port blocks, with the records"
+    else fail "cgnatctl history (exit $rc)"; fi
+    if ls -a "$WORK" | grep -q cgnatidx; then fail "index files written beside the NAT logs"; else pass "no index file written beside the NAT logs"; fi
 }
 
 # The abuse-desk question for the flow the UDP check made: who was
@@ -212,7 +277,7 @@ lookup_history() {
     [ -n "${UDP_SEEN:-}" ] || return
     say "== cgnatctl lookup $UDP_SEEN --at $UDP_AT (from the NAT log)"
     local out rc=0
-    out=$("$CGNATCTL" lookup --log "$WORK/nat.log" "$UDP_SEEN" --at "$UDP_AT" 2>&1) || rc=$?
+    out=$("$CGNATCTL" lookup --log-dir "$WORK" "$UDP_SEEN" --at "$UDP_AT" 2>&1) || rc=$?
     sed 's/^/   /' <<<"$out"
     if [ $rc = 0 ] && grep -q "$SUB1" <<<"$out"; then
         pass "cgnatctl lookup $UDP_SEEN at $UDP_AT from the log -> $SUB1"
@@ -220,15 +285,26 @@ lookup_history() {
 }
 
 stop_daemon() {
-    say "== stopping cgnatd (SIGINT)"
+    say "== stopping cgnatd (SIGINT), an events --follow client attached"
+    local follow_rc=0
+    "$CGNATCTL" --socket "$WORK/cgnatd.sock" --json events --follow >"$WORK/follow.jsonl" 2>"$WORK/follow.err" &
+    local fpid=$!
+    sleep 1
     stop_pid "$PIDS/cgnatd" INT
+    wait "$fpid" || follow_rc=$?
+    if [ $follow_rc = 0 ] && tail -1 "$WORK/follow.jsonl" | grep -q '"event":"daemon-stop"'; then
+        pass "events --follow got every record to daemon-stop and exited 0"
+    else fail "events --follow at shutdown (exit $follow_rc): $(tail -2 "$WORK/follow.jsonl") $(cat "$WORK/follow.err")"; fi
     sed 's/^/   /' "$WORK/cgnatd.log" | grep -v '^   tap_\|^   qdisc\|^   eth_dev_tap' || true
     local allocs releases
-    allocs=$(grep -c 'block-alloc .*reason=new-mapping' "$WORK/nat.log" || true)
+    allocs=$(grep -c 'block-alloc ' "$WORK/nat.log" || true)
     releases=$(grep -c 'block-release' "$WORK/nat.log" || true)
     if [ "$allocs" -gt 0 ] && [ "$allocs" = "$releases" ]; then
-        pass "clean shutdown: $allocs block allocations, $releases release records"
+        pass "clean shutdown: $allocs block allocations (static mappings included), $releases release records"
     else fail "allocations $allocs != releases $releases"; fi
+    if [ "$(stat -c %a "$WORK/nat.log")" = 640 ] && [ "$(stat -c %a "$WORK/nat.jsonl")" = 640 ]; then
+        pass "the NAT logs are mode 0640"
+    else fail "NAT log modes: $(stat -c '%n %a' "$WORK"/nat.*)"; fi
     if [ -s "$WORK/stats.txt" ]; then
         local busy
         busy=$(grep -cE '^worker [0-9]+: rx_inside [1-9][0-9]* rx_outside [1-9]' "$WORK/stats.txt" || true)

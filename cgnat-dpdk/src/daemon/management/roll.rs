@@ -285,10 +285,12 @@ mod tests {
         d
     }
 
+    /// The log files (not the hidden lock file).
     fn names(d: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(d)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
             .collect();
         v.sort();
         v
