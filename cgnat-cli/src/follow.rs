@@ -101,7 +101,9 @@ pub fn events(client: &mut Client, follow: bool, last: Option<u32>, f: Format) -
                 return Ok(EXIT_OK);
             }
             Response::Error { message, .. } => {
-                return Err(CliError::usage(format!("the event stream broke after {n} records: cgnatd: {message}")))
+                return Err(CliError::usage(format!(
+                    "the event stream broke after {n} records: cgnatd: {message}"
+                )))
             }
             _ => {}
         }

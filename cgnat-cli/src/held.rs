@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -52,7 +52,7 @@ pub struct HistoryReport {
 }
 
 /// The subscriber's block records of one file, in file order.
-fn scan(path: &PathBuf, subscriber: u32) -> Result<Vec<Record>, CliError> {
+fn scan(path: &Path, subscriber: u32) -> Result<Vec<Record>, CliError> {
     let reader = open_log(path).map_err(|e| logfile::io_error(path, e))?;
     let mut out = Vec::new();
     for_each_line(reader, |line, l| {
@@ -80,6 +80,21 @@ fn evidence(file: &str, line: u64) -> Option<Evidence> {
 /// into holdings.
 pub fn holdings(mut records: Vec<(String, Record)>) -> Vec<Holding> {
     records.sort_by_key(|(_, r)| (r.time, r.run, r.seq, r.kind != RecordKind::Interim));
+    // The same record in two files (the text and the JSON copy of one log,
+    // a collector's copy) counts once.
+    let mut seen = std::collections::HashSet::new();
+    records.retain(|(_, r)| {
+        seen.insert((
+            r.run,
+            r.seq,
+            r.kind as u8,
+            r.public,
+            r.first_port,
+            r.last_port,
+            r.proto as u8,
+            r.time,
+        ))
+    });
     type Key = (u64, u32, u16, u16, u8);
     let key = |r: &Record| -> Key { (r.run, r.public, r.first_port, r.last_port, r.proto as u8) };
     let mut open: HashMap<Key, Holding> = HashMap::new();

@@ -339,7 +339,16 @@ pub fn render_stats(s: &Stats, workers: bool, count_only: bool) -> String {
 /// numbers to watch).
 pub fn render_ports(ports: &[cgnat_core::control::PortCounters]) -> String {
     let mut t = Table::new([
-        "PORT", "DEVICE", "RX PACKETS", "TX PACKETS", "RX BYTES", "TX BYTES", "MISSED", "RX ERRORS", "TX ERRORS", "NO MBUF",
+        "PORT",
+        "DEVICE",
+        "RX PACKETS",
+        "TX PACKETS",
+        "RX BYTES",
+        "TX BYTES",
+        "MISSED",
+        "RX ERRORS",
+        "TX ERRORS",
+        "NO MBUF",
     ]);
     for p in ports {
         t.row([

@@ -177,7 +177,11 @@ impl NatLogFiles {
             self.skipped.len(),
             if self.skipped.len() == 1 { "" } else { "s" },
             dir.display(),
-            if self.skipped.len() == 1 { "its first lines" } else { "their first lines" },
+            if self.skipped.len() == 1 {
+                "its first lines"
+            } else {
+                "their first lines"
+            },
             names.join(", ")
         ))
     }
@@ -187,7 +191,10 @@ impl NatLogFiles {
 /// `.log`, `.json` or `.syslog` in it (`nat.log`, `nat.log.1`,
 /// `nat.log.2.gz`, `nat.jsonl`, `nat.log-20231114.gz`, `cgnat.syslog`).
 pub fn log_like_name(n: &str) -> bool {
-    !n.starts_with('.') && !n.ends_with(INDEX_SUFFIX) && !n.ends_with(".lock") && (n.contains(".log") || n.contains(".json") || n.contains(".syslog"))
+    !n.starts_with('.')
+        && !n.ends_with(INDEX_SUFFIX)
+        && !n.ends_with(".lock")
+        && (n.contains(".log") || n.contains(".json") || n.contains(".syslog"))
 }
 
 /// Whether the head of `path` (plain or gzip) holds a NAT log record, or
@@ -275,7 +282,11 @@ pub fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
         .map(|d| d.join("cgnatctl").join("indexes"))
 }
 

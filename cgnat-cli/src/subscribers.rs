@@ -63,11 +63,9 @@ pub fn reload(client: &mut Client, file: Option<&Path>, f: Format) -> CmdResult 
     };
     match client.call(Request::Reload { path })? {
         Response::Reloaded { path, log_targets } => {
-            emit(
-                f,
-                &serde_json::json!({"reloaded": path, "log_targets": log_targets}),
-                || format!("reloaded {}\nlog targets: {}\n", path.display(), log_targets.join(", ")),
-            )?;
+            emit(f, &serde_json::json!({"reloaded": path, "log_targets": log_targets}), || {
+                format!("reloaded {}\nlog targets: {}\n", path.display(), log_targets.join(", "))
+            })?;
             Ok(EXIT_OK)
         }
         r => Err(unexpected(&r)),

@@ -129,9 +129,8 @@ pub fn frame(a: &Stats, b: &Stats, secs: f64) -> TopFrame {
             let d = |m: fn(&cgnat_core::control::WorkerStats) -> &BTreeMap<String, u64>, k: &str| {
                 rate(p.map_or(0, |p| get(m(p), k)), get(m(w), k), secs)
             };
-            let drops = |x: &cgnat_core::control::WorkerStats| {
-                x.nat.iter().filter(|(k, _)| k.starts_with("drop.")).map(|(_, v)| *v).sum::<u64>()
-            };
+            let drops =
+                |x: &cgnat_core::control::WorkerStats| x.nat.iter().filter(|(k, _)| k.starts_with("drop.")).map(|(_, v)| *v).sum::<u64>();
             WorkerRates {
                 id: w.id,
                 rx_inside: d(|x| &x.dataplane, "rx_inside"),
@@ -264,11 +263,7 @@ pub fn render_frame(f: &TopFrame) -> String {
         }
         out.push_str(&t.render());
     }
-    out.push_str(&format!(
-        "\nlog: {} records/s, {} pending\n",
-        r(f.log_records),
-        f.log_pending
-    ));
+    out.push_str(&format!("\nlog: {} records/s, {} pending\n", r(f.log_records), f.log_pending));
     out
 }
 
@@ -282,10 +277,7 @@ fn stats(c: &mut Client) -> Result<Stats, CliError> {
 /// `cgnatctl top`.
 pub fn top(client: &mut Client, a: &TopArgs, f: Format) -> CmdResult {
     if !(0.1..=3600.0).contains(&a.interval) {
-        return Err(CliError::usage(format!(
-            "--interval {}: between 0.1 and 3600 seconds",
-            a.interval
-        )));
+        return Err(CliError::usage(format!("--interval {}: between 0.1 and 3600 seconds", a.interval)));
     }
     let tty = std::io::stdout().is_terminal() && f == Format::Human;
     let frames = a.count.unwrap_or(if tty { u32::MAX } else { 1 });

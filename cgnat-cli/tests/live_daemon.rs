@@ -122,7 +122,7 @@ fn times(s: &str) -> String {
         let t = &s[i..];
         let looks = t.len() >= 20 && t.as_bytes()[4] == b'-' && t.as_bytes()[10] == b'T' && t[..4].bytes().all(|c| c.is_ascii_digit());
         if looks {
-            let end = t.find(|c: char| c == 'Z').map(|e| e + 1).unwrap_or(20);
+            let end = t.find('Z').map(|e| e + 1).unwrap_or(20);
             out.push_str("<time>");
             i += end;
         } else {
@@ -310,7 +310,11 @@ fn live_daemon_workflows() {
     for args in [&["clear", "--subscriber", "100.64.1.20"][..], &["reload"]] {
         let r = ro_ctl(args);
         assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
-        assert!(r.stderr.contains("read-only control socket") && r.stderr.contains("(forbidden)"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("read-only control socket") && r.stderr.contains("(forbidden)"),
+            "{}",
+            r.stderr
+        );
     }
     // reload: from a file; status then names it (issue 15: it kept saying
     // "embedded").
@@ -323,7 +327,9 @@ fn live_daemon_workflows() {
     // A reload that needs a restart is refused, naming the key (exit 1).
     std::fs::write(
         &cfg,
-        std::fs::read_to_string(&cfg).unwrap().replace("block_size = ", "block_size = 1024 #"),
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("block_size = ", "block_size = 1024 #"),
     )
     .unwrap();
     let r = ctl(&["reload", cfg.to_str().unwrap()]);
@@ -372,7 +378,10 @@ fn live_daemon_workflows() {
         .unwrap();
     let mut follow = FollowGuard(Some(follow));
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(follow.0.as_mut().unwrap().try_wait().unwrap().is_none(), "events --follow ended early");
+    assert!(
+        follow.0.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "events --follow ended early"
+    );
     // clear: targeted, and --all only with --yes.
     let r = ctl(&["clear", "--subscriber", "100.64.1.10"]);
     assert_eq!(r.code, Some(1), "nothing to clear: {r:?}");
@@ -390,9 +399,17 @@ fn live_daemon_workflows() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(records.first().unwrap()["event"], "daemon-start", "--last 100 starts at the run's start");
+    assert_eq!(
+        records.first().unwrap()["event"],
+        "daemon-start",
+        "--last 100 starts at the run's start"
+    );
     assert_eq!(records.last().unwrap()["event"], "daemon-stop", "{text}");
-    let log_lines = std::fs::read_to_string(&log).unwrap().lines().filter(|l| !l.contains("block-interim")).count();
+    let log_lines = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("block-interim"))
+        .count();
     assert_eq!(records.len(), log_lines, "the follower saw every record of the log");
     // The static mapping's release record came before daemon-stop.
     assert!(

@@ -55,7 +55,11 @@ fn a_time_without_a_zone_is_refused() {
     // 23:05 in Berlin (UTC+1 in November) is 22:05Z: held by 100.64.1.10.
     let r = lookup(d.path(), "203.0.113.3:1600", "2023-11-14 23:05:00+01:00", &[]);
     assert_eq!(r.code, Some(0), "{r:?}");
-    assert!(r.stdout.contains("at 2023-11-14T22:05:00.000000Z was held by 100.64.1.10"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("at 2023-11-14T22:05:00.000000Z was held by 100.64.1.10"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// "A lookup for a time before the oldest log answers 'nobody held' with
@@ -91,7 +95,12 @@ fn a_time_the_logs_do_not_cover_is_its_own_answer() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!((v["outcome"].as_str(), v["certain"].as_bool()), (Some("held"), Some(false)));
     let r = lookup(d.path(), "203.0.113.3:1600", "2023-11-15T10:00:00Z", &[]);
-    assert!(r.stdout.contains("the NAT logs end at 2023-11-14T22:22:00.000000Z: held as of then"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("the NAT logs end at 2023-11-14T22:22:00.000000Z: held as of then"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// "A non-pool address (8.8.8.8:53) also gets 'nobody holds'." With the
@@ -102,19 +111,19 @@ fn a_time_the_logs_do_not_cover_is_its_own_answer() {
 fn a_non_pool_address_says_so() {
     let d = log_dir();
     let cfg = lab_config();
-    let r = lookup(
-        d.path(),
-        "8.8.8.8:53",
-        "2023-11-14T22:05:00Z",
-        &["--config", cfg.to_str().unwrap()],
-    );
+    let r = lookup(d.path(), "8.8.8.8:53", "2023-11-14T22:05:00Z", &["--config", cfg.to_str().unwrap()]);
     assert_eq!(r.code, Some(1), "{r:?}");
     assert!(
-        r.stdout.starts_with("nobody held 8.8.8.8:53 at 2023-11-14T22:05:00.000000Z: 8.8.8.8 is not a public address of this NAT"),
+        r.stdout
+            .starts_with("nobody held 8.8.8.8:53 at 2023-11-14T22:05:00.000000Z: 8.8.8.8 is not a public address of this NAT"),
         "{}",
         r.stdout
     );
-    assert!(r.stderr.contains("the pool of") && r.stderr.contains("203.0.113.0/28"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the pool of") && r.stderr.contains("203.0.113.0/28"),
+        "{}",
+        r.stderr
+    );
     let r = lookup(
         d.path(),
         "8.8.8.8:53",

@@ -91,7 +91,16 @@ pub fn timeout(state: u8, two_way: bool, t: &Timeouts) -> u32 {
 }
 
 /// Every name [`name`] gives (the `sessions --state` filter checks them).
-pub const NAMES: &[&str] = &["syn-sent", "syn-received", "established", "midstream", "closing", "closed", "reset", "none"];
+pub const NAMES: &[&str] = &[
+    "syn-sent",
+    "syn-received",
+    "established",
+    "midstream",
+    "closing",
+    "closed",
+    "reset",
+    "none",
+];
 
 /// A short name for the CLI (`syn-sent`, `established`, ...).
 pub fn name(state: u8) -> &'static str {

@@ -79,7 +79,10 @@ fn invalid_values_name_key_value_and_allowed() {
     // in the environment is an error.
     let (rc, out) = cgnatd(&["--lab", "--check"], &[("CGNAT_NAT__BLOK_SIZE", "256")]);
     assert_eq!(rc, 1, "{out}");
-    assert!(out.contains("environment variable CGNAT_NAT__BLOK_SIZE=256") && out.contains("blok_size"), "{out}");
+    assert!(
+        out.contains("environment variable CGNAT_NAT__BLOK_SIZE=256") && out.contains("blok_size"),
+        "{out}"
+    );
     let (rc, out) = cgnatd(&["--lab", "--check"], &[("CGNAT_NTA__BLOCK_SIZE", "256")]);
     assert_eq!(rc, 1, "{out}");
     assert!(out.contains("CGNAT_NTA__BLOCK_SIZE: no configuration table `nta`"), "{out}");

@@ -53,8 +53,14 @@ impl Drop for TempDir {
 fn command(dir: &Path, name: &str, log: &Path) -> Command {
     let mut c = Command::new(CGNATD);
     c.arg("--lab")
-        .env("CGNAT_DATAPLANE__INSIDE__DEVICE", format!("net_null{},no-rx=1", if name == "a" { 0 } else { 2 }))
-        .env("CGNAT_DATAPLANE__OUTSIDE__DEVICE", format!("net_null{},no-rx=1", if name == "a" { 1 } else { 3 }))
+        .env(
+            "CGNAT_DATAPLANE__INSIDE__DEVICE",
+            format!("net_null{},no-rx=1", if name == "a" { 0 } else { 2 }),
+        )
+        .env(
+            "CGNAT_DATAPLANE__OUTSIDE__DEVICE",
+            format!("net_null{},no-rx=1", if name == "a" { 1 } else { 3 }),
+        )
         .env("CGNAT_DATAPLANE__WORKERS", "1")
         .env("CGNAT_CONTROL__SOCKET", dir.join(format!("{name}.sock")))
         .env("CGNAT_METRICS__ENABLED", "false")
@@ -86,7 +92,10 @@ fn a_second_daemon_on_the_same_log_refuses_to_start() {
     let t = Instant::now();
     while !dir.path().join("a.sock").exists() {
         if let Ok(Some(st)) = a.0.try_wait() {
-            panic!("cgnatd a exited ({st}): {}", std::fs::read_to_string(dir.path().join("a.out")).unwrap_or_default());
+            panic!(
+                "cgnatd a exited ({st}): {}",
+                std::fs::read_to_string(dir.path().join("a.out")).unwrap_or_default()
+            );
         }
         assert!(t.elapsed() < Duration::from_secs(60), "cgnatd a did not start");
         std::thread::sleep(Duration::from_millis(50));
@@ -121,10 +130,13 @@ fn a_second_daemon_on_the_same_log_refuses_to_start() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.matches("daemon-start").count(), 1, "{text}");
     assert!(text.contains("reason=shutdown"), "{text}");
-    common::natlog::assert_verifies(&[log.clone()], false);
+    common::natlog::assert_verifies(std::slice::from_ref(&log), false);
     // With a stopped, the lock is free: a new daemon may use the log
     // (checked without starting one: the lock is a plain flock).
     let f = std::fs::File::open(dir.path().join(".nat.log.lock")).unwrap();
     // SAFETY: a valid descriptor.
-    assert_eq!(unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    assert_eq!(
+        unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
 }

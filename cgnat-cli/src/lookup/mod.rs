@@ -293,7 +293,12 @@ pub fn run(socket: Option<&Path>, a: &LookupArgs, f: Format, timing: bool) -> Cm
 /// Why nobody was found: the address is not the NAT's, the logs do not
 /// cover the time, or nobody held the port then (issue 15: each its own
 /// answer). The reason is added to the report's warnings.
-fn not_found_outcome(r: &mut LookupReport, pool: Option<(String, cgnat_core::config::NatConfig)>, address_logged: bool, at: Micros) -> Outcome {
+fn not_found_outcome(
+    r: &mut LookupReport,
+    pool: Option<(String, cgnat_core::config::NatConfig)>,
+    address_logged: bool,
+    at: Micros,
+) -> Outcome {
     let a = r.public;
     if let Some((file, nat)) = &pool {
         if !nat.is_pool_address(a) {
@@ -310,7 +315,11 @@ fn not_found_outcome(r: &mut LookupReport, pool: Option<(String, cgnat_core::con
         return Outcome::NotCovered;
     };
     if at < c.from || at > c.to {
-        let (side, need) = if at < c.from { ("before", "older logs") } else { ("after", "newer logs, or the running daemon (lookup without --at)") };
+        let (side, need) = if at < c.from {
+            ("before", "older logs")
+        } else {
+            ("after", "newer logs, or the running daemon (lookup without --at)")
+        };
         r.warnings.push(format!(
             "{} is {side} the period the NAT logs cover ({} to {}): {need} are needed to answer",
             format_time(at),

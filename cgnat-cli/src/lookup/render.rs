@@ -92,7 +92,10 @@ fn render_live(r: &LookupReport) -> String {
     let what = format!("{}:{}", r.public, r.port);
     let Some(h) = r.history.holders.first() else {
         return match r.outcome {
-            Outcome::NotInPool => format!("nobody holds {what}: {} is not a public address of this NAT (not in its pool)\n", r.public),
+            Outcome::NotInPool => format!(
+                "nobody holds {what}: {} is not a public address of this NAT (not in its pool)\n",
+                r.public
+            ),
             _ => format!("nobody holds {what} now\n"),
         };
     };

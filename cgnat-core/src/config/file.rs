@@ -34,7 +34,13 @@ pub const ENV_PREFIX: &str = "CGNAT";
 const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS"];
 
 /// Keys whose environment override is a comma-separated list.
-const LIST_KEYS: &[&str] = &["nat.inside_prefixes", "nat.pool", "nat.pool_exclude", "nat.bypass", "dataplane.eal_args"];
+const LIST_KEYS: &[&str] = &[
+    "nat.inside_prefixes",
+    "nat.pool",
+    "nat.pool_exclude",
+    "nat.bypass",
+    "dataplane.eal_args",
+];
 
 /// Everything in `cgnatd`'s configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -154,7 +160,9 @@ pub fn load_with_env(file: Option<&Path>, env: Option<HashMap<String, String>>) 
 fn config_vars(env: HashMap<String, String>) -> Result<Vec<(String, String)>, LoadError> {
     let mut vars: Vec<(String, String)> = Vec::new();
     for (k, v) in env {
-        let Some(rest) = k.strip_prefix(&format!("{ENV_PREFIX}_")) else { continue };
+        let Some(rest) = k.strip_prefix(&format!("{ENV_PREFIX}_")) else {
+            continue;
+        };
         let Some((table, key)) = rest.split_once("__") else { continue };
         if !TABLES.iter().any(|t| t.eq_ignore_ascii_case(table)) {
             return Err(LoadError::Parse {
@@ -310,14 +318,22 @@ mod tests {
     /// variable now, and unknown tables anywhere are errors.
     #[test]
     fn environment_errors_name_the_variable() {
-        let e = parse(EMBEDDED_LAB_CONFIG, ConfigSource::File("/etc/cgnat/cgnatd.toml".into()), env(&[("CGNAT_NAT__BLOK_SIZE", "256")]))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            EMBEDDED_LAB_CONFIG,
+            ConfigSource::File("/etc/cgnat/cgnatd.toml".into()),
+            env(&[("CGNAT_NAT__BLOK_SIZE", "256")]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("environment variable CGNAT_NAT__BLOK_SIZE=256: "), "{e}");
         assert!(e.contains("blok_size") && !e.contains("/etc/cgnat"), "{e}");
-        let e = parse(EMBEDDED_LAB_CONFIG, ConfigSource::Embedded, env(&[("CGNAT_NTA__BLOCK_SIZE", "256")]))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            EMBEDDED_LAB_CONFIG,
+            ConfigSource::Embedded,
+            env(&[("CGNAT_NTA__BLOCK_SIZE", "256")]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.starts_with("environment variable CGNAT_NTA__BLOCK_SIZE: no configuration table `nta`"),
             "{e}"
@@ -332,12 +348,20 @@ mod tests {
             "{e}"
         );
         // The file's own mistakes are the file's, whatever the environment.
-        let e = parse("[nat]\nblock_sise = 3\n", ConfigSource::File("x.toml".into()), env(&[("CGNAT_NAT__BLOCK_SIZE", "256")]))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "[nat]\nblock_sise = 3\n",
+            ConfigSource::File("x.toml".into()),
+            env(&[("CGNAT_NAT__BLOCK_SIZE", "256")]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("x.toml: ") && e.contains("block_sise"), "{e}");
         // Unknown tables in the file, at the top and nested.
-        for text in ["[natt]\nblock_size = 3\n", "[nat.timeout]\nudp = 300\n", "[log.clok]\nslew_ppm = 1\n"] {
+        for text in [
+            "[natt]\nblock_size = 3\n",
+            "[nat.timeout]\nudp = 300\n",
+            "[log.clok]\nslew_ppm = 1\n",
+        ] {
             let e = parse(text, ConfigSource::Embedded, env(&[])).unwrap_err().to_string();
             assert!(e.contains("unknown field"), "{text}: {e}");
         }

@@ -406,7 +406,11 @@ impl LogConfig {
         }
         for (key, v) in [("log.owner", &self.owner), ("log.group", &self.group)] {
             if v.as_ref().is_some_and(|v| v.is_empty() || v.contains(['/', ':', ' '])) {
-                return Err(ConfigError::new(key, format!("{:?}", v.as_deref().unwrap_or("")), "a name or a numeric id"));
+                return Err(ConfigError::new(
+                    key,
+                    format!("{:?}", v.as_deref().unwrap_or("")),
+                    "a name or a numeric id",
+                ));
             }
         }
         if self.file.as_os_str().is_empty() {

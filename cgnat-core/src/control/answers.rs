@@ -326,4 +326,3 @@ pub struct ClearResult {
     /// Releases deferred because the log was stalled (retried by the sweeper).
     pub deferred: u64,
 }
-

@@ -484,10 +484,9 @@ mod tests {
     /// consecutive indexes.
     #[test]
     fn excluded_addresses_are_not_in_the_pool() {
-        let c: NatConfig = toml::from_str(
-            "pool = [\"203.0.113.0/29\", \"198.51.100.7/32\"]\npool_exclude = [\"203.0.113.0/32\", \"203.0.113.4/31\"]\n",
-        )
-        .unwrap();
+        let c: NatConfig =
+            toml::from_str("pool = [\"203.0.113.0/29\", \"198.51.100.7/32\"]\npool_exclude = [\"203.0.113.0/32\", \"203.0.113.4/31\"]\n")
+                .unwrap();
         c.validate().unwrap();
         assert_eq!(c.pool_size(), 6);
         let p = Pool::new(&c);
@@ -498,15 +497,15 @@ mod tests {
             assert!(!c.is_pool_address(Ipv4Addr::from(a(x))));
         }
         let kept: Vec<u32> = (0..p.size()).map(|i| p.addr_of(i)).collect();
-        assert_eq!(
-            kept,
-            [a(1), a(2), a(3), a(6), a(7), u32::from(Ipv4Addr::new(198, 51, 100, 7))]
-        );
+        assert_eq!(kept, [a(1), a(2), a(3), a(6), a(7), u32::from(Ipv4Addr::new(198, 51, 100, 7))]);
         for (i, x) in kept.iter().enumerate() {
             assert_eq!(p.index_of(*x), Some(i as u32));
         }
         for (bad, needle) in [
-            ("pool_exclude = [\"192.0.2.1/32\"]", "nat.pool_exclude = [\"192.0.2.1/32\"]: addresses inside nat.pool"),
+            (
+                "pool_exclude = [\"192.0.2.1/32\"]",
+                "nat.pool_exclude = [\"192.0.2.1/32\"]: addresses inside nat.pool",
+            ),
             ("pool_exclude = [\"203.0.113.0/28\"]", "addresses inside nat.pool"),
             ("pool_exclude = [\"203.0.113.0/29\"]", "at least one address of nat.pool"),
         ] {

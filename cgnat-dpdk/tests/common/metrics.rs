@@ -44,9 +44,6 @@ pub fn families(body: &str) -> Vec<String> {
 /// row starting with the name in backquotes).
 pub fn assert_documented(body: &str) {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md")).unwrap();
-    let missing: Vec<String> = families(body)
-        .into_iter()
-        .filter(|f| !doc.contains(&format!("| `{f}`")))
-        .collect();
+    let missing: Vec<String> = families(body).into_iter().filter(|f| !doc.contains(&format!("| `{f}`"))).collect();
     assert!(missing.is_empty(), "metrics not documented in docs/metrics.md: {missing:?}");
 }

@@ -19,8 +19,8 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::mpsc::{sync_channel, SyncSender, TryRecvError};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 

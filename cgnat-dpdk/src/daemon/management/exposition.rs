@@ -83,11 +83,7 @@ pub fn nat_metric(c: Counter) -> Family {
             "Packets larger than the egress MTU without DF, to be fragmented.",
         ),
         Counter::SessionsCreated => ("cgnat_sessions_created_total", None, "Sessions (flows) created."),
-        Counter::MappingsCreated => (
-            "cgnat_mappings_created_total",
-            None,
-            "Endpoint-independent mappings created.",
-        ),
+        Counter::MappingsCreated => ("cgnat_mappings_created_total", None, "Endpoint-independent mappings created."),
         Counter::BlocksAllocated => (
             "cgnat_port_blocks_allocated_total",
             None,
@@ -384,13 +380,7 @@ pub fn render(ctx: &QueryContext, per_address: bool, x: &mut Exposition) {
 fn tables(stats: &Stats, x: &mut Exposition) {
     for t in &stats.tables {
         let l = format!("table=\"{}\"", t.name);
-        x.sample(
-            "cgnat_table_entries",
-            "gauge",
-            "Entries in use per preallocated table.",
-            &l,
-            t.used,
-        );
+        x.sample("cgnat_table_entries", "gauge", "Entries in use per preallocated table.", &l, t.used);
         x.sample(
             "cgnat_table_capacity_entries",
             "gauge",
@@ -636,7 +626,10 @@ mod tests {
     #[test]
     fn every_counter_has_one_family() {
         let mut help: BTreeMap<&str, &str> = BTreeMap::new();
-        let fams = Counter::ALL.iter().map(|c| nat_metric(*c)).chain(DpCounter::ALL.iter().map(|c| dp_metric(*c)));
+        let fams = Counter::ALL
+            .iter()
+            .map(|c| nat_metric(*c))
+            .chain(DpCounter::ALL.iter().map(|c| dp_metric(*c)));
         let mut seen = std::collections::HashSet::new();
         for (name, l, h) in fams {
             assert!(name.ends_with("_total"), "{name}");

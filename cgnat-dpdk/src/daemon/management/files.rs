@@ -175,7 +175,10 @@ impl LogLock {
         }
         // Ours: say who holds it (for the refusal message of the next one).
         let _ = perms.apply(&f);
-        let _ = f.set_len(0).and_then(|_| f.rewind()).and_then(|_| writeln!(f, "{}", std::process::id()));
+        let _ = f
+            .set_len(0)
+            .and_then(|_| f.rewind())
+            .and_then(|_| writeln!(f, "{}", std::process::id()));
         map.insert(key.clone(), Held { file: f, users: 1 });
         Ok(LogLock { path: key })
     }
@@ -244,7 +247,11 @@ mod tests {
         assert_ne!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
         drop(a);
         // SAFETY: as above.
-        assert_ne!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0, "b still holds it");
+        assert_ne!(
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+            0,
+            "b still holds it"
+        );
         drop(b);
         // SAFETY: as above.
         assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0, "released");

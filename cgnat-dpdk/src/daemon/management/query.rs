@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use cgnat_core::config::StaticProtocol;
 use cgnat_core::control::{
-    BlockDetail, Limits, LogStats, LookupResult, Owner, PortCounters, ProtocolCounts, ProtocolName, SessionFilter, SessionInfo, SessionList,
-    SinkStats, Stats, Status, SubscriberDetail, SubscriberList, SubscriberSort, SubscriberSummary, TableFill, WorkerStats,
+    BlockDetail, Limits, LogStats, LookupResult, Owner, PortCounters, ProtocolCounts, ProtocolName, SessionFilter, SessionInfo,
+    SessionList, SinkStats, Stats, Status, SubscriberDetail, SubscriberList, SubscriberSort, SubscriberSummary, TableFill, WorkerStats,
 };
 use cgnat_core::counters::{CounterSnapshot, Counters};
 use cgnat_core::pool::{BlockInfo, BlockState};
@@ -239,7 +239,9 @@ impl QueryContext {
                     StaticProtocol::Tcp => Protocol::Tcp,
                     StaticProtocol::Udp => Protocol::Udp,
                 };
-                let live = nat.lookup_public(m.public_addr, m.public_port).map_or(0, |o| o.mappings.iter().filter(|x| x.0 == p).count());
+                let live = nat
+                    .lookup_public(m.public_addr, m.public_port)
+                    .map_or(0, |o| o.mappings.iter().filter(|x| x.0 == p).count());
                 blocks.push(BlockDetail {
                     public: m.public_addr,
                     first_port: m.public_port,

@@ -54,7 +54,7 @@ impl Count {
 }
 
 /// What the management servers accepted, refused and cut off (exported by
-/// [`super::metrics::render_servers`]).
+/// [`super::exposition::render_servers`]).
 #[derive(Debug, Default)]
 pub struct ServerCounters {
     /// Control connections accepted.
@@ -164,9 +164,9 @@ impl ManagementServers {
             (Some(p), true) => {
                 let named = |e: io::Error| io::Error::new(e.kind(), format!("read-only control socket {}: {e}", p.display()));
                 let gid = match &control_cfg.readonly_group {
-                    Some(g) => Some(super::files::resolve_group(g).map_err(|e| {
-                        io::Error::new(e.kind(), format!("control.readonly_group: {e}"))
-                    })?),
+                    Some(g) => {
+                        Some(super::files::resolve_group(g).map_err(|e| io::Error::new(e.kind(), format!("control.readonly_group: {e}")))?)
+                    }
                     None => None,
                 };
                 let l = control::bind_mode(p, 0o660, gid).map_err(named)?;
@@ -195,7 +195,14 @@ impl ManagementServers {
             limiter.clone(),
             true,
         ));
-        let control = Arc::new(ControlServer::new(control_cfg, ctx.clone(), tx, counters.clone(), limiter.clone(), false));
+        let control = Arc::new(ControlServer::new(
+            control_cfg,
+            ctx.clone(),
+            tx,
+            counters.clone(),
+            limiter.clone(),
+            false,
+        ));
         let metrics = Arc::new(MetricsServer::new(metrics_cfg, ctx, counters, limiter));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
