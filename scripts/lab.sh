@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The lab (README quick start): installs what it needs, builds cgnatd and
-# cgnatctl, and runs tests/lab.sh: cgnatd with the embedded default config on
+# cgnatctl, and runs tests/lab.sh: cgnatd --lab (the embedded lab config) on
 # TAP PMD ports, two subscriber namespaces and an internet namespace, real
 # traffic (ping, curl, UDP, iperf3 both ways), the NAT log, then cleanup.
 # As root on Debian 12; safe to run twice.

@@ -165,7 +165,7 @@ start_cgnatd() {
     CGNAT_NAT__MAX_SUBSCRIBERS=$((SUBS + 1024)) \
     CGNAT_NAT__MAX_SESSIONS=$((TOTAL * 2 + 4096)) \
     CGNAT_NAT__MAX_MAPPINGS=$((TOTAL * 2 + 4096)) \
-        "${pre[@]}" "$CGNATD" --stats-file "$WORK/$run-stats.txt" >"$WORK/$run.log" 2>&1 &
+        "${pre[@]}" "$CGNATD" --lab --stats-file "$WORK/$run-stats.txt" >"$WORK/$run.log" 2>&1 &
     echo $! >"$WORK/cgnatd.pid"
     for _ in $(seq 1 600); do
         grep -q "NAT log targets" "$WORK/$run.log" && break
