@@ -101,6 +101,18 @@ fn lab_end_to_end() {
         "PASS sub2 saw sub1 as a pool address",
         "PASS NAT log has a block allocation for 100.64.1.10",
         "PASS clean shutdown",
+        // Issue 15: the check step exercises the operator's toolkit.
+        "PASS cgnatctl reload configs/lab.toml",
+        "PASS cgnatctl subscribers lists both subscribers",
+        "PASS cgnatctl top: one frame",
+        "PASS cgnatctl stats: NIC counters",
+        "PASS read-only socket answers queries",
+        "PASS read-only socket refuses clear",
+        "PASS cgnatctl history 100.64.1.10",
+        "PASS no index file written beside the NAT logs",
+        "PASS events --follow got every record to daemon-stop",
+        "PASS every exported metric is in docs/metrics.md",
+        "PASS the NAT logs are mode 0640",
         "PASS 2 workers received on both ports",
         "lab: ALL PASSED",
     ] {
