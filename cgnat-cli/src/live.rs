@@ -479,6 +479,35 @@ mod tests {
         }
     }
 
+    /// Issue 15: "session filters by state and prefix".
+    #[test]
+    fn session_filters_by_state_and_prefix() {
+        let a = |sub: Option<&str>, dst: Option<&str>, state: Option<&str>| SessionsArgs {
+            subscriber: sub.map(String::from),
+            public: None,
+            destination: dst.map(String::from),
+            proto: Some(ProtoArg::Tcp),
+            state: state.map(String::from),
+            limit: 10,
+        };
+        let f = session_filter(&a(Some("100.64.1.0/24"), Some("198.51.100.0/24"), Some("established"))).unwrap();
+        assert_eq!(f.subscriber_prefix, Some("100.64.1.0/24".parse().unwrap()));
+        assert_eq!(f.destination_prefix, Some("198.51.100.0/24".parse().unwrap()));
+        assert_eq!((f.subscriber, f.destination, f.state.as_deref()), (None, None, Some("established")));
+        let f = session_filter(&a(Some("100.64.1.10"), Some("198.51.100.1:443"), Some("-"))).unwrap();
+        assert_eq!(
+            (f.subscriber, f.destination_port),
+            (Some("100.64.1.10".parse().unwrap()), Some(443))
+        );
+        let e = session_filter(&a(None, None, Some("estab"))).unwrap_err();
+        assert!(
+            e.message.contains("not a session state") && e.message.contains("established"),
+            "{e}"
+        );
+        assert!(session_filter(&a(Some("100.64.1.1/24"), None, None)).is_err(), "host bits set");
+        assert!(session_filter(&a(Some("nope"), None, None)).is_err());
+    }
+
     #[test]
     fn clear_needs_a_target_and_confirmation() {
         let a = |s: Option<&str>, p: Option<&str>, all, yes| ClearArgs {
