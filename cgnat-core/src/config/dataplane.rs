@@ -170,7 +170,62 @@ impl PortConfig {
     pub fn is_pci(&self) -> bool {
         is_pci_address(self.port_name())
     }
+
+    /// The value of `key=` in the virtual-device arguments, if given.
+    pub fn device_arg(&self, key: &str) -> Option<&str> {
+        self.device
+            .split(',')
+            .skip(1)
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim())
+    }
+
+    /// Whether the device is an AF_XDP port (`net_af_xdp0,iface=...`;
+    /// docs/decisions/014-af-xdp-ports.md).
+    pub fn is_af_xdp(&self) -> bool {
+        self.port_name().starts_with("net_af_xdp")
+    }
+
+    /// Mbufs the PMD takes from the packet pool per RX queue beyond the
+    /// descriptor rings: an AF_XDP queue hands [`AF_XDP_FILL_MBUFS`] to the
+    /// kernel's fill ring when it is set up; 0 for other PMDs.
+    pub fn pmd_mbufs_per_queue(&self) -> u32 {
+        if self.is_af_xdp() {
+            AF_XDP_FILL_MBUFS
+        } else {
+            0
+        }
+    }
+
+    /// The number of queues an AF_XDP device opens (`queue_count=`, 1 by
+    /// default, as in DPDK); an error names the key and what is allowed.
+    fn af_xdp_queues(&self, side: &str) -> Result<u16, ConfigError> {
+        let key = format!("dataplane.{side}.device");
+        if self.device_arg("iface").map_or(true, str::is_empty) {
+            return Err(ConfigError::new(
+                key,
+                format!("\"{}\"", self.device),
+                "AF_XDP device arguments naming the kernel interface, e.g. \"net_af_xdp0,iface=eth1\"",
+            ));
+        }
+        match self.device_arg("queue_count") {
+            None => Ok(1),
+            Some(v) => v.parse::<u16>().ok().filter(|&n| (1..=MAX_WORKERS).contains(&n)).ok_or_else(|| {
+                ConfigError::new(
+                    key,
+                    format!("\"{}\"", self.device),
+                    format!("queue_count between 1 and {MAX_WORKERS}"),
+                )
+            }),
+        }
+    }
 }
+
+/// Buffers an AF_XDP RX queue puts in the kernel's fill ring at setup
+/// (DPDK 22.11 `ETH_AF_XDP_DFLT_NUM_DESCS`, libxdp's default ring size);
+/// the queue setup fails with EINVAL when the pool has fewer free.
+pub const AF_XDP_FILL_MBUFS: u32 = 2048;
 
 /// Whether `s` looks like a PCI address (`0000:03:00.0` or `03:00.0`).
 pub fn is_pci_address(s: &str) -> bool {
@@ -419,6 +474,36 @@ impl DataplaneConfig {
         }
         self.inside.validate("inside", nat)?;
         self.outside.validate("outside", nat)?;
+        for (side, p) in [("inside", &self.inside), ("outside", &self.outside)] {
+            if !p.is_af_xdp() {
+                continue;
+            }
+            // One RX/TX queue pair per worker on each port; an AF_XDP port
+            // binds exactly queue_count kernel queues (a veth has one).
+            let q = p.af_xdp_queues(side)?;
+            if q != self.workers {
+                return Err(ConfigError::new(
+                    "dataplane.workers",
+                    self.workers,
+                    format!(
+                        "the number of queues of the AF_XDP port dataplane.{side}.device ({q}: queue_count, 1 unless given); \
+                         set queue_count={} in its arguments (the interface needs as many combined channels; a veth has none: 1 worker)",
+                        self.workers
+                    ),
+                ));
+            }
+        }
+        let held = (self.inside.pmd_mbufs_per_queue() + self.outside.pmd_mbufs_per_queue()) * self.workers as u32;
+        if self.mbufs != 0 && held > 0 && self.mbufs < held + 1024 {
+            return Err(ConfigError::new(
+                "dataplane.mbufs",
+                self.mbufs,
+                format!(
+                    "0 (automatic) or at least {}: the AF_XDP ports keep {held} buffers in their fill rings",
+                    held + 1024
+                ),
+            ));
+        }
         if self.inside.port_name() == self.outside.port_name() {
             return Err(ConfigError::new(
                 "dataplane.outside.device",
@@ -462,6 +547,44 @@ mod tests {
         assert!(is_pci_address("af:00.1"));
         assert!(!is_pci_address("net_tap0"));
         assert!(!is_pci_address("0000:03:00.9"));
+    }
+
+    #[test]
+    fn af_xdp_ports_name_their_interface_and_queues() {
+        // docs/decisions/014-af-xdp-ports.md: one queue per worker, the
+        // kernel interface named, room in the pool for the fill rings.
+        let nat = NatConfig::default();
+        let mut d = DataplaneConfig::default();
+        d.inside.device = "net_af_xdp0,iface=x-in,busy_budget=0".into();
+        assert!(d.inside.is_af_xdp() && !d.outside.is_af_xdp());
+        assert_eq!(d.inside.device_arg("iface"), Some("x-in"));
+        assert_eq!(d.inside.device_arg("busy_budget"), Some("0"));
+        assert_eq!(d.inside.device_arg("queue_count"), None);
+        assert_eq!(d.inside.pmd_mbufs_per_queue(), AF_XDP_FILL_MBUFS);
+        assert_eq!(d.outside.pmd_mbufs_per_queue(), 0);
+        d.validate(&nat).unwrap();
+        d.workers = 2;
+        let e = d.validate(&nat).unwrap_err();
+        assert_eq!(e.key, "dataplane.workers");
+        assert!(e.to_string().contains("queue_count=2"), "{e}");
+        d.inside.device = "net_af_xdp0,iface=x-in,queue_count=2".into();
+        d.validate(&nat).unwrap();
+        d.inside.device = "net_af_xdp0,iface=x-in,queue_count=two".into();
+        let e = d.validate(&nat).unwrap_err();
+        assert_eq!(e.key, "dataplane.inside.device");
+        assert!(e.to_string().contains("queue_count between 1 and"), "{e}");
+        d.workers = 1;
+        d.inside.device = "net_af_xdp0".into();
+        let e = d.validate(&nat).unwrap_err();
+        assert_eq!(e.key, "dataplane.inside.device");
+        assert!(e.to_string().contains("iface="), "{e}");
+        d.inside.device = "net_af_xdp0,iface=x-in".into();
+        d.mbufs = 2047;
+        let e = d.validate(&nat).unwrap_err();
+        assert_eq!(e.key, "dataplane.mbufs");
+        assert!(e.to_string().contains("at least 3072"), "{e}");
+        d.mbufs = 3072;
+        d.validate(&nat).unwrap();
     }
 
     #[test]

@@ -152,13 +152,15 @@ pub fn data_room(cfg: &DaemonConfig) -> u16 {
 }
 
 /// Mbufs for `workers` workers: every RX and TX ring full, plus bursts,
-/// held packets and fragments; rounded to 2^n - 1.
+/// held packets and fragments, plus what the PMDs keep per queue (an AF_XDP
+/// queue's fill ring); rounded to 2^n - 1.
 pub fn pool_size(cfg: &DaemonConfig) -> u32 {
     let d = &cfg.dataplane;
     if d.mbufs != 0 {
         return d.mbufs;
     }
-    let per = 2 * (d.rx_desc as u32 + d.tx_desc as u32) + 4 * 32 + d.arp_hold_packets as u32 + cfg.nat.fragments.max_held + 256;
+    let pmd = d.inside.pmd_mbufs_per_queue() + d.outside.pmd_mbufs_per_queue();
+    let per = 2 * (d.rx_desc as u32 + d.tx_desc as u32) + 4 * 32 + d.arp_hold_packets as u32 + cfg.nat.fragments.max_held + 256 + pmd;
     ((per * d.workers as u32).max(1024) + 1).next_power_of_two() - 1
 }
 
