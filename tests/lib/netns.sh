@@ -10,12 +10,23 @@
 # The caller sets P (namespace prefix), IF_IN, IF_OUT, WORK (work
 # directory), CGNATD, WORKERS and METRICS (host:port) before calling
 # these; NAMESPACES lists the namespaces `lab_down` removes.
+#
+# PORT_KIND (default tap) chooses cgnatd's ports: `tap` (cgnatd creates TAP
+# interfaces $IF_IN/$IF_OUT, which are then moved into the namespaces) or
+# `afxdp` (AF_XDP PMD on veth pairs: cgnatd binds $IF_IN/$IF_OUT in the
+# root namespace, their peers $IF_IN-p/$IF_OUT-p go into the namespaces;
+# one queue per veth, so one worker; docs/decisions/014-af-xdp-ports.md).
 
 NS_ACCESS=$P-access NS_INET=$P-inet
 PIDS=$WORK/pids
 GW_IN=100.64.0.1
 INET=198.51.100.1 CGN_OUT=198.51.100.2 WEB=192.0.2.80
 NAMESPACES=("$NS_ACCESS" "$NS_INET")
+PORT_KIND=${PORT_KIND:-tap}
+case "$PORT_KIND" in
+    tap | afxdp) ;;
+    *) printf 'unknown port kind "%s": tap or afxdp\n' "$PORT_KIND" >&2; exit 2 ;;
+esac
 
 FAILED=0
 say() { printf '%s\n' "$*"; }
@@ -68,7 +79,7 @@ no_offload() { # checksums must be complete on the wire (the NAT updates them in
 
 # Stops every recorded program (cgnatd last, with SIGINT so it logs its
 # releases), kills what remains in the namespaces and removes them and
-# the TAP interfaces. Safe to call twice.
+# the TAP interfaces or veth pairs. Safe to call twice.
 lab_down() {
     if [ -d "$PIDS" ]; then
         for f in "$PIDS"/*; do
@@ -92,18 +103,42 @@ lab_down() {
     done
 }
 
-# start_cgnatd [ARGS...]: cgnatd with its ports on TAP interfaces $IF_IN
-# and $IF_OUT, NAT log, control socket and stats in $WORK; waits until its
-# workers run (it creates and starts the TAP ports before the topology is
-# built around them).
+# The kernel-side links the topology is built from: the TAP interfaces
+# themselves, or the peers of the veths cgnatd's AF_XDP ports bind.
+link_in() { if [ "$PORT_KIND" = afxdp ]; then echo "$IF_IN-p"; else echo "$IF_IN"; fi; }
+link_out() { if [ "$PORT_KIND" = afxdp ]; then echo "$IF_OUT-p"; else echo "$IF_OUT"; fi; }
+
+# AF_XDP: the veth pairs exist before cgnatd binds them. Checksums are
+# complete on the peers (an AF_XDP port receives the frame as sent; the NAT
+# updates checksums incrementally).
+afxdp_links() {
+    local i
+    for i in "$IF_IN" "$IF_OUT"; do
+        ip link add "$i" type veth peer name "$i-p"
+        ip link set "$i" up
+        ethtool -K "$i" tx off rx off >/dev/null 2>&1 || true
+        ethtool -K "$i-p" tx off rx off >/dev/null 2>&1 || true
+    done
+}
+
+# start_cgnatd [ARGS...]: cgnatd with its ports on $IF_IN and $IF_OUT (TAP
+# interfaces it creates, or AF_XDP on veths), NAT log, control socket and
+# stats in $WORK; waits until its workers run (the topology is built around
+# its ports afterwards).
 start_cgnatd() {
-    say "lab: starting cgnatd ($WORKERS workers)"
+    local in="net_tap0,iface=$IF_IN" out="net_tap1,iface=$IF_OUT"
+    if [ "$PORT_KIND" = afxdp ]; then
+        afxdp_links
+        # busy_budget=0: no busy-poll system call per empty poll.
+        in="net_af_xdp0,iface=$IF_IN,busy_budget=0" out="net_af_xdp1,iface=$IF_OUT,busy_budget=0"
+    fi
+    say "lab: starting cgnatd ($WORKERS workers, $PORT_KIND ports)"
     CGNAT_LOG__FILE=$WORK/nat.log \
     CGNAT_CONTROL__SOCKET=$WORK/cgnatd.sock \
     CGNAT_METRICS__LISTEN=$METRICS \
     CGNAT_DATAPLANE__WORKERS=$WORKERS \
-    CGNAT_DATAPLANE__INSIDE__DEVICE="net_tap0,iface=$IF_IN" \
-    CGNAT_DATAPLANE__OUTSIDE__DEVICE="net_tap1,iface=$IF_OUT" \
+    CGNAT_DATAPLANE__INSIDE__DEVICE="$in" \
+    CGNAT_DATAPLANE__OUTSIDE__DEVICE="$out" \
         "$CGNATD" "$@" --stats-file "$WORK/stats.txt" >"$WORK/cgnatd.log" 2>&1 &
     echo $! >"$PIDS/cgnatd"
     wait_for 60 "cgnatd workers" grep -q "worker(s) running" "$WORK/cgnatd.log" || { cat "$WORK/cgnatd.log"; return 1; }
@@ -115,21 +150,22 @@ start_cgnatd() {
 # must drop unsolicited traffic to it). Subscribers are added with
 # add_subscriber.
 topology_up() {
-    local ns
+    local ns lin lout
+    lin=$(link_in) lout=$(link_out)
     for ns in "$NS_ACCESS" "$NS_INET"; do
         ip netns add "$ns"
         ip -n "$ns" link set lo up
     done
-    ip link set "$IF_IN" netns "$NS_ACCESS"
+    ip link set "$lin" netns "$NS_ACCESS"
     ip -n "$NS_ACCESS" link add br0 type bridge
-    ip -n "$NS_ACCESS" link set "$IF_IN" master br0
+    ip -n "$NS_ACCESS" link set "$lin" master br0
     ip -n "$NS_ACCESS" link set br0 up
-    ip -n "$NS_ACCESS" link set "$IF_IN" up
-    ip link set "$IF_OUT" netns "$NS_INET"
-    ip -n "$NS_INET" addr add $INET/24 dev "$IF_OUT"
+    ip -n "$NS_ACCESS" link set "$lin" up
+    ip link set "$lout" netns "$NS_INET"
+    ip -n "$NS_INET" addr add $INET/24 dev "$lout"
     ip -n "$NS_INET" addr add $WEB/32 dev lo
-    ip -n "$NS_INET" link set "$IF_OUT" up
-    ip -n "$NS_INET" route add 203.0.113.0/28 dev "$IF_OUT"
+    ip -n "$NS_INET" link set "$lout" up
+    ip -n "$NS_INET" route add 203.0.113.0/28 dev "$lout"
     ip -n "$NS_INET" route add 100.64.0.0/10 via $CGN_OUT
 }
 
