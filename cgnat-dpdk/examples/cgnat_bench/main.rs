@@ -23,6 +23,10 @@
 //! target/release/examples/cgnat_bench --sessions 65536 --proto udp --seconds 3
 //! ```
 //!
+//! `--harness` runs the harness limit instead ([`harness`]): the same
+//! generator and ports with a forwarder that does no NAT on the worker
+//! lcore, `RESULT kind=harness` per direction.
+//!
 //! Output: human-readable lines and one `RESULT key=value ...` line per
 //! measurement (parsed by `scripts/bench.sh`).
 
@@ -82,6 +86,7 @@ struct Args {
     proto: Proto,
     seconds: f64,
     memory_mb: u32,
+    harness: bool,
 }
 
 fn parse_args() -> Args {
@@ -90,6 +95,7 @@ fn parse_args() -> Args {
         proto: Proto::Udp,
         seconds: 3.0,
         memory_mb: 256,
+        harness: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -105,6 +111,7 @@ fn parse_args() -> Args {
             }
             "--seconds" => a.seconds = v().parse().unwrap_or_else(|_| usage("bad --seconds")),
             "--memory-mb" => a.memory_mb = v().parse().unwrap_or_else(|_| usage("bad --memory-mb")),
+            "--harness" => a.harness = true,
             "-h" | "--help" => usage(""),
             o => usage(&format!("unknown argument {o}")),
         }
@@ -125,7 +132,7 @@ fn usage(msg: &str) -> ! {
     if !msg.is_empty() {
         eprintln!("cgnat_bench: {msg}");
     }
-    eprintln!("usage: cgnat_bench [--sessions N|64K|1M|16M] [--proto udp|tcp] [--seconds S] [--memory-mb MB]");
+    eprintln!("usage: cgnat_bench [--sessions N|64K|1M|16M] [--proto udp|tcp] [--seconds S] [--memory-mb MB] [--harness]");
     std::process::exit(2)
 }
 
@@ -200,6 +207,7 @@ ring_capacity = 65536
 
 mod frames;
 mod generator;
+mod harness;
 
 use frames::*;
 use generator::*;
@@ -252,6 +260,23 @@ fn main() {
     let pool = Mempool::new(&eal, "bench_pool", 16_383, 256, DEFAULT_DATA_ROOM, SOCKET_ANY).expect("mempool");
     let (inside, in_rings) = open_port(&eal, "bench_in", &pool);
     let (outside, out_rings) = open_port(&eal, "bench_out", &pool);
+    if args.harness {
+        println!(
+            "cgnat_bench: harness limit, {} frames, forwarder on lcore {lcore}, generator on lcore {}",
+            if args.proto == Proto::Udp { "UDP" } else { "TCP" },
+            eal.main_lcore()
+        );
+        harness::run(
+            &eal,
+            lcore,
+            &pool,
+            (&inside, in_rings, &outside, out_rings),
+            args.proto,
+            args.seconds,
+        );
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+        std::process::exit(0);
+    }
     let hz = tsc_hz() as f64;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
