@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of cgnat: formatting, lints, docs, unit/property/RFC tests
 # of cgnat-core, loom models, the DPDK tests (real EAL, TAP, pcap replay,
-# namespaces), the hostile-traffic suite, fuzz-target builds with a short
+# namespaces), the lab on AF_XDP ports, the hostile-traffic suite, fuzz-target builds with a short
 # fuzz run, and the benchmark smoke mode. As root on Debian 12; installs
 # what it needs; safe to re-run.
 set -euo pipefail
@@ -34,6 +34,10 @@ cargo test --workspace
 
 step "hostile-traffic suite: one real cgnatd per attack, TAP ports, namespaces, scapy (tests/hostile)"
 bash tests/hostile/run.sh
+
+step "the lab on AF_XDP ports (LAB_PORTS=afxdp tests/lab.sh run; fails if AF_XDP cannot run)"
+LAB_PORTS=afxdp LAB_QUICK=1 LAB_PREFIX=cgx LAB_IF_IN=cgx-in LAB_IF_OUT=cgx-out LAB_DIR=/tmp/cgnat-lab-afxdp \
+  bash tests/lab.sh run
 
 step "loom models of the table protocol"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p cgnat-core --test loom_tables --release
