@@ -36,7 +36,7 @@ step "hostile-traffic suite: one real cgnatd per attack, TAP ports, namespaces, 
 bash tests/hostile/run.sh
 
 step "the lab on AF_XDP ports (LAB_PORTS=afxdp tests/lab.sh run; fails if AF_XDP cannot run)"
-LAB_PORTS=afxdp LAB_QUICK=1 LAB_PREFIX=cgx LAB_IF_IN=cgx-in LAB_IF_OUT=cgx-out LAB_DIR=/tmp/cgnat-lab-afxdp \
+LAB_PORTS=afxdp LAB_QUICK=1 LAB_METRICS_PORT=9473 LAB_PREFIX=cgx LAB_IF_IN=cgx-in LAB_IF_OUT=cgx-out LAB_DIR=/tmp/cgnat-lab-afxdp \
   bash tests/lab.sh run
 
 step "loom models of the table protocol"

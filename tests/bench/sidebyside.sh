@@ -33,7 +33,8 @@
 # Usage: tests/bench/sidebyside.sh [--smoke]. Needs root. Environment:
 # CGNATD (binary; default target/release/cgnatd), SBS_DIR (work dir,
 # default /tmp/cgnat-sbs), SBS_ROUTERS (default "kernel cgnatd-tap
-# cgnatd-afpacket cgnatd-afxdp"), SBS_LOSS_PPM. Cleans up everything it
+# cgnatd-afpacket cgnatd-afxdp"; NAME@base runs CGNATD_BASE instead),
+# SBS_LOSS_PPM. Cleans up everything it
 # creates (trap) and restores the conntrack limits. Fails (exit 1) if a
 # router cannot run, e.g. AF_XDP sockets are unavailable.
 set -euo pipefail
@@ -99,6 +100,7 @@ for c in nft conntrack gcc ip ethtool; do
     command -v $c >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables conntrack gcc iproute2 ethtool >/dev/null; break; }
 done
 [ -x "$CGNATD" ] || die "no cgnatd at $CGNATD"
+BIN=$CGNATD
 cleanup
 rm -rf "$WORK"; mkdir -p "$WORK"
 gcc -O2 -Wall -o "$WORK/udpgen" "$ROOT/tests/bench/udpgen.c"
@@ -114,6 +116,9 @@ done
 # of each sink interface (one counter per router), before any IP processing.
 nsx $NS_INET nft add table netdev sink
 sink_add() { # sink_add DEV: count (and drop) the benchmark's frames arriving on DEV
+    # (a chain left from an earlier router on an interface of that name goes first)
+    nsx $NS_INET nft delete chain netdev sink "$1" 2>/dev/null || true
+    nsx $NS_INET nft delete counter netdev sink "$1" 2>/dev/null || true
     nsx $NS_INET nft add counter netdev sink "$1"
     nsx $NS_INET nft add chain netdev sink "$1" "{ type filter hook ingress device \"$1\" priority 0; }"
     nsx $NS_INET nft add rule netdev sink "$1" ip daddr $DST udp dport $DPORT counter name "\"$1\"" drop
@@ -246,7 +251,7 @@ start_cgnatd() {
         CGNAT_CONTROL__SOCKET="$WORK/$run.sock" \
         CGNAT_DATAPLANE__INSIDE__DEVICE="$in" \
         CGNAT_DATAPLANE__OUTSIDE__DEVICE="$out" \
-        "$@" "${pre[@]}" "$CGNATD" --config "$CONFIG" --stats-file "$WORK/$run-stats.txt" >"$WORK/$run.log" 2>&1 &
+        "$@" "${pre[@]}" "$BIN" --config "$CONFIG" --stats-file "$WORK/$run-stats.txt" >"$WORK/$run.log" 2>&1 &
     echo $! >"$WORK/cgnatd.pid"
     for _ in $(seq 1 600); do
         grep -q "worker(s) running" "$WORK/$run.log" && return 0
@@ -316,7 +321,8 @@ EOF
 }
 
 run_tap() {
-    start_cgnatd cgnatd-tap "" "net_tap0,iface=$IF_CIN" "net_tap1,iface=$IF_COUT"
+    local run=$1
+    start_cgnatd "$run" "" "net_tap0,iface=$IF_CIN" "net_tap1,iface=$IF_COUT"
     ip link set $IF_CIN netns $NS_SUB
     ip link set $IF_COUT netns $NS_INET
     ip -n $NS_SUB addr add 100.64.2.1/10 dev $IF_CIN
@@ -325,8 +331,8 @@ run_tap() {
         set -- $x; ip -n "$1" link set "$2" up; no_offload "$1" "$2"
     done
     prime $IF_CIN
-    measure cgnatd-tap $IF_COUT $IF_CIN $CGNAT_MAC
-    stop_cgnatd cgnatd-tap
+    measure "$run" $IF_COUT $IF_CIN $CGNAT_MAC
+    stop_cgnatd "$run"
 }
 
 # cgnatd in its own namespace on veth pairs: the same links as the kernel
@@ -344,15 +350,23 @@ run_veth() {
     prime "$p-sub"
     measure "$run" "$p-inet" "$p-sub" $CGNAT_MAC
     stop_cgnatd "$run"
+    ip netns del "$ns"
 }
 
+# A router named NAME@base runs the baseline build ($CGNATD_BASE; set by
+# scripts/bench.sh --baseline) instead of $CGNATD.
 for r in $ROUTERS; do
+    BIN=$CGNATD
+    if [ "${r%@base}" != "$r" ]; then
+        BIN=${CGNATD_BASE:-}
+        [ -x "$BIN" ] || die "router $r needs CGNATD_BASE (the baseline's cgnatd)"
+    fi
     case $r in
         kernel) run_kernel ;;
-        cgnatd-tap) run_tap ;;
-        cgnatd-afpacket) run_veth cgnatd-afpacket $NS_CG c "net_af_packet0,iface=c-in" "net_af_packet1,iface=c-out" 100.64.5.1 198.51.102 ;;
+        cgnatd-tap | cgnatd-tap@base) run_tap "$r" ;;
+        cgnatd-afpacket | cgnatd-afpacket@base) run_veth "$r" $NS_CG c "net_af_packet0,iface=c-in" "net_af_packet1,iface=c-out" 100.64.5.1 198.51.102 ;;
         # busy_budget=0: no busy-poll recvfrom() per empty poll (docs/decisions/014-af-xdp-ports.md).
-        cgnatd-afxdp) run_veth cgnatd-afxdp $NS_CX x "net_af_xdp0,iface=x-in,busy_budget=0" "net_af_xdp1,iface=x-out,busy_budget=0" 100.64.6.1 198.51.103 ;;
+        cgnatd-afxdp | cgnatd-afxdp@base) run_veth "$r" $NS_CX x "net_af_xdp0,iface=x-in,busy_budget=0" "net_af_xdp1,iface=x-out,busy_budget=0" 100.64.6.1 198.51.103 ;;
         *) die "unknown router $r (kernel, cgnatd-tap, cgnatd-afpacket, cgnatd-afxdp)" ;;
     esac
 done
@@ -373,11 +387,16 @@ END {
     for (pass = 1; pass <= 2; pass++) {
         t = pass == 1 ? "sbs_pps" : "sbs_new"
         print (pass == 1 ? "\npackets/s (open flows)" : "\nnew connections/s (every frame a new flow)")
-        printf "| %-15s | %10s | %10s | %9s | %6s | %11s | %16s | %-9s | %s |\n", "router", "offered", "delivered", "lost", "loss", "delivered/s", "rate at <= loss", "limit", "vs kernel (blast, rate)"
+        printf "| %-20s | %10s | %10s | %9s | %6s | %11s | %16s | %-9s | %s |\n", "router", "offered", "delivered", "lost", "loss", "delivered/s", "rate at <= loss", "limit", "vs kernel (blast, rate)"
         for (i = 1; i <= n; i++) {
             r = names[i]
             if (d[t, r, "kind"] == "") continue
-            printf "| %-15s | %10d | %10d | %9d | %5.1f%% | %11d | %16d | %-9s | %s, %s |\n", r, d[t, r, "offered"], d[t, r, "delivered"], d[t, r, "lost"], pct(d[t, r, "lost"], d[t, r, "offered"]), d[t, r, "max_rate"], d[t, r, "rate"], d[t, r, "limit"], ratio(d[t, r, "max_rate"], d[t, "kernel", "max_rate"]), ratio(d[t, r, "rate"], d[t, "kernel", "rate"])
+            printf "| %-20s | %10d | %10d | %9d | %5.1f%% | %11d | %16d | %-9s | %s, %s |\n", r, d[t, r, "offered"], d[t, r, "delivered"], d[t, r, "lost"], pct(d[t, r, "lost"], d[t, r, "offered"]), d[t, r, "max_rate"], d[t, r, "rate"], d[t, r, "limit"], ratio(d[t, r, "max_rate"], d[t, "kernel", "max_rate"]), ratio(d[t, r, "rate"], d[t, "kernel", "rate"])
+        }
+        for (i = 1; i <= n; i++) {
+            r = names[i]
+            if (d[t, r "@base", "kind"] == "" || d[t, r, "kind"] == "") continue
+            printf "  %s against the baseline build (%s@base): %s (delivered/s), %s (rate at <= loss)\n", r, r, ratio(d[t, r, "max_rate"], d[t, r "@base", "max_rate"]), ratio(d[t, r, "rate"], d[t, r "@base", "rate"])
         }
     }
 }' "$RES"
