@@ -188,7 +188,7 @@ impl PortConfig {
     }
 
     /// Mbufs the PMD takes from the packet pool per RX queue beyond the
-    /// descriptor rings: an AF_XDP queue hands [`AF_XDP_FILL_MBUFS`] to the
+    /// descriptor rings: an AF_XDP queue hands `AF_XDP_FILL_MBUFS` (2048) to the
     /// kernel's fill ring when it is set up; 0 for other PMDs.
     pub fn pmd_mbufs_per_queue(&self) -> u32 {
         if self.is_af_xdp() {
