@@ -243,7 +243,10 @@ measure() {
 
 # --- cgnatd -----------------------------------------------------------------
 # start_cgnatd RUN NS INSIDE_DEVICE OUTSIDE_DEVICE [VAR=VALUE...] (NS "" =
-# the root namespace): configs/sidebyside.toml with these ports.
+# the root namespace): configs/sidebyside.toml with these ports, at nice
+# -20: on this shared machine that stands for the dedicated core a DPDK
+# worker has in production (the kernel router's forwarding runs in softirq
+# context, which preempts every task anyway).
 start_cgnatd() {
     local run=$1 ns=$2 in=$3 out=$4 pre=(); shift 4
     [ -n "$ns" ] && pre=(ip netns exec "$ns")
@@ -251,7 +254,7 @@ start_cgnatd() {
         CGNAT_CONTROL__SOCKET="$WORK/$run.sock" \
         CGNAT_DATAPLANE__INSIDE__DEVICE="$in" \
         CGNAT_DATAPLANE__OUTSIDE__DEVICE="$out" \
-        "$@" "${pre[@]}" "$BIN" --config "$CONFIG" --stats-file "$WORK/$run-stats.txt" >"$WORK/$run.log" 2>&1 &
+        "$@" "${pre[@]}" nice -n -20 "$BIN" --config "$CONFIG" --stats-file "$WORK/$run-stats.txt" >"$WORK/$run.log" 2>&1 &
     echo $! >"$WORK/cgnatd.pid"
     for _ in $(seq 1 600); do
         grep -q "worker(s) running" "$WORK/$run.log" && return 0
@@ -262,12 +265,16 @@ start_cgnatd() {
     die "cgnatd ($run: $in, $out) did not start"
 }
 
-# stop_cgnatd RUN: stops it and reports its port and drop counters (where
-# its losses happened).
+# stop_cgnatd RUN [NS IF]: stops it and reports its port and drop counters,
+# and the kernel's drops on its veth IF in NS (where its losses happened:
+# the veth's ring, or the XDP redirect into a full AF_XDP ring).
 stop_cgnatd() {
     local run=$1
     stop_cgnatd_pid
     say "$run counters: $(grep -E '^(port |nat\.drop|dataplane\.(log_wait|unresolved|tx_drop)|nat\.sessions_created)' "$WORK/$run-stats.txt" 2>/dev/null | tr '\n' ';')"
+    if [ $# -ge 3 ]; then
+        say "$run: kernel counters of $3: $(nsx "$2" ethtool -S "$3" 2>/dev/null | awk '$1 ~ /drops|xdp_redirect|xdp_packets/ { printf "%s %s ", $1, $2 }')rx_dropped $(nsx "$2" cat /sys/class/net/"$3"/statistics/rx_dropped)"
+    fi
 }
 
 # First packet through a cgnatd: it resolves its gateway (ARP) then.
@@ -349,7 +356,7 @@ run_veth() {
         CGNAT_DATAPLANE__OUTSIDE__ADDRESS="$net.2/24" CGNAT_DATAPLANE__OUTSIDE__GATEWAY="$net.1"
     prime "$p-sub"
     measure "$run" "$p-inet" "$p-sub" $CGNAT_MAC
-    stop_cgnatd "$run"
+    stop_cgnatd "$run" "$ns" "$p-in"
     ip netns del "$ns"
 }
 
