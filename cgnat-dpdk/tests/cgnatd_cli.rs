@@ -29,7 +29,12 @@ fn cgnatd(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 
 #[test]
 fn shipped_configs_are_valid() {
-    for f in ["configs/lab.toml", "configs/bare-metal.toml", "tests/pcap/replay.toml"] {
+    for f in [
+        "configs/lab.toml",
+        "configs/bare-metal.toml",
+        "configs/sidebyside.toml",
+        "tests/pcap/replay.toml",
+    ] {
         let path = repo(f);
         let (rc, out) = cgnatd(&["--config", path.to_str().unwrap(), "--check"], &[]);
         assert_eq!(rc, 0, "{f}: {out}");
@@ -38,6 +43,19 @@ fn shipped_configs_are_valid() {
     let (rc, out) = cgnatd(&["--lab", "--check"], &[]);
     assert_eq!(rc, 0, "embedded: {out}");
     assert!(out.contains("embedded lab configuration"), "{out}");
+    // The side by side's AF_XDP ports (docs/decisions/014-af-xdp-ports.md):
+    // one worker per veth queue, said by key before DPDK is started.
+    let path = repo("configs/sidebyside.toml");
+    let xdp = [
+        ("CGNAT_DATAPLANE__INSIDE__DEVICE", "net_af_xdp0,iface=x-in,busy_budget=0"),
+        ("CGNAT_DATAPLANE__OUTSIDE__DEVICE", "net_af_xdp1,iface=x-out,busy_budget=0"),
+    ];
+    let (rc, out) = cgnatd(&["--config", path.to_str().unwrap(), "--check"], &xdp);
+    assert_eq!(rc, 0, "{out}");
+    let two = [xdp[0], xdp[1], ("CGNAT_DATAPLANE__WORKERS", "2")];
+    let (rc, out) = cgnatd(&["--config", path.to_str().unwrap(), "--check"], &two);
+    assert_ne!(rc, 0, "{out}");
+    assert!(out.contains("dataplane.workers") && out.contains("queue_count=2"), "{out}");
 }
 
 /// Issue 15: "`cgnatd` without `--config` silently runs the lab
