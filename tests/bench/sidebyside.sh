@@ -24,7 +24,8 @@
 #     - blast: NEW_BLAST new flows as fast as the generator sends them;
 #     - search: as above, each trial with fresh flows: the highest rate of
 #       connections completed (first packet delivered) with loss ≤ LOSS_PPM.
-#   A search that passes at the generator's own limit says so (limit=generator).
+#   A search that passes at the generator's own limit says so (limit=generator);
+#   a blast without loss counts as such a pass (no search then).
 #
 # Prints `RESULT kind=...` lines (sbs_trial per trial; sbs_pps and sbs_new per
 # router; conntrack: the kernel's bytes per conntrack entry) and a table with
@@ -190,6 +191,14 @@ passes() { # loss within LOSS_PPM
 search() {
     local r=$1 test=$2 rate=$START_RATE lo=0 hi=0 step
     S_RATE=0 S_OFF=0 S_DEL=0 S_LIMIT=router
+    # The blast just before is a trial at the generator's own rate: if the
+    # router lost nothing there, no paced rate the generator can offer would
+    # find a limit.
+    if passes; then
+        S_OFF=$T_OFF S_DEL=$T_DEL S_LIMIT=generator
+        S_RATE=$(awk -v d="$T_DEL" -v s="$T_SPAN" 'BEGIN { printf "%.0f", d / s }')
+        return 0
+    fi
     for step in $(seq 1 $STEPS); do
         trial "$r" "$test" $rate
         # A rate fails only if it fails twice: one stall of the shared VM
