@@ -174,7 +174,8 @@ fi
 
 # Every part measured something, and nothing is a silent failure: a zero
 # rate, untranslated frames, a router that delivered nothing or is missing
-# fails the run.
+# fails the run. (A side-by-side rate of 0 at <= 0.1 % loss is a measured
+# result, printed in the table, not a failure of the benchmark.)
 want="harness fastpath create memory expiry"
 [ "${BENCH_NO_SBS:-0}" != 1 ] && want="$want conntrack sbs_new sbs_pps"
 for k in $want; do
@@ -188,7 +189,7 @@ v["kind"] == "fastpath" { fp[v["build"]]++ }
 v["kind"] == "fastpath" && (v["mpps"] + 0 == 0 || v["bad"] + 0 != 0) { print "fastpath " v["build"] " " v["proto"] " " v["dir"] " " v["sessions"] ": mpps=" v["mpps"] " bad=" v["bad"] }
 v["kind"] == "create" && (v["rate_mps"] + 0 == 0 || v["created"] + 0 == 0) { print "create " v["build"] " " v["proto"] " " v["sessions"] ": created=" v["created"] }
 v["kind"] == "sbs_pps" || v["kind"] == "sbs_new" { got[v["kind"], v["router"]] = 1 }
-(v["kind"] == "sbs_pps" || v["kind"] == "sbs_new") && (v["delivered"] + 0 == 0 || v["rate"] + 0 == 0) { print "side by side " v["router"] " " v["kind"] ": delivered=" v["delivered"] " rate at <= 0.1 % loss=" v["rate"] }
+(v["kind"] == "sbs_pps" || v["kind"] == "sbs_new") && v["delivered"] + 0 == 0 { print "side by side " v["router"] " " v["kind"] ": delivered nothing of " v["offered"] " offered" }
 END {
     if (base != "" && !fp["base"]) print "no fast-path result from the baseline build"
     if (sbs != 1) { nr = split(routers, rs, " "); for (i = 1; i <= nr; i++) for (t = 1; t <= 2; t++) { kd = t == 1 ? "sbs_pps" : "sbs_new"; if (!got[kd, rs[i]]) print "side by side " rs[i] ": no " kd " result (the router did not run)" } }
