@@ -203,7 +203,9 @@ control_and_metrics() {
     if grep -qE '^cgnat_table_entries\{table="sessions"\} [1-9]' <<<"$out" && grep -qE '^cgnat_log_records_total\{event="block-alloc"\} [1-9]' <<<"$out"; then
         pass "metrics: sessions in use and block allocations exported"
     else fail "metrics endpoint"; fi
-    if grep -qE '^cgnat_port_received_packets_total\{port="inside",device="net_tap0"\} [1-9]' <<<"$out"; then
+    local dev=net_tap0
+    [ "$PORT_KIND" = afxdp ] && dev=net_af_xdp0
+    if grep -qE "^cgnat_port_received_packets_total\\{port=\"inside\",device=\"$dev\"\\} [1-9]" <<<"$out"; then
         pass "metrics: NIC counters of the ports (read by the management core)"
     else fail "metrics: no NIC counters"; fi
     if command -v promtool >/dev/null 2>&1; then
