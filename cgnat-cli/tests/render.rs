@@ -107,6 +107,7 @@ fn stats_and_table_fill() {
             name: v[0].into(),
             used: v[1].parse().unwrap(),
             capacity: v[2].parse().unwrap(),
+            bytes: 0,
         }
     })
     .collect();

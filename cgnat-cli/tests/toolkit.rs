@@ -63,6 +63,7 @@ fn stats(t: u64) -> Stats {
         name: "sessions".into(),
         used: 60000 + 10 * t,
         capacity: 65536,
+        bytes: 65536 * 24,
     }];
     st.log = LogStats {
         records: 100 + 3 * t,

@@ -70,10 +70,11 @@ else
 fi
 
 # Pages of the pool's per-port records are faulted in once, when a block is
-# first used (4 KiB per block and protocol): the flood may touch that many.
+# first used (4 KiB per block and protocol): the flood may touch that many,
+# and every page of the preallocated subscriber, session and mapping tables.
 blocks=$((C_nat_blocks_allocated - B_nat_blocks_allocated))
-tol=$((512 + 4 * blocks))
-check_rss "$RSS0" $tol "512 KiB allocator slack + 4 KiB of port records per block first used ($blocks)"
+tol=$((512 + 4 * blocks + $(tables_kib)))
+check_rss "$RSS0" $tol "512 KiB allocator slack + 4 KiB of port records per block first used ($blocks) + $(tables_kib) KiB of preallocated tables"
 verify_log
 result "sent=$SENT admitted=$admitted/$admit_bound refused=$refused retry-admitted=$retried log+$LOG_GROWTH/$log_bound rss=${RSS0}->${RSS_AFTER}KiB clean=${CLEAN_SECS}s/${bound}s newcomer=${NEWCOMER_OK}"
 exit "$FAILED"

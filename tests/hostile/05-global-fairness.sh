@@ -62,7 +62,7 @@ blocks=$((C_nat_blocks_allocated - B_nat_blocks_allocated))
 log_bound=$((2 * MAX_BLOCKS * ${#HOGS[@]} + 2 * MAX_BLOCKS + 3))
 say "== NAT log bound: 2 x $MAX_BLOCKS blocks x ${#HOGS[@]} hogs + $((2 * MAX_BLOCKS)) for the newcomer + 3 table-fill alerts = $log_bound"
 check_log "$LOG0" $log_bound
-check_rss "$RSS0" $((512 + 4 * blocks)) "512 KiB allocator slack + 4 KiB of port records per block first used ($blocks)"
+check_rss "$RSS0" $((512 + 4 * blocks + $(tables_kib))) "512 KiB allocator slack + 4 KiB of port records per block first used ($blocks) + $(tables_kib) KiB of preallocated tables"
 verify_log
 result "sent=$SENT sessions=$D_sessions/$MAX_SESSIONS hogs=$held fair-share-refused=$fair table-full=$full log+$LOG_GROWTH/$log_bound rss=${RSS0}->${RSS_AFTER}KiB clean=${CLEAN_SECS}s/${bound}s newcomer=${NEWCOMER_OK}"
 exit "$FAILED"

@@ -128,6 +128,7 @@ def snapshot(a):
     v = {k: 0 for k in KNOWN_COUNTERS}
     for t in st["tables"]:
         v[t["name"]] = t["used"]
+        v[t["name"] + "_bytes"] = t.get("bytes", 0)
     for k, x in st["nat"].items():
         v["nat_" + name(k)] = x
     for k, x in st["dataplane"].items():

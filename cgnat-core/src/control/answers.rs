@@ -47,6 +47,13 @@ pub struct TableFill {
     pub used: u64,
     /// Capacity.
     pub capacity: u64,
+    /// Memory the table reserves (its preallocated entries; for `blocks`,
+    /// the pool's per-port records, backed by memory only where a block
+    /// has been used). Pages are faulted in when first touched, so
+    /// resident memory grows towards this as the table fills, and never
+    /// beyond it.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// One worker's counters.

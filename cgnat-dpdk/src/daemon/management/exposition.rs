@@ -382,6 +382,13 @@ fn tables(stats: &Stats, x: &mut Exposition) {
         let l = format!("table=\"{}\"", t.name);
         x.sample("cgnat_table_entries", "gauge", "Entries in use per preallocated table.", &l, t.used);
         x.sample(
+            "cgnat_table_reserved_bytes",
+            "gauge",
+            "Memory a preallocated table reserves (resident once its pages are touched; never more).",
+            &l,
+            t.bytes,
+        );
+        x.sample(
             "cgnat_table_capacity_entries",
             "gauge",
             "Capacity per preallocated table.",

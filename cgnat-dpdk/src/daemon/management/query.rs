@@ -134,21 +134,38 @@ impl QueryContext {
         let pool = nat.pool();
         let used_blocks: u64 = (0..pool.size()).map(|i| pool.used_blocks(i) as u64).sum();
         [
-            ("subscribers", nat.subscribers().len() as u64, nat.subscribers().capacity() as u64),
+            (
+                "subscribers",
+                nat.subscribers().len() as u64,
+                nat.subscribers().capacity() as u64,
+                nat.subscribers().memory_bytes(),
+            ),
             (
                 "unconfirmed_subscribers",
                 nat.subscribers().unconfirmed() as u64,
                 nat.runtime().unconfirmed_subscribers() as u64,
+                0,
             ),
-            ("sessions", nat.sessions().len() as u64, nat.sessions().capacity() as u64),
-            ("mappings", nat.mappings().len() as u64, nat.mappings().capacity() as u64),
-            ("blocks", used_blocks, pool.block_count() as u64),
+            (
+                "sessions",
+                nat.sessions().len() as u64,
+                nat.sessions().capacity() as u64,
+                nat.sessions().memory_bytes(),
+            ),
+            (
+                "mappings",
+                nat.mappings().len() as u64,
+                nat.mappings().capacity() as u64,
+                nat.mappings().memory_bytes(),
+            ),
+            ("blocks", used_blocks, pool.block_count() as u64, pool.memory_bytes()),
         ]
         .into_iter()
-        .map(|(n, used, capacity)| TableFill {
+        .map(|(n, used, capacity, bytes)| TableFill {
             name: n.into(),
             used,
             capacity,
+            bytes: bytes as u64,
         })
         .collect()
     }
