@@ -46,6 +46,7 @@ pub mod port;
 pub mod port_info;
 pub mod queue;
 pub mod ring;
+pub mod signals;
 
 pub use burst::{Burst, BURST_SIZE};
 pub use eal::{current_lcore, tsc_cycles, tsc_hz, Eal, LAUNCH_PANICKED};

@@ -319,6 +319,12 @@ pub fn run_live(cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: Opti
             return Err(dpdk("DPDK EAL initialisation")(e));
         }
     };
+    // The EAL's interrupt thread exists: from here on the TAP PMD's receive
+    // signals go to it, never to the management thread or the threads it
+    // starts (the workers block them too; see `signals`).
+    if let Err(e) = crate::signals::block_rx_signals_in_this_thread() {
+        eprintln!("cgnatd: cannot block the PMD receive signals in the management thread ({e}); a TAP flood may delay the NAT log");
+    }
     let result = live(&eal, cfg, config_path, stats_file);
     drop(eal);
     let _ = std::fs::remove_dir_all(runtime_dir(&prefix));

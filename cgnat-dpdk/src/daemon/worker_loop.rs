@@ -79,6 +79,9 @@ pub struct WorkerContext {
 /// The loop; returns 0 when stopped. At stop, queued frames are sent,
 /// packets whose next hop resolved meanwhile too, and the rest is dropped.
 pub fn run(mut w: WorkerContext) -> i32 {
+    // PMD receive signals go to DPDK's interrupt thread, not here (see
+    // `signals`); a failure only costs time, so it is not fatal.
+    let _ = crate::signals::block_rx_signals_in_this_thread();
     let mut burst = Burst::new();
     let mut idle = 0u32;
     let mut last_housekeeping = 0u64;
