@@ -25,7 +25,7 @@ use cgnat_core::sweeper::{SweepStats, Sweeper};
 use cgnat_core::{Instant, Nat};
 
 use super::control::{Command, Executor};
-use super::log::LogPipeline;
+use super::log::{LogPipeline, SHUTDOWN_DEADLINE};
 use super::merge::Watermark;
 use super::query::QueryContext;
 use super::run;
@@ -238,6 +238,15 @@ impl ManagementCore {
     /// `daemon-stop` record (the last; aux = the records before it), stops
     /// the threads and closes the targets.
     pub fn shutdown(mut self, now: Instant) -> ShutdownReport {
+        // The workers have stopped. Blocks whose allocation records are
+        // still on their way are pending, and a pending block cannot be
+        // released: write those records and wait until they are durable
+        // (bounded), so that every block gets its release record. Each
+        // release is stamped no earlier than the last record written.
+        self.log.drain_all(self.sweeper.sink_mut());
+        self.log.wait_durable(&mut Vec::new(), u64::MAX, SHUTDOWN_DEADLINE);
+        self.publish_durable();
+        let now = Instant::from_micros(now.as_micros().max(self.log.last_time()));
         let released = self.sweeper.shutdown(now);
         let mut unwritten = self.log.drain_all(self.sweeper.sink_mut());
         if unwritten == 0 {
