@@ -4,9 +4,12 @@
 //! REQ-14: one record per release; REQ-8 hold-down starts then), removes
 //! idle subscribers, and carries out the operator's targeted clears.
 //!
-//! It works in bounded slices (`budget` slots per call) so the management
-//! loop stays responsive, and never removes a block without first queuing
-//! its release record: if the log queue is full the release is deferred.
+//! It works in bounded slices so the management loop stays responsive:
+//! [`Sweeper::sweep_paced`] sizes each slice from the time since the last
+//! one, so every table is passed over once per period whatever its size
+//! ([`Pacing`], docs/decisions/012-expiry-pacing.md). It never removes a
+//! block without first queuing its release record: if the log queue is
+//! full the release is deferred.
 
 use core::net::Ipv4Addr;
 use std::sync::Arc;
@@ -18,6 +21,11 @@ use crate::table::session::{SessionEntry, SessionValue};
 use crate::tcp_state;
 use crate::time::Instant;
 use crate::translate::Nat;
+
+mod pacing;
+
+use pacing::Pacer;
+pub use pacing::Pacing;
 
 /// What one sweep did.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -89,7 +97,30 @@ pub struct Sweeper<E: EventSink> {
     session_cursor: usize,
     block_cursor: u32,
     subscriber_cursor: usize,
+    mapping_cursor: usize,
     alerted: [bool; 3],
+    pacing: Pacing,
+    pacer: Pacer,
+}
+
+/// Slots of each table one call visits.
+#[derive(Copy, Clone, Debug)]
+struct Steps {
+    sessions: usize,
+    max_expired: usize,
+    mappings: usize,
+    blocks: u32,
+    subscribers: usize,
+}
+
+/// What a session scan did.
+#[derive(Copy, Clone, Debug, Default)]
+struct Scan {
+    /// Session slots visited.
+    visited: usize,
+    /// Live sessions among them.
+    live: u64,
+    stats: SweepStats,
 }
 
 impl<E: EventSink> Sweeper<E> {
@@ -102,7 +133,10 @@ impl<E: EventSink> Sweeper<E> {
             session_cursor: 0,
             block_cursor: 0,
             subscriber_cursor: 0,
+            mapping_cursor: 0,
             alerted: [false; 3],
+            pacing: Pacing::default(),
+            pacer: Pacer::default(),
         }
     }
 
@@ -203,40 +237,87 @@ impl<E: EventSink> Sweeper<E> {
     }
 
     /// One bounded slice of housekeeping: up to `budget` session slots,
-    /// and proportionally blocks and subscribers.
+    /// and proportionally blocks and subscribers. A fixed slice per call;
+    /// the management loop uses [`Sweeper::sweep_paced`] instead.
     pub fn sweep(&mut self, now: Instant, budget: usize) -> SweepStats {
-        let mut s = SweepStats::default();
+        let nat = &*self.nat;
+        let count = budget.min(nat.sessions.slots());
+        let steps = Steps {
+            sessions: count,
+            max_expired: usize::MAX,
+            mappings: count.min(nat.mappings.slots()),
+            blocks: ((budget / 4).max(64) as u32).min(nat.pool.block_count()),
+            subscribers: (budget / 4).max(64).min(nat.subscribers.slots()),
+        };
+        self.run(now, steps).stats
+    }
+
+    /// One paced slice of housekeeping, for a loop that calls it every
+    /// millisecond or so: every table is passed over once per pacing
+    /// period (shorter under pressure), each call visiting the share of
+    /// each table due since the previous call, within the per-call caps of
+    /// [`Pacing`]. An expired session is thus removed within
+    /// [`Pacing::overstay_bound_us`] of its timeout (RFC 4787 REQ-5 and
+    /// RFC 5382 REQ-5 set the timers' minimum; this bounds how long past
+    /// them state, ports and blocks stay held).
+    pub fn sweep_paced(&mut self, now: Instant) -> SweepStats {
         let nat = self.nat.clone();
+        let p = self.pacing;
+        let dt = self.pacer.elapsed(now.as_micros());
+        let period = self.pacer.period(&p, nat.sessions.len(), nat.sessions.capacity());
         let n = nat.sessions.slots();
-        let count = budget.min(n);
-        let start = self.session_cursor;
-        for k in 0..count {
-            let i = (start + k) % n;
-            if let Some(e) = nat.sessions.entry(i as u32) {
-                if self.is_expired(&e, now) {
-                    s.add(self.expire(&e));
-                }
-            }
-        }
-        nat.sessions.clean(start, count);
+        let [ls, lm, lb, lsub] = &mut self.pacer.lanes;
+        let steps = Steps {
+            sessions: ls.step(&p, n, dt, period),
+            max_expired: p.max_expired,
+            mappings: lm.step(&p, nat.mappings.slots(), dt, period),
+            blocks: lb.step(&p, nat.pool.block_count() as usize, dt, period) as u32,
+            subscribers: lsub.step(&p, nat.subscribers.slots(), dt, period),
+        };
+        let scan = self.run(now, steps);
+        self.pacer.lanes[0].give_back(steps.sessions - scan.visited, n);
+        self.pacer.record(n, scan.visited, scan.live, scan.stats.sessions_expired);
+        scan.stats
+    }
+
+    /// The pacing [`Sweeper::sweep_paced`] follows.
+    pub fn pacing(&self) -> Pacing {
+        self.pacing
+    }
+
+    /// Changes the pacing (benchmarks and tests compare settings).
+    pub fn set_pacing(&mut self, p: Pacing) {
+        self.pacing = p;
+    }
+
+    /// The next session slot a sweep visits (a benchmark watches which
+    /// slots each call covered).
+    pub fn session_cursor(&self) -> usize {
+        self.session_cursor
+    }
+
+    /// Visits `steps` slots of each table from its cursor.
+    fn run(&mut self, now: Instant, steps: Steps) -> Scan {
+        let nat = self.nat.clone();
+        let mut scan = self.scan_sessions(now, steps.sessions, steps.max_expired);
+        let s = &mut scan.stats;
+
         let mn = nat.mappings.slots();
-        nat.mappings.clean(start % mn, count.min(mn));
-        self.session_cursor = (start + count) % n;
+        nat.mappings.clean(self.mapping_cursor, steps.mappings);
+        self.mapping_cursor = (self.mapping_cursor + steps.mappings) % mn;
 
         let nb = nat.pool.block_count();
-        let bcount = ((budget / 4).max(64) as u32).min(nb);
-        for k in 0..bcount {
+        for k in 0..steps.blocks {
             let b = (self.block_cursor + k) % nb;
             let info = nat.pool.block_info(b);
             if info.state == BlockState::Allocated && info.mappings == 0 {
                 s.add(self.release_block(b, Reason::Idle, now));
             }
         }
-        self.block_cursor = (self.block_cursor + bcount) % nb.max(1);
+        self.block_cursor = (self.block_cursor + steps.blocks) % nb.max(1);
 
         let ns = nat.subscribers.slots();
-        let scount = (budget / 4).max(64).min(ns);
-        for k in 0..scount {
+        for k in 0..steps.subscribers {
             let i = (self.subscriber_cursor + k) % ns;
             if let Some(e) = nat.subscribers.entry(i as u32) {
                 if e.sessions == 0 && e.blocks == 0 && !e.pinned && nat.subscribers.try_remove(&e) {
@@ -244,10 +325,32 @@ impl<E: EventSink> Sweeper<E> {
                 }
             }
         }
-        nat.subscribers.clean(self.subscriber_cursor, scount);
-        self.subscriber_cursor = (self.subscriber_cursor + scount) % ns;
+        nat.subscribers.clean(self.subscriber_cursor, steps.subscribers);
+        self.subscriber_cursor = (self.subscriber_cursor + steps.subscribers) % ns;
         self.fill_alerts(now);
-        s
+        scan
+    }
+
+    /// Visits up to `count` session slots from the cursor, removing the
+    /// expired sessions; stops early after `max_expired` removals.
+    fn scan_sessions(&mut self, now: Instant, count: usize, max_expired: usize) -> Scan {
+        let nat = self.nat.clone();
+        let n = nat.sessions.slots();
+        let start = self.session_cursor;
+        let mut scan = Scan::default();
+        while scan.visited < count && (scan.stats.sessions_expired as usize) < max_expired {
+            let i = (start + scan.visited) % n;
+            scan.visited += 1;
+            if let Some(e) = nat.sessions.entry(i as u32) {
+                scan.live += 1;
+                if self.is_expired(&e, now) {
+                    scan.stats.add(self.expire(&e));
+                }
+            }
+        }
+        nat.sessions.clean(start, scan.visited);
+        self.session_cursor = (start + scan.visited) % n;
+        scan
     }
 
     /// Sweeps every slot once.
