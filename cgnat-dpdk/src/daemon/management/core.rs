@@ -32,10 +32,6 @@ use super::run;
 use super::servers::ManagementServers;
 use crate::daemon::counters::DpCounters;
 
-/// Sweeper slots per sweep.
-pub const SWEEP_BUDGET: usize = 4096;
-/// Packet-clock microseconds between sweeps.
-pub const SWEEP_EVERY_US: u64 = 100_000;
 /// The management loop's period while records or events wait (for a
 /// target, the merge, or durability): the added first-packet latency of a
 /// new block is at most about one such tick plus the target's write and
@@ -91,7 +87,6 @@ pub struct ManagementCore {
     exec: Executor,
     commands: Receiver<Command>,
     servers: ManagementServers,
-    last_sweep: Option<u64>,
     nat: Arc<Nat>,
     durable: Vec<cgnat_core::natlog::LogRecord>,
     ctx: Arc<QueryContext>,
@@ -166,7 +161,6 @@ impl ManagementCore {
             exec,
             commands,
             servers,
-            last_sweep: None,
             nat,
             durable: Vec::new(),
             ctx,
@@ -210,15 +204,15 @@ impl ManagementCore {
         v
     }
 
-    /// One tick at packet-clock time `now`: a sweep slice (every
-    /// [`SWEEP_EVERY_US`]), pending control commands, and the log pump
-    /// (events below `now` and every worker's watermark).
+    /// One tick at packet-clock time `now`: a paced sweep slice (its size
+    /// follows the time since the last tick, so every table is passed
+    /// over once per pacing period and an expired session goes within
+    /// seconds: docs/decisions/012-expiry-pacing.md), pending control
+    /// commands, and the log pump (events below `now` and every worker's
+    /// watermark).
     pub fn tick(&mut self, now: Instant) {
         let t = now.as_micros();
-        if self.last_sweep.map_or(true, |l| t.saturating_sub(l) >= SWEEP_EVERY_US) {
-            self.sweeper.sweep(now, SWEEP_BUDGET);
-            self.last_sweep = Some(t);
-        }
+        self.sweeper.sweep_paced(now);
         self.exec.run_pending(&self.commands, &mut self.sweeper, &mut self.log, now);
         self.log.pump(self.sweeper.sink_mut(), t);
         self.publish_durable();
