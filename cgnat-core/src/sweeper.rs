@@ -276,7 +276,8 @@ impl<E: EventSink> Sweeper<E> {
         };
         let scan = self.run(now, steps);
         self.pacer.lanes[0].give_back(steps.sessions - scan.visited, n);
-        self.pacer.record(n, scan.visited, scan.live, scan.stats.sessions_expired);
+        self.pacer
+            .record(&p, n, scan.visited, scan.live, scan.stats.sessions_expired, period);
         scan.stats
     }
 

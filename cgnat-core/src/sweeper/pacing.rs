@@ -28,13 +28,15 @@ pub struct Pacing {
     pub period_us: u64,
     /// Microseconds per pass while under pressure (table fill at or above
     /// `pressure_percent`, or expired sessions at or above
-    /// `expired_percent` of the live ones visited in the last segment).
+    /// `expired_percent` of the live ones visited in the last segment,
+    /// scaled to `period_us`).
     pub fast_period_us: u64,
     /// Session-table fill, percent of `max_sessions`, from which the fast
     /// period applies.
     pub pressure_percent: u32,
     /// Expired sessions among the live ones visited, percent, from which
-    /// the fast period applies (measured over each eighth of a pass).
+    /// the fast period applies (measured over each eighth of a pass and
+    /// scaled to what a pass at `period_us` would find).
     pub expired_percent: u32,
     /// Most slots of one table a call visits.
     pub max_slots: usize,
@@ -141,13 +143,19 @@ impl Pacer {
         }
     }
 
-    /// Accounts one call's session scan over a table of `slots` slots.
-    pub(crate) fn record(&mut self, slots: usize, visited: usize, live: u64, expired: u64) {
+    /// Accounts one call's session scan over a table of `slots` slots,
+    /// made at `period_us` per pass. The expired share is scaled to the
+    /// normal period (a pass twice as fast finds half as many expired per
+    /// visit), so the fast period holds while churn would leave that many
+    /// dead sessions at the normal one, instead of flapping.
+    pub(crate) fn record(&mut self, p: &Pacing, slots: usize, visited: usize, live: u64, expired: u64, period_us: u64) {
         self.seg_slots += visited as u64;
         self.seg_live += live;
         self.seg_expired += expired;
         if self.seg_slots >= (slots as u64 / 8).max(1) {
-            self.last_expired_percent = (self.seg_expired * 100 / self.seg_live.max(1)) as u32;
+            let scaled = self.seg_expired as u128 * 100 * p.period_us as u128;
+            let per = self.seg_live.max(1) as u128 * period_us.max(1) as u128;
+            self.last_expired_percent = (scaled / per).min(u32::MAX as u128) as u32;
             self.seg_slots = 0;
             self.seg_live = 0;
             self.seg_expired = 0;
@@ -221,10 +229,14 @@ mod tests {
         let mut c = Pacer::default();
         assert_eq!(c.period(&p, 50, 100), p.period_us);
         assert_eq!(c.period(&p, 90, 100), p.fast_period_us);
-        c.record(800, 100, 100, 30);
+        c.record(&p, 800, 100, 100, 30, p.period_us);
         assert_eq!(c.last_expired_percent, 30);
         assert_eq!(c.period(&p, 50, 100), p.fast_period_us);
-        c.record(800, 100, 100, 1);
+        // At the fast period a quarter as many per visit is the same churn.
+        c.record(&p, 800, 100, 100, 7, p.fast_period_us);
+        assert_eq!(c.last_expired_percent, 28);
+        assert_eq!(c.period(&p, 50, 100), p.fast_period_us);
+        c.record(&p, 800, 100, 100, 5, p.fast_period_us);
         assert_eq!(c.period(&p, 50, 100), p.period_us);
     }
 
