@@ -56,6 +56,7 @@ fi
 step "benchmarks compile (criterion --test mode runs each once)"
 CGNAT_BENCH_SMALL=1 cargo bench -p cgnat-core --bench translate -- --test >/dev/null
 CGNAT_BENCH_SMALL=1 cargo bench -p cgnat-core --bench memory >/dev/null
+CGNAT_BENCH_SMALL=1 cargo bench -p cgnat-core --bench expiry >/dev/null
 bash scripts/bench.sh --smoke | tail -n 25   # DPDK fast path, new sessions, memory, nftables side by side (tiny sizes)
 
 echo
