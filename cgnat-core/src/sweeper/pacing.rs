@@ -47,7 +47,7 @@ pub struct Pacing {
 }
 
 impl Default for Pacing {
-    /// A pass every 4 s (1 s under pressure from 90% fill or 25% expired),
+    /// A pass every 4 s (1 s under pressure from 90% fill or 50% expired),
     /// at most 64 Ki slots per table and 8 Ki removals per call, at least
     /// 1 Ki slots per call.
     fn default() -> Self {
@@ -55,7 +55,7 @@ impl Default for Pacing {
             period_us: 4_000_000,
             fast_period_us: 1_000_000,
             pressure_percent: 90,
-            expired_percent: 25,
+            expired_percent: 50,
             max_slots: 65_536,
             max_expired: 8_192,
             min_slots: 1_024,
@@ -229,14 +229,14 @@ mod tests {
         let mut c = Pacer::default();
         assert_eq!(c.period(&p, 50, 100), p.period_us);
         assert_eq!(c.period(&p, 90, 100), p.fast_period_us);
-        c.record(&p, 800, 100, 100, 30, p.period_us);
-        assert_eq!(c.last_expired_percent, 30);
+        c.record(&p, 800, 100, 100, 60, p.period_us);
+        assert_eq!(c.last_expired_percent, 60);
         assert_eq!(c.period(&p, 50, 100), p.fast_period_us);
         // At the fast period a quarter as many per visit is the same churn.
-        c.record(&p, 800, 100, 100, 7, p.fast_period_us);
-        assert_eq!(c.last_expired_percent, 28);
+        c.record(&p, 800, 100, 100, 14, p.fast_period_us);
+        assert_eq!(c.last_expired_percent, 56);
         assert_eq!(c.period(&p, 50, 100), p.fast_period_us);
-        c.record(&p, 800, 100, 100, 5, p.fast_period_us);
+        c.record(&p, 800, 100, 100, 10, p.fast_period_us);
         assert_eq!(c.period(&p, 50, 100), p.period_us);
     }
 
