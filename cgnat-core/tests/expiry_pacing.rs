@@ -112,6 +112,29 @@ fn run(c: &Case) {
     );
 }
 
+/// The sweeper reads its clock before a worker refreshes a session across
+/// a second boundary: the refresh is newer than the sweeper's `now`, and
+/// the session is not idle (it read as 24 days idle and was removed, live,
+/// which the paced sweeper's frequent visits made likely).
+#[test]
+fn a_refresh_newer_than_the_sweep_is_not_idle() {
+    let mut cfg = common::config("max_sessions = 1024\nmax_mappings = 1024\nmax_subscribers = 64\n");
+    cfg.unconfirmed.timeout = 5;
+    let nat = Arc::new(Nat::new(cfg, 1).expect("valid"));
+    let mut w = worker(&nat);
+    let mut s = Sweeper::new(nat.clone(), Vec::new());
+    let sweep_at = T0.as_micros() + 999_999;
+    let pkt = udp(SUB_A, 4000, SERVER, 53, b"");
+    assert_eq!(
+        verdict(&mut w, Side::Inside, &pkt, Instant::from_micros(sweep_at + 1)),
+        Verdict::Forward(Side::Outside)
+    );
+    assert_eq!(s.sweep_paced(Instant::from_micros(sweep_at)).sessions_expired, 0);
+    assert_eq!(s.sweep_all(Instant::from_micros(sweep_at)).sessions_expired, 0);
+    assert_eq!(nat.sessions().len(), 1);
+    assert_eq!(s.sweep_all(T0.plus_secs(6)).sessions_expired, 1);
+}
+
 /// At the defaults, a modest table is passed over within a few calls: the
 /// bound is the period plus a gap.
 #[test]

@@ -98,10 +98,18 @@ impl SessionValue {
         (self.0 >> Self::SEEN_SHIFT) as u32 & SECONDS_MASK
     }
 
-    /// Seconds idle at `now_secs` (modulo arithmetic on the 24-bit clock).
+    /// Seconds idle at `now_secs` (modulo arithmetic on the 21-bit clock).
+    /// A refresh stamped after `now_secs` (a worker read its clock after
+    /// the sweeper read its own, across a second boundary) is idle 0, not
+    /// 24 days: no timeout reaches half the clock's range.
     #[inline(always)]
     pub fn idle(self, now_secs: u32) -> u32 {
-        now_secs.wrapping_sub(self.last_seen()) & SECONDS_MASK
+        let idle = now_secs.wrapping_sub(self.last_seen()) & SECONDS_MASK;
+        if idle > SECONDS_MASK / 2 {
+            0
+        } else {
+            idle
+        }
     }
 
     /// TCP tracking bits (see `crate::tcp_state`).
