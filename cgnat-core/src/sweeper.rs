@@ -268,11 +268,11 @@ impl<E: EventSink> Sweeper<E> {
         let n = nat.sessions.slots();
         let [ls, lm, lb, lsub] = &mut self.pacer.lanes;
         let steps = Steps {
-            sessions: ls.step(&p, n, dt, period),
+            sessions: ls.step(&p, n, dt, period, p.min_slots),
             max_expired: p.max_expired,
-            mappings: lm.step(&p, nat.mappings.slots(), dt, period),
-            blocks: lb.step(&p, nat.pool.block_count() as usize, dt, period) as u32,
-            subscribers: lsub.step(&p, nat.subscribers.slots(), dt, period),
+            mappings: lm.step(&p, nat.mappings.slots(), dt, period, p.min_slots),
+            blocks: lb.step(&p, nat.pool.block_count() as usize, dt, period, 0) as u32,
+            subscribers: lsub.step(&p, nat.subscribers.slots(), dt, period, 0),
         };
         let scan = self.run(now, steps);
         self.pacer.lanes[0].give_back(steps.sessions - scan.visited, n);

@@ -12,8 +12,8 @@
 //! nor removes more than [`Pacing::max_expired`] sessions: what a call
 //! could not do is owed to the next ones (at most one pass is owed), so
 //! a late call costs a bounded amount and the pass still keeps its pace
-//! on average. A call also visits at least [`Pacing::min_slots`] slots,
-//! so a small table is passed over within a few calls.
+//! on average. A call also visits at least [`Pacing::min_slots`] session
+//! and mapping slots, so a small table is passed over within a few calls.
 //!
 //! The bound: a slot is visited at least once every
 //! `max(P, slots * gap / max_slots)` plus `gap`, where `gap` is the longest
@@ -42,14 +42,17 @@ pub struct Pacing {
     pub max_slots: usize,
     /// Most sessions a call removes.
     pub max_expired: usize,
-    /// Fewest slots of one table a call visits (all of a smaller table).
+    /// Fewest session and mapping slots a call visits (all of a smaller
+    /// table). Blocks and subscribers keep the period: removing an idle
+    /// subscriber races a worker that just admitted it (the worker drops
+    /// that first packet), so a small table is not visited every tick.
     pub min_slots: usize,
 }
 
 impl Default for Pacing {
     /// A pass every 4 s (1 s under pressure from 90% fill or 50% expired),
     /// at most 64 Ki slots per table and 8 Ki removals per call, at least
-    /// 1 Ki slots per call.
+    /// 1 Ki session and mapping slots per call.
     fn default() -> Self {
         Pacing {
             period_us: 4_000_000,
@@ -87,15 +90,15 @@ pub(crate) struct Lane {
 
 impl Lane {
     /// Slots to visit now for a table of `slots` slots, `dt_us` after the
-    /// previous call, at `period_us` per pass.
-    pub(crate) fn step(&mut self, p: &Pacing, slots: usize, dt_us: u64, period_us: u64) -> usize {
+    /// previous call, at `period_us` per pass, at least `floor` of them.
+    pub(crate) fn step(&mut self, p: &Pacing, slots: usize, dt_us: u64, period_us: u64, floor: usize) -> usize {
         let n = slots as u64;
         let period = period_us.max(1);
         // More than a pass is never owed: one pass visits every slot.
         let acc = self.carry.min(period - 1) + n * dt_us.min(period);
         let due = (self.debt + acc / period).min(n);
         self.carry = acc % period;
-        let step = due.min(p.max_slots as u64).max((p.min_slots as u64).min(n));
+        let step = due.min(p.max_slots as u64).max((floor as u64).min(n));
         self.debt = due.saturating_sub(step);
         step as usize
     }
@@ -176,7 +179,7 @@ mod tests {
             let mut sum = 0u64;
             let calls = p.period_us / gap;
             for _ in 0..calls {
-                sum += l.step(&p, n, gap, p.period_us) as u64;
+                sum += l.step(&p, n, gap, p.period_us, p.min_slots) as u64;
             }
             // Within one call's worth of a whole pass.
             let one = n as u64 * gap / p.period_us + 1;
@@ -189,17 +192,17 @@ mod tests {
         let p = Pacing::default();
         let n = 20_000_000usize;
         let mut l = Lane::default();
-        let first = l.step(&p, n, 1_000_000, p.period_us);
+        let first = l.step(&p, n, 1_000_000, p.period_us, p.min_slots);
         assert_eq!(first, p.max_slots);
         // 5 M owed in all: the following calls pay at the cap.
         let mut paid = first as u64;
         while paid < 5_000_000 {
-            let s = l.step(&p, n, 0, p.period_us);
+            let s = l.step(&p, n, 0, p.period_us, p.min_slots);
             assert!(s <= p.max_slots && s > 0);
             paid += s as u64;
         }
         assert_eq!(paid, 5_000_000);
-        assert_eq!(l.step(&p, n, 0, p.period_us), p.min_slots);
+        assert_eq!(l.step(&p, n, 0, p.period_us, p.min_slots), p.min_slots);
     }
 
     #[test]
@@ -207,10 +210,10 @@ mod tests {
         let p = Pacing::default();
         let mut l = Lane::default();
         let n = 100_000;
-        l.step(&p, n, 3_600_000_000, p.period_us);
+        l.step(&p, n, 3_600_000_000, p.period_us, p.min_slots);
         let mut paid = p.max_slots;
         while l.debt > 0 {
-            paid += l.step(&p, n, 0, p.period_us);
+            paid += l.step(&p, n, 0, p.period_us, p.min_slots);
         }
         assert_eq!(paid, n);
     }
@@ -219,8 +222,13 @@ mod tests {
     fn small_tables_are_visited_whole() {
         let p = Pacing::default();
         let mut l = Lane::default();
-        assert_eq!(l.step(&p, 300, 0, p.period_us), 300);
-        assert_eq!(l.step(&p, 5_000, 10, p.period_us), p.min_slots);
+        assert_eq!(l.step(&p, 300, 0, p.period_us, p.min_slots), 300);
+        assert_eq!(l.step(&p, 5_000, 10, p.period_us, p.min_slots), p.min_slots);
+        // Without a floor, a small table keeps the period.
+        let mut l = Lane::default();
+        assert_eq!(l.step(&p, 300, 0, p.period_us, 0), 0);
+        let per_ms: usize = (0..4000).map(|_| l.step(&p, 300, 1_000, p.period_us, 0)).sum();
+        assert_eq!(per_ms, 300);
     }
 
     #[test]
