@@ -49,7 +49,7 @@ if [ "$admitted" -le "$admit_bound" ]; then pass "admitted $admitted spoofed sou
 if [ "$refused" -ge $((SENT - admit_bound)) ]; then pass "refused $refused (admission_limited + unconfirmed_limit)"; else fail "only $refused refusals counted for $SENT packets"; fi
 
 bound=$((UNCONF_TIMEOUT + RECLAIM_SLACK))
-say "== reclaim bound: nat.unconfirmed.timeout $UNCONF_TIMEOUT s + $RECLAIM_SLACK s (1 s timer granularity, 3 sweeper passes of $SWEEP_CYCLE s, log flush) = $bound s"
+say "== reclaim bound: nat.unconfirmed.timeout $UNCONF_TIMEOUT s + $RECLAIM_SLACK s (1 s timer granularity, a session pass, two block/subscriber passes: $SWEEP_CYCLE s of passes, log flush) = $bound s"
 wait_clean "$ATTACK_END" $bound "the flood's subscribers, sessions, mappings and blocks are gone (tables as before + the newcomer's)" back_to_baseline
 say "   before: subscribers $B_subscribers, sessions $B_sessions, blocks $B_blocks; now: $C_subscribers, $C_sessions, $C_blocks (the newcomer: $C_sub_sessions sessions, $C_sub_blocks blocks)"
 m=$("$PY" "$STATE" metric "http://$METRICS/metrics" cgnat_table_entries 'table="subscribers"' 2>&1 || true)

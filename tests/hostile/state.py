@@ -27,10 +27,14 @@ import sys
 import tomllib
 import urllib.request
 
-# cgnat-dpdk/src/daemon/management/core.rs: SWEEP_BUDGET session slots every
-# SWEEP_EVERY_US; blocks and subscribers max(budget / 4, 64) per sweep.
-SWEEP_BUDGET = 4096
-SWEEP_EVERY_S = 0.1
+# cgnat-core/src/sweeper/pacing.rs (decision 012): every table is passed
+# over once per PERIOD_S; session and mapping passes visit at least
+# MIN_SLOTS slots per call and at most MAX_SLOTS; the management loop calls
+# the sweeper every tick, at most GAP_S apart (the pacing bound's condition).
+PERIOD_S = 4.0
+MIN_SLOTS = 1024
+MAX_SLOTS = 65536
+GAP_S = 0.0125
 # Counters the suite reads that an older daemon may not have.
 KNOWN_COUNTERS = [
     "nat_drop_admission_limited", "nat_drop_block_admission_limited", "nat_drop_unconfirmed_limit",
@@ -58,18 +62,19 @@ def bounds(a):
     pool_addrs = sum(2 ** (32 - int(p.split("/")[1])) for p in nat["pool"])
     first, last = (int(x) for x in nat["port_range"].split("-"))
     blocks = pool_addrs * ((last - first + 1) // nat["block_size"])
-    per = max(SWEEP_BUDGET // 4, 64)
-    sweeps = max(
-        math.ceil(table_slots(nat["max_sessions"]) / SWEEP_BUDGET),
-        math.ceil(blocks / per),
-        math.ceil(table_slots(nat["max_subscribers"]) / per),
-    )
-    cycle = sweeps * SWEEP_EVERY_S
+    sessions = table_slots(nat["max_sessions"])
+    # A session pass: the period, or sooner for a small table (MIN_SLOTS a
+    # call), or longer for a huge one (MAX_SLOTS a call).
+    session_pass = max(min(PERIOD_S, math.ceil(sessions / MIN_SLOTS) * GAP_S), sessions * GAP_S / MAX_SLOTS)
+    # Blocks and subscribers keep the period (a pass per PERIOD_S).
+    other_pass = max(PERIOD_S, max(blocks, table_slots(nat["max_subscribers"])) * GAP_S / MAX_SLOTS)
+    cycle = session_pass + other_pass
     # A session idle past its timer: idle time counts whole seconds (1 s),
-    # then one sweeper pass removes it, the next releases its block (the
-    # release record is queued first), the next removes the subscriber;
-    # the log pump flushes within 0.5 s.
-    slack = math.ceil(1 + 3 * cycle + 0.5)
+    # then the session pass removes it (one call later at most), the
+    # blocks' pass releases its block (the release record is queued first)
+    # and the subscribers' pass removes the subscriber (each at most a
+    # pass and a call); the log pump flushes within 0.5 s.
+    slack = math.ceil(1 + session_pass + GAP_S + 2 * (other_pass + GAP_S) + 0.5)
     v = {
         "WORKERS": a.workers,
         "MAX_SUBSCRIBERS": nat["max_subscribers"],
