@@ -6,13 +6,13 @@
 //!  valgrind --tool=callgrind target/release/examples/hotpath out 100000`
 //!
 //! A third argument `burst` hands the packets over in bursts of 32 the way
-//! the DPDK worker loop does (prefetch every packet of the burst, then
-//! translate them), instead of one `Worker::process` call each.
+//! the DPDK worker loop does (`Worker::prepare` every packet of the burst,
+//! `Worker::prepare_session` each, then `Worker::process_prepared`), instead of one `Worker::process` call each.
 
 #[path = "../benches/fixture/mod.rs"]
 mod fixture;
 
-use cgnat_core::{Instant, Side, Verdict};
+use cgnat_core::{Instant, Prepared, Side, Verdict};
 
 /// Packets per burst in `burst` mode (the data plane's RX burst size).
 const BURST: usize = 32;
@@ -38,14 +38,15 @@ fn main() {
             for (i, fr) in frames[..len].iter_mut().enumerate() {
                 *fr = pkts[(k + i) % pkts.len()];
             }
-            for fr in &frames[..len] {
-                f.worker.prefetch(side, fr);
+            let mut prep = [Prepared::default(); BURST];
+            for (fr, pr) in frames[..len].iter().zip(prep.iter_mut()) {
+                *pr = f.worker.prepare(side, fr);
             }
-            for fr in &frames[..len] {
-                f.worker.prefetch_session(side, fr);
+            for pr in &mut prep[..len] {
+                f.worker.prepare_session(side, pr);
             }
-            for fr in &mut frames[..len] {
-                if matches!(f.worker.process(side, fr, now), Verdict::Forward(_)) {
+            for (fr, pr) in frames[..len].iter_mut().zip(prep.iter()) {
+                if matches!(f.worker.process_prepared(side, fr, pr, now), Verdict::Forward(_)) {
                     forwarded += 1;
                 }
             }

@@ -53,7 +53,7 @@ impl<E: EventSink> Worker<E> {
             remote_addr: remote,
             remote_port,
         };
-        if let Some(r) = self.nat.sessions.find(&key) {
+        if let Some(r) = self.find_session(&key) {
             if !r.value.dying() {
                 self.touch(r, inside, protocol, false, flags);
                 return Ok((inside, inside_port));

@@ -34,7 +34,7 @@ impl<E: EventSink> Worker<E> {
             remote_addr: dst,
             remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
         };
-        if let Some(r) = self.nat.sessions.find(&key) {
+        if let Some(r) = self.find_session(&key) {
             if !r.value.dying() {
                 self.touch(r, src, protocol, true, flags);
                 return Ok((r.pool_index, r.value.public_port()));

@@ -6,7 +6,7 @@
 //! A UDP checksum of zero ("none", RFC 768) stays zero.
 
 use crate::flow::Protocol;
-use crate::wire::{icmp, ipv4, tcp, udp};
+use crate::wire::{icmp, ipv4};
 
 /// The parsed facts of an IPv4 packet that translation needs.
 #[derive(Copy, Clone, Debug)]
@@ -123,17 +123,4 @@ pub(crate) fn decrement_ttl(pkt: &mut [u8]) {
     pkt[8] -= 1;
     let new = be16(pkt, 8);
     put16(pkt, 10, adjust(be16(pkt, 10), [old], [new]));
-}
-
-/// The (source port, destination port, TCP flags) of a TCP or UDP header,
-/// or the ICMP identifier as both ports. `None` if too short.
-#[inline]
-pub(crate) fn ports(l4: &[u8], protocol: Protocol) -> Option<(u16, u16, u8)> {
-    let be = |i: usize| u16::from_be_bytes([l4[i], l4[i + 1]]);
-    match protocol {
-        Protocol::Tcp if l4.len() >= tcp::HEADER_LEN => Some((be(0), be(2), l4[13])),
-        Protocol::Udp if l4.len() >= udp::HEADER_LEN => Some((be(0), be(2), 0)),
-        Protocol::Icmp if l4.len() >= icmp::HEADER_LEN => Some((be(4), be(4), 0)),
-        _ => None,
-    }
 }

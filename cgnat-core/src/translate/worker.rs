@@ -8,19 +8,20 @@
 
 use std::sync::Arc;
 
+use super::prepared::Prepared;
 use super::rewrite::{self, End, Parsed};
 use super::{Nat, Verdict};
 use crate::admission::RefusalTally;
 use crate::config::OtherProtocols;
 use crate::counters::{Counter, Counters, DropReason};
 use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, Sequencer, TableId};
-use crate::flow::{Protocol, Side};
+use crate::flow::{Protocol, SessionKey, Side};
 use crate::frag::{FragmentKey, FragmentRewrite, FragmentTracker, RecordError};
 use crate::table::hash::splitmix64;
 use crate::table::session::{SessionRef, SessionValue};
 use crate::tcp_state;
 use crate::time::Instant;
-use crate::wire::{icmp, ipv4};
+use crate::wire::icmp;
 use core::net::Ipv4Addr;
 
 /// ICMP "destination unreachable".
@@ -48,6 +49,9 @@ pub struct Worker<E: EventSink> {
     /// Admission refusals since the last `admission-limit` record.
     pub(crate) refusals: RefusalTally,
     pub(crate) now: Instant,
+    /// The session key of the packet being translated as parsed, and its
+    /// hash (see [`Prepared`]); reset per packet.
+    hint: Option<(SessionKey, u64)>,
 }
 
 impl<E: EventSink> Worker<E> {
@@ -69,6 +73,7 @@ impl<E: EventSink> Worker<E> {
             await_block: None,
             refusals: RefusalTally::default(),
             now: Instant::ZERO,
+            hint: None,
             nat,
         }
     }
@@ -104,84 +109,27 @@ impl<E: EventSink> Worker<E> {
         (splitmix64(&mut self.rng) >> 32) as u32
     }
 
-    /// The (protocol, source, destination, source port, destination port)
-    /// of a packet, read without validation for prefetching only.
-    #[inline(always)]
-    fn peek(packet: &[u8]) -> Option<(Protocol, u32, u32, u16, u16)> {
-        let ihl = (*packet.first()? & 0x0F) as usize * 4;
-        if packet.len() < ihl + 8 || ihl < 20 {
-            return None;
-        }
-        let protocol = Protocol::from_ip(packet[9])?;
-        let be32 = |i: usize| u32::from_be_bytes([packet[i], packet[i + 1], packet[i + 2], packet[i + 3]]);
-        let be16 = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
-        let (sport, dport) = match protocol {
-            Protocol::Icmp => (be16(ihl + 4), be16(ihl + 4)),
-            _ => (be16(ihl), be16(ihl + 2)),
-        };
-        Some((protocol, be32(12), be32(16), sport, dport))
-    }
-
-    /// Hints the CPU to fetch the table lines `packet` will need. The data
-    /// plane calls it for every packet of a burst before processing them, so
-    /// their cache misses overlap instead of adding up; for packets from the
-    /// outside it then calls [`Worker::prefetch_session`] for the burst too.
-    /// Never fails; a packet too short to read is simply not prefetched.
-    #[inline]
-    pub fn prefetch(&self, side: Side, packet: &[u8]) {
-        let Some((protocol, src, dst, sport, dport)) = Self::peek(packet) else {
-            return;
-        };
-        match side {
-            Side::Inside => self.nat.sessions.prefetch(&crate::flow::SessionKey {
-                protocol,
-                inside_addr: src,
-                inside_port: sport,
-                remote_addr: dst,
-                remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
-            }),
-            Side::Outside => {
-                if let Some(pool_index) = self.nat.pool.index_of(dst) {
-                    self.nat.pool.prefetch(protocol, pool_index, dport);
-                }
-            }
-        }
-    }
-
-    /// Second prefetch stage for packets from the outside: once
-    /// [`Worker::prefetch`] has brought in the burst's block and port
-    /// records, this reads them to learn each flow's inside endpoint and
-    /// prefetches its session slot. A no-op for inside packets.
-    #[inline]
-    pub fn prefetch_session(&self, side: Side, packet: &[u8]) {
-        if side == Side::Inside {
-            return;
-        }
-        let Some((protocol, src, dst, sport, dport)) = Self::peek(packet) else {
-            return;
-        };
-        let Some(pool_index) = self.nat.pool.index_of(dst) else { return };
-        if let Some((inside, inside_port)) = self.resolve_public(protocol, pool_index, dport) {
-            self.nat.sessions.prefetch(&crate::flow::SessionKey {
-                protocol,
-                inside_addr: inside,
-                inside_port,
-                remote_addr: src,
-                remote_port: if protocol == Protocol::Icmp { 0 } else { sport },
-            });
-        }
-    }
-
     /// Translates the IPv4 packet `packet` (no link-layer header) received
     /// on `side`, in place. The buffer may be longer than the packet
     /// (Ethernet padding); the packet's length never changes.
     #[inline]
     pub fn process(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
+        let prep = self.parse(side, packet);
+        self.process_prepared(side, packet, &prep, now)
+    }
+
+    /// [`Worker::process`] for a packet of a burst that went through
+    /// [`Worker::prepare`] (and, from the outside, [`Worker::prepare_session`]):
+    /// its headers are not parsed again nor its session key hashed again.
+    /// `prep` must have been made from `packet` as it is now; the verdict,
+    /// the rewritten bytes, counters and events are those `process` gives.
+    #[inline]
+    pub fn process_prepared(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
         self.counters.incr(match side {
             Side::Inside => Counter::RxInside,
             Side::Outside => Counter::RxOutside,
         });
-        self.process_again(side, packet, now)
+        self.finish(side, packet, prep, now)
     }
 
     /// Like [`Worker::process`], but the packet is not counted as received
@@ -191,8 +139,15 @@ impl<E: EventSink> Worker<E> {
     /// [`Worker::take_resolved_fragment`]. Its verdict is counted as usual.
     #[inline]
     pub fn process_again(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
+        let prep = self.parse(side, packet);
+        self.finish(side, packet, &prep, now)
+    }
+
+    /// Translates and counts the verdict.
+    #[inline(always)]
+    fn finish(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
         self.now = now;
-        let v = self.classify(side, packet);
+        let v = self.classify(side, packet, prep);
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::IcmpError { reason, .. } => {
@@ -245,32 +200,27 @@ impl<E: EventSink> Worker<E> {
     }
 
     #[inline]
-    fn classify(&mut self, side: Side, packet: &mut [u8]) -> Verdict {
+    fn classify(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Verdict {
         self.await_block = None;
-        let p = match ipv4::Packet::new_checked(&*packet) {
-            Ok(ip) => {
-                if !ip.verify_checksum() {
-                    return Verdict::Drop(DropReason::BadChecksum);
-                }
-                Parsed {
-                    header_len: ip.header_len(),
-                    total_len: ip.total_len() as usize,
-                    protocol: ip.protocol(),
-                    src: ip.src_addr_u32(),
-                    dst: ip.dst_addr_u32(),
-                    ttl: ip.ttl(),
-                    dont_frag: ip.dont_frag(),
-                    more_frags: ip.more_frags(),
-                    frag_offset: ip.frag_offset(),
-                    ident: ip.ident(),
-                }
-            }
-            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        let p = match prep.header {
+            Ok(p) => p,
+            Err(reason) => return Verdict::Drop(reason),
         };
+        self.hint = prep.session;
         let pkt = &mut packet[..p.total_len];
         match side {
-            Side::Inside => self.handle_inside(pkt, &p),
-            Side::Outside => self.handle_outside(pkt, &p),
+            Side::Inside => self.handle_inside(pkt, &p, prep),
+            Side::Outside => self.handle_outside(pkt, &p, prep),
+        }
+    }
+
+    /// Looks up the session of `key`, with the hash carried from the
+    /// prefetch stage if it was computed for this key.
+    #[inline(always)]
+    pub(crate) fn find_session(&self, key: &SessionKey) -> Option<SessionRef> {
+        match &self.hint {
+            Some((k, h)) if k == key => self.nat.sessions.find_hashed(key, *h),
+            _ => self.nat.sessions.find(key),
         }
     }
 
@@ -329,11 +279,11 @@ impl<E: EventSink> Worker<E> {
         }
     }
 
-    fn handle_inside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+    fn handle_inside(&mut self, pkt: &mut [u8], p: &Parsed, prep: &Prepared) -> Verdict {
         if !self.nat.is_inside(p.src) {
             return Verdict::Drop(DropReason::SpoofedSource);
         }
-        let to_pool = self.nat.pool.index_of(p.dst);
+        let to_pool = prep.dst_pool;
         if to_pool.is_some() && Self::is_echo_request(pkt, p) {
             return Verdict::Local;
         }
@@ -363,7 +313,7 @@ impl<E: EventSink> Worker<E> {
             return self.other_protocol();
         };
         let l4 = &pkt[p.header_len..];
-        let Some((sport, dport, flags)) = rewrite::ports(l4, protocol) else {
+        let Some((sport, dport, flags)) = prep.ports else {
             return Verdict::Drop(if p.is_fragment() {
                 DropReason::TinyFragment
             } else {
@@ -416,13 +366,13 @@ impl<E: EventSink> Worker<E> {
         self.done(pkt, egress, frag)
     }
 
-    fn handle_outside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+    fn handle_outside(&mut self, pkt: &mut [u8], p: &Parsed, prep: &Prepared) -> Verdict {
         // RFC 6598 section 7 / RFC 1812 section 5.3.7: a subscriber or pool
         // source arriving from the internet is spoofed.
         if self.nat.is_inside(p.src) || self.nat.pool.index_of(p.src).is_some() {
             return Verdict::Drop(DropReason::Martian);
         }
-        let Some(pool_index) = self.nat.pool.index_of(p.dst) else {
+        let Some(pool_index) = prep.dst_pool else {
             if self.nat.is_inside(p.dst) && self.nat.is_bypass(p.src) {
                 let frag = match self.forwarding_checks(p, Side::Inside) {
                     Ok(f) => f,
@@ -447,7 +397,7 @@ impl<E: EventSink> Worker<E> {
             return self.other_protocol();
         };
         let l4 = &pkt[p.header_len..];
-        let Some((sport, dport, flags)) = rewrite::ports(l4, protocol) else {
+        let Some((sport, dport, flags)) = prep.ports else {
             return Verdict::Drop(if p.is_fragment() {
                 DropReason::TinyFragment
             } else {
