@@ -6,7 +6,8 @@
 //!
 //! A `Prepared` only describes bytes; it holds no table state. The session
 //! hash it carries is used only if the key the translation looks up equals
-//! the key it was computed for, so a table change between the prefetch and
+//! the key it was computed for (the inside endpoint read from the tables
+//! is compared; the rest of the key comes from the same parsed header), so a table change between the prefetch and
 //! the translation (another packet of the burst created a mapping, the
 //! sweeper removed one) cannot make the translation differ from
 //! [`Worker::process`].
@@ -30,8 +31,33 @@ pub struct Prepared {
     pub(crate) ports: Option<(u16, u16, u8)>,
     /// Pool index of the destination address.
     pub(crate) dst_pool: Option<u32>,
-    /// The session key the packet's flow is expected to have and its hash.
-    pub(crate) session: Option<(SessionKey, u64)>,
+    /// The hash of the session key the packet's flow is expected to have.
+    pub(crate) session: Option<SessionHint>,
+}
+
+/// The hash of a packet's session key, and the inside endpoint it was
+/// computed with. The rest of the key (protocol, remote endpoint; from the
+/// inside, the inside endpoint too) is read from the packet, so the hash
+/// is that of the key looked up whenever the inside endpoint matches.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct SessionHint {
+    /// Inside address of the key hashed.
+    pub inside_addr: u32,
+    /// Inside port (or ICMP identifier) of the key hashed.
+    pub inside_port: u16,
+    /// [`crate::table::session::SessionTable::hash_of`] the key.
+    pub hash: u64,
+}
+
+impl SessionHint {
+    /// The hash, if the key looked up has this inside endpoint.
+    #[inline(always)]
+    pub(crate) fn hash_for(hint: Option<SessionHint>, inside_addr: u32, inside_port: u16) -> Option<u64> {
+        match hint {
+            Some(h) if h.inside_addr == inside_addr && h.inside_port == inside_port => Some(h.hash),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Prepared {
@@ -112,7 +138,11 @@ impl<E: EventSink> Worker<E> {
                     remote_addr: p.dst,
                     remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
                 };
-                out.session = Some((key, self.nat.sessions.hash_of(&key)));
+                out.session = Some(SessionHint {
+                    inside_addr: p.src,
+                    inside_port: sport,
+                    hash: self.nat.sessions.hash_of(&key),
+                });
             }
         }
         out
@@ -129,7 +159,7 @@ impl<E: EventSink> Worker<E> {
     pub fn prepare(&self, side: Side, packet: &[u8]) -> Prepared {
         let prep = self.parse(side, packet);
         match (side, prep.session) {
-            (Side::Inside, Some((_, h))) => self.nat.sessions.prefetch_hash(h),
+            (Side::Inside, Some(h)) => self.nat.sessions.prefetch_hash(h.hash),
             (Side::Outside, _) => {
                 if let (Ok(p), Some(pool_index), Some((_, dport, _))) = (&prep.header, prep.dst_pool, prep.ports) {
                     if let Some(protocol) = Protocol::from_ip(p.protocol) {
@@ -166,7 +196,11 @@ impl<E: EventSink> Worker<E> {
             };
             let h = self.nat.sessions.hash_of(&key);
             self.nat.sessions.prefetch_hash(h);
-            prep.session = Some((key, h));
+            prep.session = Some(SessionHint {
+                inside_addr: inside,
+                inside_port,
+                hash: h,
+            });
         }
     }
 }

@@ -49,9 +49,6 @@ pub struct Worker<E: EventSink> {
     /// Admission refusals since the last `admission-limit` record.
     pub(crate) refusals: RefusalTally,
     pub(crate) now: Instant,
-    /// The session key of the packet being translated as parsed, and its
-    /// hash (see [`Prepared`]); reset per packet.
-    hint: Option<(SessionKey, u64)>,
 }
 
 impl<E: EventSink> Worker<E> {
@@ -73,7 +70,6 @@ impl<E: EventSink> Worker<E> {
             await_block: None,
             refusals: RefusalTally::default(),
             now: Instant::ZERO,
-            hint: None,
             nat,
         }
     }
@@ -206,7 +202,6 @@ impl<E: EventSink> Worker<E> {
             Ok(p) => p,
             Err(reason) => return Verdict::Drop(reason),
         };
-        self.hint = prep.session;
         let pkt = &mut packet[..p.total_len];
         match side {
             Side::Inside => self.handle_inside(pkt, &p, prep),
@@ -214,13 +209,16 @@ impl<E: EventSink> Worker<E> {
         }
     }
 
-    /// Looks up the session of `key`, with the hash carried from the
-    /// prefetch stage if it was computed for this key.
+    /// Looks up the session of `key`, with its hash `hash` if the prefetch
+    /// stage computed it (see [`Prepared`]).
     #[inline(always)]
-    pub(crate) fn find_session(&self, key: &SessionKey) -> Option<SessionRef> {
-        match &self.hint {
-            Some((k, h)) if k == key => self.nat.sessions.find_hashed(key, *h),
-            _ => self.nat.sessions.find(key),
+    pub(crate) fn find_session(&self, key: &SessionKey, hash: Option<u64>) -> Option<SessionRef> {
+        match hash {
+            Some(h) => {
+                debug_assert_eq!(h, self.nat.sessions.hash_of(key), "a Prepared of another packet");
+                self.nat.sessions.find_hashed(key, h)
+            }
+            None => self.nat.sessions.find(key),
         }
     }
 
@@ -340,7 +338,7 @@ impl<E: EventSink> Worker<E> {
                 return Verdict::Drop(DropReason::UnsupportedIcmp);
             }
         }
-        let (pool_index, public_port) = match self.outbound(protocol, p.src, sport, p.dst, dport, flags) {
+        let (pool_index, public_port) = match self.outbound(protocol, p.src, sport, p.dst, dport, flags, prep.session) {
             Ok(x) => x,
             Err(v) => return v,
         };
@@ -350,7 +348,7 @@ impl<E: EventSink> Worker<E> {
         if let Some(dst_index) = to_pool {
             // RFC 4787 REQ-9 hairpinning: the packet goes back inside,
             // seen as coming from the sender's public address and port.
-            let (inside, inside_port) = match self.inbound(protocol, dst_index, dport, public, public_port, flags) {
+            let (inside, inside_port) = match self.inbound(protocol, dst_index, dport, public, public_port, flags, None) {
                 Ok(x) => x,
                 Err(v) => return v,
             };
@@ -418,7 +416,7 @@ impl<E: EventSink> Worker<E> {
             }
         }
         let remote_port = if protocol == Protocol::Icmp { 0 } else { sport };
-        let (inside, inside_port) = match self.inbound(protocol, pool_index, dport, p.src, remote_port, flags) {
+        let (inside, inside_port) = match self.inbound(protocol, pool_index, dport, p.src, remote_port, flags, prep.session) {
             Ok(x) => x,
             Err(v) => return v,
         };
