@@ -63,13 +63,20 @@ fn adjust<const N: usize>(checksum: u16, old: [u16; N], new: [u16; N]) -> u16 {
 
 /// Rewrites one end's address and port (or ICMP query identifier) of a
 /// packet whose transport header is present (`pkt[header_len..]`, checked
-/// by the caller to be long enough). TCP and UDP take the fused path: one
-/// RFC 1624 update of the IPv4 header checksum for the address, one of the
-/// transport checksum for address (pseudo-header) and port together.
+/// by the caller to be long enough), and with `ttl` also decrements the
+/// TTL (RFC 1812 section 5.3.1; the caller has checked TTL > 1). TCP and
+/// UDP take the fused path: one RFC 1624 update of the IPv4 header checksum
+/// for the address (and TTL), one of the transport checksum for address
+/// (pseudo-header) and port together. One's complement addition is
+/// associative, so the fused update gives the checksum the separate ones
+/// would.
 #[inline]
-pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, end: End, addr: u32, port: u16) {
+pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, end: End, addr: u32, port: u16, ttl: bool) {
     if protocol == Protocol::Icmp {
         rewrite_addr(pkt, end, addr);
+        if ttl {
+            decrement_ttl(pkt);
+        }
         // ICMP has no pseudo-header; only the identifier changes
         // (RFC 5508 section 3.1).
         icmp::Packet::new_unchecked(&mut pkt[p.header_len..]).rewrite_echo_ident(port);
@@ -83,7 +90,14 @@ pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, e
     let (nh, nl) = ((addr >> 16) as u16, addr as u16);
     put16(pkt, addr_at, nh);
     put16(pkt, addr_at + 2, nl);
-    put16(pkt, 10, adjust(be16(pkt, 10), [oh, ol], [nh, nl]));
+    let ck = if ttl {
+        let old_ttl = be16(pkt, 8);
+        pkt[8] -= 1;
+        adjust(be16(pkt, 10), [oh, ol, old_ttl], [nh, nl, be16(pkt, 8)])
+    } else {
+        adjust(be16(pkt, 10), [oh, ol], [nh, nl])
+    };
+    put16(pkt, 10, ck);
     let l4 = &mut pkt[p.header_len..];
     let old_port = be16(l4, port_at);
     put16(l4, port_at, port);

@@ -264,6 +264,12 @@ impl<E: EventSink> Worker<E> {
     #[inline]
     fn done(&mut self, pkt: &mut [u8], egress: Side, fragment_to: Option<u16>) -> Verdict {
         rewrite::decrement_ttl(pkt);
+        self.leave(egress, fragment_to)
+    }
+
+    /// The verdict of a packet ready to leave (its TTL decremented).
+    #[inline]
+    fn leave(&mut self, egress: Side, fragment_to: Option<u16>) -> Verdict {
         if let Some(block) = self.await_block.take() {
             return Verdict::HoldUntilLogged {
                 side: egress,
@@ -343,7 +349,8 @@ impl<E: EventSink> Worker<E> {
             Err(v) => return v,
         };
         let public = self.nat.pool.addr_of(pool_index);
-        rewrite::rewrite_endpoint(pkt, p, protocol, End::Source, public, public_port);
+        // The last rewrite also decrements the TTL (one header checksum update).
+        rewrite::rewrite_endpoint(pkt, p, protocol, End::Source, public, public_port, to_pool.is_none());
         let mut new_dst = p.dst;
         if let Some(dst_index) = to_pool {
             // RFC 4787 REQ-9 hairpinning: the packet goes back inside,
@@ -352,7 +359,7 @@ impl<E: EventSink> Worker<E> {
                 Ok(x) => x,
                 Err(v) => return v,
             };
-            rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port);
+            rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
             new_dst = inside;
             self.counters.incr(Counter::Hairpinned);
         } else {
@@ -361,7 +368,7 @@ impl<E: EventSink> Worker<E> {
         if p.more_frags {
             self.record_first_fragment(p, true, public, new_dst, egress);
         }
-        self.done(pkt, egress, frag)
+        self.leave(egress, frag)
     }
 
     fn handle_outside(&mut self, pkt: &mut [u8], p: &Parsed, prep: &Prepared) -> Verdict {
@@ -420,12 +427,12 @@ impl<E: EventSink> Worker<E> {
             Ok(x) => x,
             Err(v) => return v,
         };
-        rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port);
+        rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
         self.counters.incr(Counter::TranslatedIn);
         if p.more_frags {
             self.record_first_fragment(p, false, p.src, inside, Side::Inside);
         }
-        self.done(pkt, Side::Inside, frag)
+        self.leave(Side::Inside, frag)
     }
 
     fn other_protocol(&self) -> Verdict {
