@@ -6,7 +6,7 @@
 //! A UDP checksum of zero ("none", RFC 768) stays zero.
 
 use crate::flow::Protocol;
-use crate::wire::{icmp, ipv4};
+use crate::wire::{icmp, ipv4, udp};
 
 /// The parsed facts of an IPv4 packet that translation needs.
 #[derive(Copy, Clone, Debug)]
@@ -82,31 +82,65 @@ pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, e
         icmp::Packet::new_unchecked(&mut pkt[p.header_len..]).rewrite_echo_ident(port);
         return;
     }
-    let (addr_at, port_at) = match end {
-        End::Source => (12, 0),
-        End::Destination => (16, 2),
+    match end {
+        End::Source => rewrite_transport::<12, 0>(pkt, p.header_len, protocol, addr, port, ttl),
+        End::Destination => rewrite_transport::<16, 2>(pkt, p.header_len, protocol, addr, port, ttl),
+    }
+}
+
+/// The TCP/UDP part of [`rewrite_endpoint`] for the address at `ADDR` of
+/// the IPv4 header and the port at `PORT` of the transport header. The
+/// headers are taken as fixed-size arrays (one length check each, known
+/// offsets after it): the caller checked that the IPv4 header is at least
+/// 20 bytes and the transport header long enough for its ports and
+/// checksum (TCP 20, UDP 8).
+#[inline(always)]
+fn rewrite_transport<const ADDR: usize, const PORT: usize>(
+    pkt: &mut [u8],
+    header_len: usize,
+    protocol: Protocol,
+    addr: u32,
+    port: u16,
+    ttl: bool,
+) {
+    let Some((ip, l4)) = pkt.split_at_mut_checked(header_len) else {
+        debug_assert!(false, "header beyond the packet");
+        return;
     };
-    let (oh, ol) = (be16(pkt, addr_at), be16(pkt, addr_at + 2));
+    let Some(ip) = ip.first_chunk_mut::<{ ipv4::HEADER_LEN }>() else {
+        debug_assert!(false, "IPv4 header under 20 bytes");
+        return;
+    };
+    let (oh, ol) = (be16(ip, ADDR), be16(ip, ADDR + 2));
     let (nh, nl) = ((addr >> 16) as u16, addr as u16);
-    put16(pkt, addr_at, nh);
-    put16(pkt, addr_at + 2, nl);
+    put16(ip, ADDR, nh);
+    put16(ip, ADDR + 2, nl);
     let ck = if ttl {
-        let old_ttl = be16(pkt, 8);
-        pkt[8] -= 1;
-        adjust(be16(pkt, 10), [oh, ol, old_ttl], [nh, nl, be16(pkt, 8)])
+        let old_ttl = be16(ip, 8);
+        ip[8] -= 1;
+        adjust(be16(ip, 10), [oh, ol, old_ttl], [nh, nl, be16(ip, 8)])
     } else {
-        adjust(be16(pkt, 10), [oh, ol], [nh, nl])
+        adjust(be16(ip, 10), [oh, ol], [nh, nl])
     };
-    put16(pkt, 10, ck);
-    let l4 = &mut pkt[p.header_len..];
-    let old_port = be16(l4, port_at);
-    put16(l4, port_at, port);
+    put16(ip, 10, ck);
     match protocol {
         Protocol::Tcp => {
+            let Some(l4) = l4.first_chunk_mut::<18>() else {
+                debug_assert!(false, "TCP header under 18 bytes");
+                return;
+            };
+            let old_port = be16(l4, PORT);
+            put16(l4, PORT, port);
             let ck = adjust(be16(l4, 16), [oh, ol, old_port], [nh, nl, port]);
             put16(l4, 16, ck);
         }
         _ => {
+            let Some(l4) = l4.first_chunk_mut::<{ udp::HEADER_LEN }>() else {
+                debug_assert!(false, "UDP header under 8 bytes");
+                return;
+            };
+            let old_port = be16(l4, PORT);
+            put16(l4, PORT, port);
             // RFC 768: a zero UDP checksum means "none" and stays zero; a
             // computed zero is sent as all ones.
             let ck = be16(l4, 6);
