@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use cgnat_core::event::Event;
 use cgnat_core::sweeper::Sweeper;
-use cgnat_core::{Instant, Nat, Side, Verdict, Worker};
+use cgnat_core::{Instant, Nat, Prepared, Side, Verdict, Worker};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fixture::{fill, udp_packet, PACKET_LEN};
 
@@ -57,8 +57,8 @@ fn fast_path(c: &mut Criterion) {
                 std::hint::black_box(v)
             })
         });
-        // Bursts of 32 as the data plane runs them: prefetch every packet's
-        // table lines, then translate them all.
+        // Bursts of 32 as the data plane runs them: parse every packet and
+        // prefetch its table lines, then translate them all.
         g.throughput(Throughput::Elements(BURST as u64));
         for (label, side, pkts) in [
             ("outbound_udp_burst32", Side::Inside, &f.outbound),
@@ -71,14 +71,15 @@ fn fast_path(c: &mut Criterion) {
                         *p = pkts[order[i] as usize];
                         i = (i + 1) % order.len();
                     }
-                    for p in burst.iter() {
-                        f.worker.prefetch(side, p);
+                    let mut prep = [Prepared::default(); BURST];
+                    for (p, pr) in burst.iter().zip(prep.iter_mut()) {
+                        *pr = f.worker.prepare(side, p);
                     }
-                    for p in burst.iter() {
-                        f.worker.prefetch_session(side, p);
+                    for pr in prep.iter_mut() {
+                        f.worker.prepare_session(side, pr);
                     }
-                    for p in burst.iter_mut() {
-                        std::hint::black_box(f.worker.process(side, p, now));
+                    for (p, pr) in burst.iter_mut().zip(prep.iter()) {
+                        std::hint::black_box(f.worker.process_prepared(side, p, pr, now));
                     }
                 })
             });

@@ -4,11 +4,18 @@
 //! divide the difference by the extra packets:
 //! `cargo build --release -p cgnat-core --example hotpath &&
 //!  valgrind --tool=callgrind target/release/examples/hotpath out 100000`
+//!
+//! A third argument `burst` hands the packets over in bursts of 32 the way
+//! the DPDK worker loop does (`Worker::prepare` every packet of the burst,
+//! `Worker::prepare_session` each, then `Worker::process_prepared`), instead of one `Worker::process` call each.
 
 #[path = "../benches/fixture/mod.rs"]
 mod fixture;
 
-use cgnat_core::{Instant, Side, Verdict};
+use cgnat_core::{Instant, Prepared, Side, Verdict};
+
+/// Packets per burst in `burst` mode (the data plane's RX burst size).
+const BURST: usize = 32;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -17,15 +24,40 @@ fn main() {
         _ => Side::Inside,
     };
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let burst = args.next().as_deref() == Some("burst");
     let mut f = fixture::fill(64, 64);
     let now = Instant::from_secs(1_700_000_001);
     let pkts = if side == Side::Inside { &f.outbound } else { &f.inbound };
     let pkts = pkts.clone();
     let mut forwarded = 0u64;
-    for k in 0..n {
-        let mut p = pkts[k % pkts.len()];
-        if matches!(f.worker.process(side, &mut p, now), Verdict::Forward(_)) {
-            forwarded += 1;
+    if burst {
+        let mut frames = [[0u8; fixture::PACKET_LEN]; BURST];
+        let mut k = 0;
+        while k < n {
+            let len = BURST.min(n - k);
+            for (i, fr) in frames[..len].iter_mut().enumerate() {
+                *fr = pkts[(k + i) % pkts.len()];
+            }
+            let mut prep = [Prepared::default(); BURST];
+            for (fr, pr) in frames[..len].iter().zip(prep.iter_mut()) {
+                *pr = f.worker.prepare(side, fr);
+            }
+            for pr in &mut prep[..len] {
+                f.worker.prepare_session(side, pr);
+            }
+            for (fr, pr) in frames[..len].iter_mut().zip(prep.iter()) {
+                if matches!(f.worker.process_prepared(side, fr, pr, now), Verdict::Forward(_)) {
+                    forwarded += 1;
+                }
+            }
+            k += len;
+        }
+    } else {
+        for k in 0..n {
+            let mut p = pkts[k % pkts.len()];
+            if matches!(f.worker.process(side, &mut p, now), Verdict::Forward(_)) {
+                forwarded += 1;
+            }
         }
     }
     println!("{forwarded} of {n} forwarded");

@@ -4,7 +4,8 @@
 //! Geometry: every public address has `blocks_per_address` blocks of
 //! `block_size` ports starting at `port_range.first`. A block is identified
 //! by `pool_index * blocks_per_address + n`, so (public address, port)
-//! determines the block with two subtractions and a division, and the block
+//! determines the block with a subtraction and a multiply-shift (the
+//! reciprocal of the block size, see `layout`, no division), and the block
 //! records its owner (RFC 6888 REQ-14 makes the block the unit of logging).
 //!
 //! Each (protocol, public port) has one 8-byte [`PortEntry`] holding the
@@ -13,6 +14,7 @@
 //! kernel backs a page the first time a block's ports are touched.
 
 pub mod deterministic;
+mod layout;
 mod ports;
 
 use core::net::Ipv4Addr;
@@ -111,6 +113,7 @@ pub struct Pool {
     size: u32,
     port_first: u16,
     block_size: u32,
+    layout: layout::Layout,
     blocks_per_address: u32,
     blocks: Table<Block>,
     used_per_address: Box<[AtomicU32]>,
@@ -153,6 +156,7 @@ impl Pool {
             size: base,
             port_first: config.port_range.first,
             block_size,
+            layout: layout::Layout::new(config.port_range.first, block_size, blocks_per_address),
             blocks_per_address,
             blocks,
             used_per_address: (0..base).map(|_| AtomicU32::new(0)).collect(),
@@ -209,11 +213,7 @@ impl Pool {
     /// The block holding `port` on address `pool_index`.
     #[inline(always)]
     pub fn block_of(&self, pool_index: u32, port: u16) -> Option<u32> {
-        let off = (port as u32).wrapping_sub(self.port_first as u32);
-        let n = off / self.block_size;
-        if port < self.port_first || n >= self.blocks_per_address {
-            return None;
-        }
+        let (n, _) = self.layout.locate(port)?;
         Some(pool_index * self.blocks_per_address + n)
     }
 
@@ -416,7 +416,7 @@ impl Pool {
     /// The mapping record of (protocol, block, port).
     #[inline(always)]
     pub fn port(&self, protocol: Protocol, block: u32, port: u16) -> &PortEntry {
-        let off = (port as u32 - self.port_first as u32) % self.block_size;
+        let off = self.layout.offset_in_block(port);
         self.ports.get(protocol, block as usize * self.block_size as usize + off as usize)
     }
 

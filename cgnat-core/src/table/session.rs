@@ -266,13 +266,39 @@ impl SessionTable {
         }
     }
 
+    /// The keyed hash of a packed key.
+    #[inline(always)]
+    fn hash_packed(&self, addrs: u64, ports: u64) -> u64 {
+        let hp = if self.hash_remote_port { ports } else { ports & !REMOTE_PORT_MASK };
+        self.hash.hash2(addrs, hp)
+    }
+
+    /// Home slot and tag of a packed key whose hash is `h`.
+    #[inline(always)]
+    fn locate_hashed(&self, h: u64, ports: u64) -> (usize, u64) {
+        let fp = (h & 0x3FFF) << FP_SHIFT;
+        (probe::home(h, self.slots.len()), fp | ports)
+    }
+
     /// Home slot and tag of a key.
     #[inline(always)]
     fn locate(&self, addrs: u64, ports: u64) -> (usize, u64) {
-        let hp = if self.hash_remote_port { ports } else { ports & !REMOTE_PORT_MASK };
-        let h = self.hash.hash2(addrs, hp);
-        let fp = (h & 0x3FFF) << FP_SHIFT;
-        (probe::home(h, self.slots.len()), fp | ports)
+        self.locate_hashed(self.hash_packed(addrs, ports), ports)
+    }
+
+    /// The hash of a key, for [`SessionTable::find_hashed`] and
+    /// [`SessionTable::prefetch_hash`]: computed once per packet and
+    /// carried from the prefetch stage to the lookup.
+    #[inline(always)]
+    pub fn hash_of(&self, key: &SessionKey) -> u64 {
+        let (a, p) = pack(key);
+        self.hash_packed(a, p)
+    }
+
+    /// Hints the CPU to fetch the home slot of the key hashing to `h`.
+    #[inline(always)]
+    pub fn prefetch_hash(&self, h: u64) {
+        crate::mem::prefetch(&self.slots[probe::home(h, self.slots.len())]);
     }
 
     /// The slot a key's probe chain starts at (for prefetching a burst).
@@ -297,10 +323,25 @@ impl SessionTable {
         }
     }
 
+    /// Looks a session up, given its key's hash `h` (from
+    /// [`SessionTable::hash_of`] for this very key).
+    #[inline]
+    pub fn find_hashed(&self, key: &SessionKey, h: u64) -> Option<SessionRef> {
+        let (addrs, ports) = pack(key);
+        match self.find_located(addrs, self.locate_hashed(h, ports)) {
+            Found::Live { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
     #[inline]
     fn find_inner(&self, key: &SessionKey) -> Found<SessionRef> {
         let (addrs, ports) = pack(key);
-        let (home, tag) = self.locate(addrs, ports);
+        self.find_located(addrs, self.locate(addrs, ports))
+    }
+
+    #[inline(always)]
+    fn find_located(&self, addrs: u64, (home, tag): (usize, u64)) -> Found<SessionRef> {
         match probe::find::<_, _, T>(&self.slots, home, tag, |s| {
             if s.addrs.load(Ordering::Relaxed) != addrs {
                 return None;

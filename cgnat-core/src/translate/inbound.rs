@@ -4,6 +4,7 @@
 //! their own budget per subscriber and per mapping (`nat.inbound`), so a
 //! spray at a mapping never takes the subscriber's own sessions.
 
+use super::prepared::SessionHint;
 use super::{Verdict, Worker};
 use crate::config::Filtering;
 use crate::counters::{Counter, DropReason};
@@ -32,8 +33,11 @@ impl<E: EventSink> Worker<E> {
     }
 
     /// The inside endpoint of an inbound packet's flow, creating the
-    /// session if the filtering behaviour lets it in.
+    /// session if the filtering behaviour lets it in; `hint` from the
+    /// packet's [`super::Prepared`] when (`pool_index`, `port`, `remote`,
+    /// `remote_port`) are that packet's.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn inbound(
         &mut self,
         protocol: Protocol,
@@ -42,6 +46,7 @@ impl<E: EventSink> Worker<E> {
         remote: u32,
         remote_port: u16,
         flags: u8,
+        hint: Option<SessionHint>,
     ) -> Result<(u32, u16), Verdict> {
         let Some((inside, inside_port)) = self.resolve_public(protocol, pool_index, port) else {
             return Err(Verdict::Drop(DropReason::NoMapping));
@@ -53,7 +58,7 @@ impl<E: EventSink> Worker<E> {
             remote_addr: remote,
             remote_port,
         };
-        if let Some(r) = self.nat.sessions.find(&key) {
+        if let Some(r) = self.find_session(&key, SessionHint::hash_for(hint, inside, inside_port)) {
             if !r.value.dying() {
                 self.touch(r, inside, protocol, false, flags);
                 return Ok((inside, inside_port));

@@ -6,11 +6,13 @@ mod icmp_error;
 mod inbound;
 mod nat;
 mod outbound;
+mod prepared;
 mod rewrite;
 mod runtime;
 mod worker;
 
 pub use nat::{Nat, PublicOwner, Runtime};
+pub use prepared::Prepared;
 pub use worker::Worker;
 
 use crate::counters::DropReason;

@@ -4,6 +4,7 @@
 //! unconfirmed subscribers (`nat.unconfirmed`), RFC 6888 REQ-4/REQ-5
 //! limits and the global fair share (`nat.fairness`).
 
+use super::prepared::SessionHint;
 use super::{Verdict, Worker};
 use crate::admission::Admit;
 use crate::counters::{Counter, DropReason};
@@ -16,8 +17,10 @@ use crate::table::subscriber::{LimitError, SubscriberInsert, SubscriberRef};
 use core::net::Ipv4Addr;
 
 impl<E: EventSink> Worker<E> {
-    /// The public (pool index, port) of an outbound packet's flow.
+    /// The public (pool index, port) of an outbound packet's flow; `hint`
+    /// from the packet's [`super::Prepared`].
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn outbound(
         &mut self,
         protocol: Protocol,
@@ -26,6 +29,7 @@ impl<E: EventSink> Worker<E> {
         dst: u32,
         dport: u16,
         flags: u8,
+        hint: Option<SessionHint>,
     ) -> Result<(u32, u16), Verdict> {
         let key = SessionKey {
             protocol,
@@ -34,7 +38,7 @@ impl<E: EventSink> Worker<E> {
             remote_addr: dst,
             remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
         };
-        if let Some(r) = self.nat.sessions.find(&key) {
+        if let Some(r) = self.find_session(&key, SessionHint::hash_for(hint, src, sport)) {
             if !r.value.dying() {
                 self.touch(r, src, protocol, true, flags);
                 return Ok((r.pool_index, r.value.public_port()));

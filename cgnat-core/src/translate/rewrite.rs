@@ -6,7 +6,7 @@
 //! A UDP checksum of zero ("none", RFC 768) stays zero.
 
 use crate::flow::Protocol;
-use crate::wire::{icmp, ipv4, tcp, udp};
+use crate::wire::{icmp, ipv4, udp};
 
 /// The parsed facts of an IPv4 packet that translation needs.
 #[derive(Copy, Clone, Debug)]
@@ -63,36 +63,84 @@ fn adjust<const N: usize>(checksum: u16, old: [u16; N], new: [u16; N]) -> u16 {
 
 /// Rewrites one end's address and port (or ICMP query identifier) of a
 /// packet whose transport header is present (`pkt[header_len..]`, checked
-/// by the caller to be long enough). TCP and UDP take the fused path: one
-/// RFC 1624 update of the IPv4 header checksum for the address, one of the
-/// transport checksum for address (pseudo-header) and port together.
+/// by the caller to be long enough), and with `ttl` also decrements the
+/// TTL (RFC 1812 section 5.3.1; the caller has checked TTL > 1). TCP and
+/// UDP take the fused path: one RFC 1624 update of the IPv4 header checksum
+/// for the address (and TTL), one of the transport checksum for address
+/// (pseudo-header) and port together. One's complement addition is
+/// associative, so the fused update gives the checksum the separate ones
+/// would.
 #[inline]
-pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, end: End, addr: u32, port: u16) {
+pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, end: End, addr: u32, port: u16, ttl: bool) {
     if protocol == Protocol::Icmp {
         rewrite_addr(pkt, end, addr);
+        if ttl {
+            decrement_ttl(pkt);
+        }
         // ICMP has no pseudo-header; only the identifier changes
         // (RFC 5508 section 3.1).
         icmp::Packet::new_unchecked(&mut pkt[p.header_len..]).rewrite_echo_ident(port);
         return;
     }
-    let (addr_at, port_at) = match end {
-        End::Source => (12, 0),
-        End::Destination => (16, 2),
+    match end {
+        End::Source => rewrite_transport::<12, 0>(pkt, p.header_len, protocol, addr, port, ttl),
+        End::Destination => rewrite_transport::<16, 2>(pkt, p.header_len, protocol, addr, port, ttl),
+    }
+}
+
+/// The TCP/UDP part of [`rewrite_endpoint`] for the address at `ADDR` of
+/// the IPv4 header and the port at `PORT` of the transport header. The
+/// headers are taken as fixed-size arrays (one length check each, known
+/// offsets after it): the caller checked that the IPv4 header is at least
+/// 20 bytes and the transport header long enough for its ports and
+/// checksum (TCP 20, UDP 8).
+#[inline(always)]
+fn rewrite_transport<const ADDR: usize, const PORT: usize>(
+    pkt: &mut [u8],
+    header_len: usize,
+    protocol: Protocol,
+    addr: u32,
+    port: u16,
+    ttl: bool,
+) {
+    let Some((ip, l4)) = pkt.split_at_mut_checked(header_len) else {
+        debug_assert!(false, "header beyond the packet");
+        return;
     };
-    let (oh, ol) = (be16(pkt, addr_at), be16(pkt, addr_at + 2));
+    let Some(ip) = ip.first_chunk_mut::<{ ipv4::HEADER_LEN }>() else {
+        debug_assert!(false, "IPv4 header under 20 bytes");
+        return;
+    };
+    let (oh, ol) = (be16(ip, ADDR), be16(ip, ADDR + 2));
     let (nh, nl) = ((addr >> 16) as u16, addr as u16);
-    put16(pkt, addr_at, nh);
-    put16(pkt, addr_at + 2, nl);
-    put16(pkt, 10, adjust(be16(pkt, 10), [oh, ol], [nh, nl]));
-    let l4 = &mut pkt[p.header_len..];
-    let old_port = be16(l4, port_at);
-    put16(l4, port_at, port);
+    put16(ip, ADDR, nh);
+    put16(ip, ADDR + 2, nl);
+    let ck = if ttl {
+        let old_ttl = be16(ip, 8);
+        ip[8] -= 1;
+        adjust(be16(ip, 10), [oh, ol, old_ttl], [nh, nl, be16(ip, 8)])
+    } else {
+        adjust(be16(ip, 10), [oh, ol], [nh, nl])
+    };
+    put16(ip, 10, ck);
     match protocol {
         Protocol::Tcp => {
+            let Some(l4) = l4.first_chunk_mut::<18>() else {
+                debug_assert!(false, "TCP header under 18 bytes");
+                return;
+            };
+            let old_port = be16(l4, PORT);
+            put16(l4, PORT, port);
             let ck = adjust(be16(l4, 16), [oh, ol, old_port], [nh, nl, port]);
             put16(l4, 16, ck);
         }
         _ => {
+            let Some(l4) = l4.first_chunk_mut::<{ udp::HEADER_LEN }>() else {
+                debug_assert!(false, "UDP header under 8 bytes");
+                return;
+            };
+            let old_port = be16(l4, PORT);
+            put16(l4, PORT, port);
             // RFC 768: a zero UDP checksum means "none" and stays zero; a
             // computed zero is sent as all ones.
             let ck = be16(l4, 6);
@@ -123,17 +171,4 @@ pub(crate) fn decrement_ttl(pkt: &mut [u8]) {
     pkt[8] -= 1;
     let new = be16(pkt, 8);
     put16(pkt, 10, adjust(be16(pkt, 10), [old], [new]));
-}
-
-/// The (source port, destination port, TCP flags) of a TCP or UDP header,
-/// or the ICMP identifier as both ports. `None` if too short.
-#[inline]
-pub(crate) fn ports(l4: &[u8], protocol: Protocol) -> Option<(u16, u16, u8)> {
-    let be = |i: usize| u16::from_be_bytes([l4[i], l4[i + 1]]);
-    match protocol {
-        Protocol::Tcp if l4.len() >= tcp::HEADER_LEN => Some((be(0), be(2), l4[13])),
-        Protocol::Udp if l4.len() >= udp::HEADER_LEN => Some((be(0), be(2), 0)),
-        Protocol::Icmp if l4.len() >= icmp::HEADER_LEN => Some((be(4), be(4), 0)),
-        _ => None,
-    }
 }

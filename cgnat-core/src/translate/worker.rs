@@ -8,19 +8,20 @@
 
 use std::sync::Arc;
 
+use super::prepared::Prepared;
 use super::rewrite::{self, End, Parsed};
 use super::{Nat, Verdict};
 use crate::admission::RefusalTally;
 use crate::config::OtherProtocols;
 use crate::counters::{Counter, Counters, DropReason};
 use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, Sequencer, TableId};
-use crate::flow::{Protocol, Side};
+use crate::flow::{Protocol, SessionKey, Side};
 use crate::frag::{FragmentKey, FragmentRewrite, FragmentTracker, RecordError};
 use crate::table::hash::splitmix64;
 use crate::table::session::{SessionRef, SessionValue};
 use crate::tcp_state;
 use crate::time::Instant;
-use crate::wire::{icmp, ipv4};
+use crate::wire::icmp;
 use core::net::Ipv4Addr;
 
 /// ICMP "destination unreachable".
@@ -104,84 +105,27 @@ impl<E: EventSink> Worker<E> {
         (splitmix64(&mut self.rng) >> 32) as u32
     }
 
-    /// The (protocol, source, destination, source port, destination port)
-    /// of a packet, read without validation for prefetching only.
-    #[inline(always)]
-    fn peek(packet: &[u8]) -> Option<(Protocol, u32, u32, u16, u16)> {
-        let ihl = (*packet.first()? & 0x0F) as usize * 4;
-        if packet.len() < ihl + 8 || ihl < 20 {
-            return None;
-        }
-        let protocol = Protocol::from_ip(packet[9])?;
-        let be32 = |i: usize| u32::from_be_bytes([packet[i], packet[i + 1], packet[i + 2], packet[i + 3]]);
-        let be16 = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
-        let (sport, dport) = match protocol {
-            Protocol::Icmp => (be16(ihl + 4), be16(ihl + 4)),
-            _ => (be16(ihl), be16(ihl + 2)),
-        };
-        Some((protocol, be32(12), be32(16), sport, dport))
-    }
-
-    /// Hints the CPU to fetch the table lines `packet` will need. The data
-    /// plane calls it for every packet of a burst before processing them, so
-    /// their cache misses overlap instead of adding up; for packets from the
-    /// outside it then calls [`Worker::prefetch_session`] for the burst too.
-    /// Never fails; a packet too short to read is simply not prefetched.
-    #[inline]
-    pub fn prefetch(&self, side: Side, packet: &[u8]) {
-        let Some((protocol, src, dst, sport, dport)) = Self::peek(packet) else {
-            return;
-        };
-        match side {
-            Side::Inside => self.nat.sessions.prefetch(&crate::flow::SessionKey {
-                protocol,
-                inside_addr: src,
-                inside_port: sport,
-                remote_addr: dst,
-                remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
-            }),
-            Side::Outside => {
-                if let Some(pool_index) = self.nat.pool.index_of(dst) {
-                    self.nat.pool.prefetch(protocol, pool_index, dport);
-                }
-            }
-        }
-    }
-
-    /// Second prefetch stage for packets from the outside: once
-    /// [`Worker::prefetch`] has brought in the burst's block and port
-    /// records, this reads them to learn each flow's inside endpoint and
-    /// prefetches its session slot. A no-op for inside packets.
-    #[inline]
-    pub fn prefetch_session(&self, side: Side, packet: &[u8]) {
-        if side == Side::Inside {
-            return;
-        }
-        let Some((protocol, src, dst, sport, dport)) = Self::peek(packet) else {
-            return;
-        };
-        let Some(pool_index) = self.nat.pool.index_of(dst) else { return };
-        if let Some((inside, inside_port)) = self.resolve_public(protocol, pool_index, dport) {
-            self.nat.sessions.prefetch(&crate::flow::SessionKey {
-                protocol,
-                inside_addr: inside,
-                inside_port,
-                remote_addr: src,
-                remote_port: if protocol == Protocol::Icmp { 0 } else { sport },
-            });
-        }
-    }
-
     /// Translates the IPv4 packet `packet` (no link-layer header) received
     /// on `side`, in place. The buffer may be longer than the packet
     /// (Ethernet padding); the packet's length never changes.
     #[inline]
     pub fn process(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
+        let prep = self.parse(side, packet);
+        self.process_prepared(side, packet, &prep, now)
+    }
+
+    /// [`Worker::process`] for a packet of a burst that went through
+    /// [`Worker::prepare`] (and, from the outside, [`Worker::prepare_session`]):
+    /// its headers are not parsed again nor its session key hashed again.
+    /// `prep` must have been made from `packet` as it is now; the verdict,
+    /// the rewritten bytes, counters and events are those `process` gives.
+    #[inline]
+    pub fn process_prepared(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
         self.counters.incr(match side {
             Side::Inside => Counter::RxInside,
             Side::Outside => Counter::RxOutside,
         });
-        self.process_again(side, packet, now)
+        self.finish(side, packet, prep, now)
     }
 
     /// Like [`Worker::process`], but the packet is not counted as received
@@ -191,8 +135,15 @@ impl<E: EventSink> Worker<E> {
     /// [`Worker::take_resolved_fragment`]. Its verdict is counted as usual.
     #[inline]
     pub fn process_again(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
+        let prep = self.parse(side, packet);
+        self.finish(side, packet, &prep, now)
+    }
+
+    /// Translates and counts the verdict.
+    #[inline(always)]
+    fn finish(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
         self.now = now;
-        let v = self.classify(side, packet);
+        let v = self.classify(side, packet, prep);
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::IcmpError { reason, .. } => {
@@ -245,32 +196,29 @@ impl<E: EventSink> Worker<E> {
     }
 
     #[inline]
-    fn classify(&mut self, side: Side, packet: &mut [u8]) -> Verdict {
+    fn classify(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Verdict {
         self.await_block = None;
-        let p = match ipv4::Packet::new_checked(&*packet) {
-            Ok(ip) => {
-                if !ip.verify_checksum() {
-                    return Verdict::Drop(DropReason::BadChecksum);
-                }
-                Parsed {
-                    header_len: ip.header_len(),
-                    total_len: ip.total_len() as usize,
-                    protocol: ip.protocol(),
-                    src: ip.src_addr_u32(),
-                    dst: ip.dst_addr_u32(),
-                    ttl: ip.ttl(),
-                    dont_frag: ip.dont_frag(),
-                    more_frags: ip.more_frags(),
-                    frag_offset: ip.frag_offset(),
-                    ident: ip.ident(),
-                }
-            }
-            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        let p = match prep.header {
+            Ok(p) => p,
+            Err(reason) => return Verdict::Drop(reason),
         };
         let pkt = &mut packet[..p.total_len];
         match side {
-            Side::Inside => self.handle_inside(pkt, &p),
-            Side::Outside => self.handle_outside(pkt, &p),
+            Side::Inside => self.handle_inside(pkt, &p, prep),
+            Side::Outside => self.handle_outside(pkt, &p, prep),
+        }
+    }
+
+    /// Looks up the session of `key`, with its hash `hash` if the prefetch
+    /// stage computed it (see [`Prepared`]).
+    #[inline(always)]
+    pub(crate) fn find_session(&self, key: &SessionKey, hash: Option<u64>) -> Option<SessionRef> {
+        match hash {
+            Some(h) => {
+                debug_assert_eq!(h, self.nat.sessions.hash_of(key), "a Prepared of another packet");
+                self.nat.sessions.find_hashed(key, h)
+            }
+            None => self.nat.sessions.find(key),
         }
     }
 
@@ -316,6 +264,12 @@ impl<E: EventSink> Worker<E> {
     #[inline]
     fn done(&mut self, pkt: &mut [u8], egress: Side, fragment_to: Option<u16>) -> Verdict {
         rewrite::decrement_ttl(pkt);
+        self.leave(egress, fragment_to)
+    }
+
+    /// The verdict of a packet ready to leave (its TTL decremented).
+    #[inline]
+    fn leave(&mut self, egress: Side, fragment_to: Option<u16>) -> Verdict {
         if let Some(block) = self.await_block.take() {
             return Verdict::HoldUntilLogged {
                 side: egress,
@@ -329,11 +283,11 @@ impl<E: EventSink> Worker<E> {
         }
     }
 
-    fn handle_inside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+    fn handle_inside(&mut self, pkt: &mut [u8], p: &Parsed, prep: &Prepared) -> Verdict {
         if !self.nat.is_inside(p.src) {
             return Verdict::Drop(DropReason::SpoofedSource);
         }
-        let to_pool = self.nat.pool.index_of(p.dst);
+        let to_pool = prep.dst_pool;
         if to_pool.is_some() && Self::is_echo_request(pkt, p) {
             return Verdict::Local;
         }
@@ -363,7 +317,7 @@ impl<E: EventSink> Worker<E> {
             return self.other_protocol();
         };
         let l4 = &pkt[p.header_len..];
-        let Some((sport, dport, flags)) = rewrite::ports(l4, protocol) else {
+        let Some((sport, dport, flags)) = prep.ports else {
             return Verdict::Drop(if p.is_fragment() {
                 DropReason::TinyFragment
             } else {
@@ -390,21 +344,22 @@ impl<E: EventSink> Worker<E> {
                 return Verdict::Drop(DropReason::UnsupportedIcmp);
             }
         }
-        let (pool_index, public_port) = match self.outbound(protocol, p.src, sport, p.dst, dport, flags) {
+        let (pool_index, public_port) = match self.outbound(protocol, p.src, sport, p.dst, dport, flags, prep.session) {
             Ok(x) => x,
             Err(v) => return v,
         };
         let public = self.nat.pool.addr_of(pool_index);
-        rewrite::rewrite_endpoint(pkt, p, protocol, End::Source, public, public_port);
+        // The last rewrite also decrements the TTL (one header checksum update).
+        rewrite::rewrite_endpoint(pkt, p, protocol, End::Source, public, public_port, to_pool.is_none());
         let mut new_dst = p.dst;
         if let Some(dst_index) = to_pool {
             // RFC 4787 REQ-9 hairpinning: the packet goes back inside,
             // seen as coming from the sender's public address and port.
-            let (inside, inside_port) = match self.inbound(protocol, dst_index, dport, public, public_port, flags) {
+            let (inside, inside_port) = match self.inbound(protocol, dst_index, dport, public, public_port, flags, None) {
                 Ok(x) => x,
                 Err(v) => return v,
             };
-            rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port);
+            rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
             new_dst = inside;
             self.counters.incr(Counter::Hairpinned);
         } else {
@@ -413,16 +368,16 @@ impl<E: EventSink> Worker<E> {
         if p.more_frags {
             self.record_first_fragment(p, true, public, new_dst, egress);
         }
-        self.done(pkt, egress, frag)
+        self.leave(egress, frag)
     }
 
-    fn handle_outside(&mut self, pkt: &mut [u8], p: &Parsed) -> Verdict {
+    fn handle_outside(&mut self, pkt: &mut [u8], p: &Parsed, prep: &Prepared) -> Verdict {
         // RFC 6598 section 7 / RFC 1812 section 5.3.7: a subscriber or pool
         // source arriving from the internet is spoofed.
         if self.nat.is_inside(p.src) || self.nat.pool.index_of(p.src).is_some() {
             return Verdict::Drop(DropReason::Martian);
         }
-        let Some(pool_index) = self.nat.pool.index_of(p.dst) else {
+        let Some(pool_index) = prep.dst_pool else {
             if self.nat.is_inside(p.dst) && self.nat.is_bypass(p.src) {
                 let frag = match self.forwarding_checks(p, Side::Inside) {
                     Ok(f) => f,
@@ -447,7 +402,7 @@ impl<E: EventSink> Worker<E> {
             return self.other_protocol();
         };
         let l4 = &pkt[p.header_len..];
-        let Some((sport, dport, flags)) = rewrite::ports(l4, protocol) else {
+        let Some((sport, dport, flags)) = prep.ports else {
             return Verdict::Drop(if p.is_fragment() {
                 DropReason::TinyFragment
             } else {
@@ -468,16 +423,16 @@ impl<E: EventSink> Worker<E> {
             }
         }
         let remote_port = if protocol == Protocol::Icmp { 0 } else { sport };
-        let (inside, inside_port) = match self.inbound(protocol, pool_index, dport, p.src, remote_port, flags) {
+        let (inside, inside_port) = match self.inbound(protocol, pool_index, dport, p.src, remote_port, flags, prep.session) {
             Ok(x) => x,
             Err(v) => return v,
         };
-        rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port);
+        rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
         self.counters.incr(Counter::TranslatedIn);
         if p.more_frags {
             self.record_first_fragment(p, false, p.src, inside, Side::Inside);
         }
-        self.done(pkt, Side::Inside, frag)
+        self.leave(Side::Inside, frag)
     }
 
     fn other_protocol(&self) -> Verdict {

@@ -2,10 +2,11 @@
 //!
 //! Each iteration reads the clock once (picking up the management core's
 //! new clock parameters without a lock, see [`super::clock`]), takes a burst from its inside RX
-//! queue and one from its outside RX queue, prefetches the table entries
-//! the whole burst will need ([`Router::prefetch`]: the session lookups of
-//! the burst overlap their cache misses), hands every frame to the
-//! [`Router`], transmits what was queued on its own TX queues, and does
+//! queue and one from its outside RX queue, hands each burst to the
+//! [`Router`] ([`Router::handle_burst`]: it parses every packet once and
+//! prefetches the table entries the whole burst will need, so the session
+//! lookups of the burst overlap their cache misses, then handles every
+//! frame), transmits what was queued on its own TX queues, and does
 //! housekeeping (held packets) when needed. No lock, no heap allocation,
 //! no system call, except an optional short sleep after many empty polls
 //! (`dataplane.idle_sleep_us`, for labs that share CPUs; 0 on dedicated
@@ -89,15 +90,9 @@ pub fn run(mut w: WorkerContext) -> i32 {
     while !w.stop.load(Ordering::Relaxed) {
         now = w.clock.now();
         let mut n = w.rx_inside.rx_burst(&mut burst);
-        w.router.prefetch(Side::Inside, &burst);
-        for m in burst.drain() {
-            w.router.handle(Side::Inside, m, now, &mut w.egress);
-        }
+        w.router.handle_burst(Side::Inside, &mut burst, now, &mut w.egress);
         n += w.rx_outside.rx_burst(&mut burst);
-        w.router.prefetch(Side::Outside, &burst);
-        for m in burst.drain() {
-            w.router.handle(Side::Outside, m, now, &mut w.egress);
-        }
+        w.router.handle_burst(Side::Outside, &mut burst, now, &mut w.egress);
         if w.router.held() > 0 || now.as_micros().wrapping_sub(last_housekeeping) >= HOUSEKEEPING_US {
             w.router.housekeeping(now, &mut w.egress);
             last_housekeeping = now.as_micros();

@@ -27,11 +27,11 @@ use cgnat_core::event::Event;
 use cgnat_core::frag::{FragmentStash, HoldError};
 use cgnat_core::ring::Producer;
 use cgnat_core::wire::{ethernet, icmp, ip_protocol};
-use cgnat_core::{Instant, Nat, Side, Verdict, Worker};
+use cgnat_core::{Instant, Nat, Prepared, Side, Verdict, Worker};
 
 use super::counters::{DpCounter, DpCounters};
 use super::neighbour::{NeighbourTable, NeighbourTimers};
-use crate::{Burst, Mbuf, Mempool};
+use crate::{Burst, Mbuf, Mempool, BURST_SIZE};
 
 pub use output::Egress;
 
@@ -228,6 +228,9 @@ pub struct Router {
     log_wait: log_wait::LogWait,
     icmp_tokens: u64,
     icmp_last: u64,
+    /// What the prefetch stage of [`Router::handle_burst`] parsed of each
+    /// frame of the burst, by position.
+    prepared: [Prepared; BURST_SIZE],
 }
 
 impl Router {
@@ -257,6 +260,7 @@ impl Router {
             log_wait,
             icmp_tokens: u64::MAX,
             icmp_last: 0,
+            prepared: [Prepared::default(); BURST_SIZE],
         }
     }
 
@@ -270,27 +274,34 @@ impl Router {
         self.worker.counters()
     }
 
-    /// Burst-level prefetch, before the frames of `frames` (received on
-    /// `side`) are handled one by one: [`Worker::prefetch`] for every IPv4
-    /// frame of the burst, then, for the outside, [`Worker::prefetch_session`]
-    /// (which reads the block and port records the first pass fetched). The
-    /// cache misses of the burst's table lookups then overlap instead of
-    /// adding up. Only hints: frames that are not IPv4 on this link's
-    /// encapsulation are skipped and handled normally later. No allocation.
+    /// Handles the frames of `burst` (received on `side`) in order, like
+    /// [`Router::handle`] each, after a prefetch stage over the whole burst:
+    /// [`Worker::prepare`] parses every IPv4 frame once and hints the CPU to
+    /// fetch its table lines, then, for the outside,
+    /// [`Worker::prepare_session`] reads the block and port records the
+    /// first pass fetched and prefetches the session slots. The cache misses
+    /// of the burst's lookups then overlap instead of adding up, and each
+    /// packet's headers are parsed and its session key hashed once (issue
+    /// 11 item 1). Frames that are not IPv4 on this link's encapsulation
+    /// are handled as usual. No allocation. The burst is empty afterwards.
     #[inline]
-    pub fn prefetch(&self, side: Side, frames: &[Mbuf]) {
+    pub fn handle_burst<E: Egress>(&mut self, side: Side, burst: &mut Burst, now: Instant, eg: &mut E) {
         let l2 = self.shared.link(side).l2_len;
-        for m in frames {
-            if let Some(p) = ipv4_payload(m, l2) {
-                self.worker.prefetch(side, p);
-            }
+        let n = burst.len();
+        for (m, prep) in burst.iter().zip(self.prepared.iter_mut()) {
+            *prep = match ipv4_payload(m, l2) {
+                Some(p) => self.worker.prepare(side, p),
+                None => Prepared::default(),
+            };
         }
         if side == Side::Outside {
-            for m in frames {
-                if let Some(p) = ipv4_payload(m, l2) {
-                    self.worker.prefetch_session(side, p);
-                }
+            for prep in &mut self.prepared[..n] {
+                self.worker.prepare_session(side, prep);
             }
+        }
+        for (i, m) in burst.drain().enumerate() {
+            let prep = self.prepared[i];
+            self.receive(side, m, Some(&prep), now, eg);
         }
     }
 
@@ -298,6 +309,13 @@ impl Router {
     /// queued and go out on [`Router::flush`] (or when a burst fills).
     #[inline]
     pub fn handle<E: Egress>(&mut self, side: Side, m: Mbuf, now: Instant, eg: &mut E) {
+        self.receive(side, m, None, now, eg);
+    }
+
+    /// [`Router::handle`], with what [`Router::handle_burst`] prepared of
+    /// the frame's IPv4 packet (at the link's header length) if it did.
+    #[inline]
+    fn receive<E: Egress>(&mut self, side: Side, m: Mbuf, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
         self.counters.incr(match side {
             Side::Inside => DpCounter::RxInside,
             Side::Outside => DpCounter::RxOutside,
@@ -327,18 +345,22 @@ impl Router {
         let to_us = d[..6] == link.mac;
         match ethertype {
             ethernet::ethertype::ARP if to_us || frame.dst_addr().is_broadcast() => self.arp(side, m, l2, now, eg),
-            ethernet::ethertype::IPV4 if to_us => self.ipv4(side, m, l2, now, eg),
+            // The prepared packet is the one at the link's header length.
+            ethernet::ethertype::IPV4 if to_us => {
+                let prep = prep.filter(|_| l2 == link.l2_len);
+                self.ipv4(side, m, l2, prep, now, eg)
+            }
             ethernet::ethertype::IPV4 | ethernet::ethertype::ARP => self.counters.incr(DpCounter::OtherMac),
             _ => self.counters.incr(DpCounter::NotIpv4),
         }
     }
 
     /// An IPv4 packet at offset `l2` of `m`, received on `side`.
-    fn ipv4<E: Egress>(&mut self, side: Side, m: Mbuf, l2: usize, now: Instant, eg: &mut E) {
+    fn ipv4<E: Egress>(&mut self, side: Side, m: Mbuf, l2: usize, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
         if let Some((local, addr)) = self.to_our_address(side, &m, l2) {
             return self.local(side, m, l2, local, addr, now, eg);
         }
-        self.translate(side, m, l2, false, now, eg);
+        self.translate(side, m, l2, false, prep, now, eg);
         if let Some(key) = self.worker.take_resolved_fragment() {
             // Fragments held for this datagram are translated now, in the
             // order they came. They were counted as received when they
@@ -347,21 +369,23 @@ impl Router {
             let mut redo = core::mem::take(&mut self.redo);
             self.stash.release(&key, |s| redo.push(s));
             for (s, l, f) in redo.drain(..) {
-                self.translate(s, f, l as usize, true, now, eg);
+                self.translate(s, f, l as usize, true, None, now, eg);
             }
             self.redo = redo;
         }
     }
 
     /// Hands the IPv4 packet at offset `l2` of `m` to the NAT (`again`: a
-    /// held fragment processed a second time, not counted as received) and
-    /// acts on the verdict.
-    fn translate<E: Egress>(&mut self, side: Side, mut m: Mbuf, l2: usize, again: bool, now: Instant, eg: &mut E) {
+    /// held fragment processed a second time, not counted as received;
+    /// `prep`: what the burst's prefetch stage parsed of it) and acts on
+    /// the verdict.
+    #[allow(clippy::too_many_arguments)]
+    fn translate<E: Egress>(&mut self, side: Side, mut m: Mbuf, l2: usize, again: bool, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
         let packet = &mut m.data_mut()[l2..];
-        let verdict = if again {
-            self.worker.process_again(side, packet, now)
-        } else {
-            self.worker.process(side, packet, now)
+        let verdict = match (again, prep) {
+            (true, _) => self.worker.process_again(side, packet, now),
+            (false, Some(prep)) => self.worker.process_prepared(side, packet, prep, now),
+            (false, None) => self.worker.process(side, packet, now),
         };
         match verdict {
             Verdict::Forward(egress) => self.forward(side, egress, m, l2, now, eg),

@@ -1,0 +1,115 @@
+//! Where a public port lives: its block on the address and its offset in
+//! the block, without a division on the packet path.
+//!
+//! A public address has `blocks_per_address` blocks of `block_size` ports
+//! starting at `port_first`. The block of a port is `(port - port_first) /
+//! block_size`; the division is replaced by a multiply with the reciprocal
+//! `ceil(2^32 / block_size)` and a shift, which is exact for every dividend
+//! below 2^16 (so for every port offset): with `m = (2^32 + e) / d`,
+//! `0 <= e < d`, the error `x * e / (d * 2^32)` stays below `1 / d` because
+//! `x * e < 2^16 * 2^16`.
+
+/// The port geometry of one public address, with the reciprocal of the
+/// block size precomputed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    port_first: u16,
+    block_size: u32,
+    blocks_per_address: u32,
+    /// `ceil(2^32 / block_size)`.
+    reciprocal: u64,
+}
+
+impl Layout {
+    /// The layout of `blocks_per_address` blocks of `block_size` (1..=65536)
+    /// ports from `port_first` on.
+    pub(crate) fn new(port_first: u16, block_size: u32, blocks_per_address: u32) -> Layout {
+        assert!((1..=1 << 16).contains(&block_size), "block size {block_size}");
+        Layout {
+            port_first,
+            block_size,
+            blocks_per_address,
+            reciprocal: (1u64 << 32).div_ceil(block_size as u64),
+        }
+    }
+
+    /// `offset / block_size` for an offset below 2^16.
+    #[inline(always)]
+    fn div(&self, offset: u32) -> u32 {
+        ((offset as u64 * self.reciprocal) >> 32) as u32
+    }
+
+    /// The block number on its address (`0..blocks_per_address`) and the
+    /// offset in that block of `port`, or `None` if no block holds it.
+    #[inline(always)]
+    pub(crate) fn locate(&self, port: u16) -> Option<(u32, u32)> {
+        let offset = port.checked_sub(self.port_first)? as u32;
+        let n = self.div(offset);
+        if n >= self.blocks_per_address {
+            return None;
+        }
+        Some((n, offset - n * self.block_size))
+    }
+
+    /// The offset of `port` in its block (`port` must be in a block).
+    #[inline(always)]
+    pub(crate) fn offset_in_block(&self, port: u16) -> u32 {
+        let offset = port.wrapping_sub(self.port_first) as u32;
+        offset - self.div(offset) * self.block_size
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The arithmetic this layout replaces (a division and a remainder).
+    fn reference(first: u16, size: u32, per_address: u32, port: u16) -> Option<(u32, u32)> {
+        let off = (port as u32).wrapping_sub(first as u32);
+        let n = off / size;
+        if port < first || n >= per_address {
+            return None;
+        }
+        Some((n, off % size))
+    }
+
+    fn check_every_port(first: u16, size: u32) {
+        let per_address = (65_536 - first as u32) / size;
+        let l = Layout::new(first, size, per_address);
+        for port in 0..=u16::MAX {
+            let want = reference(first, size, per_address, port);
+            assert_eq!(l.locate(port), want, "first {first}, block size {size}, port {port}");
+            if let Some((_, off)) = want {
+                assert_eq!(l.offset_in_block(port), off, "first {first}, block size {size}, port {port}");
+            }
+        }
+    }
+
+    #[test]
+    fn equals_division_for_every_port() {
+        for size in [1, 2, 3, 7, 64, 100, 500, 512, 1000, 1024, 4093, 4096, 32_768, 64_512, 65_535] {
+            for first in [0, 1, 1024, 5000] {
+                if (size as u64) <= 65_536 - first as u64 {
+                    check_every_port(first, size);
+                }
+            }
+        }
+        check_every_port(0, 65_536);
+    }
+
+    proptest! {
+        #[test]
+        fn equals_division_on_random_layouts(first in 0u16..=65_535, size in 1u32..=65_536, port: u16) {
+            let room = 65_536 - first as u32;
+            let size = size.min(room);
+            let per_address = room / size;
+            let l = Layout::new(first, size, per_address);
+            let want = reference(first, size, per_address, port);
+            prop_assert_eq!(l.locate(port), want);
+            if let Some((_, off)) = want {
+                prop_assert_eq!(l.offset_in_block(port), off);
+            }
+        }
+    }
+}
