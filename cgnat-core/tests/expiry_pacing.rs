@@ -93,7 +93,10 @@ fn run(c: &Case) {
     }
     // A block goes once its last mapping did, within another pass, with
     // its release record (RFC 6888 REQ-14); its subscriber within the next.
-    let end = t + 2 * bound;
+    // Those passes are over the block and subscriber tables, whose size
+    // (not the session table's) sets their length.
+    let other = nat.subscribers().slots().max(nat.pool().block_count() as usize);
+    let end = t + 2 * bound.max(c.pacing.overstay_bound_us(other, max_gap));
     let mut i = 0;
     while t < end {
         t += c.gaps_us[i % c.gaps_us.len()];
