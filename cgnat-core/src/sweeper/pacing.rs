@@ -44,8 +44,10 @@ pub struct Pacing {
     pub max_expired: usize,
     /// Fewest session and mapping slots a call visits (all of a smaller
     /// table). Blocks and subscribers keep the period: removing an idle
-    /// subscriber races a worker that just admitted it (the worker drops
-    /// that first packet), so a small table is not visited every tick.
+    /// subscriber races a worker that is just giving it a new session (the
+    /// worker drops that packet as a race), so a small table is not
+    /// visited every tick. A subscriber the worker creates is born
+    /// counting its first session, which closes that case for new ones.
     pub min_slots: usize,
 }
 

@@ -204,6 +204,20 @@ impl SubscriberTable {
     /// subscribers number `unconfirmed_cap` (`None`: no cap, for a retry
     /// admission).
     pub fn insert(&self, addr: u32, pool_index: u32, pinned: bool, unconfirmed_cap: Option<u32>) -> SubscriberInsert {
+        self.insert_counting(addr, pool_index, pinned, unconfirmed_cap, 0)
+    }
+
+    /// [`SubscriberTable::insert`] for a worker's new session: the
+    /// subscriber is published already counting that session, so the
+    /// sweeper never sees it empty and removes it between its creation and
+    /// the session's (the worker then dropped the first packet as a race).
+    /// The caller undoes the count with [`SubscriberTable::release_session`]
+    /// if the session is not created after all.
+    pub fn insert_with_session(&self, addr: u32, pool_index: u32, unconfirmed_cap: Option<u32>) -> SubscriberInsert {
+        self.insert_counting(addr, pool_index, false, unconfirmed_cap, 1)
+    }
+
+    fn insert_counting(&self, addr: u32, pool_index: u32, pinned: bool, unconfirmed_cap: Option<u32>, sessions: u64) -> SubscriberInsert {
         if self.live.fetch_add(1, Ordering::Relaxed) >= self.max {
             self.live.fetch_sub(1, Ordering::Relaxed);
             return self.find(addr).map_or(SubscriberInsert::Full, SubscriberInsert::Exists);
@@ -225,7 +239,8 @@ impl SubscriberTable {
                 // never zeroed): the new subscriber gets the next one.
                 let generation = generation_of(s.meta.load(Ordering::Relaxed)).wrapping_add(1);
                 let flags = if pinned { PINNED | CONFIRMED } else { 0 };
-                s.meta.store(flags | ((generation as u64) << GEN_SHIFT), Ordering::Release);
+                s.meta
+                    .store(flags | ((generation as u64) << GEN_SHIFT) | sessions, Ordering::Release);
                 for b in self.block_list(index as u32) {
                     b.store(0, Ordering::Relaxed);
                 }
@@ -518,6 +533,28 @@ mod tests {
         };
         assert!(t.confirm(s));
         s
+    }
+
+    /// The sweeper visiting a subscriber a worker has just created for a
+    /// new session must not find it empty (it would remove it, and the
+    /// worker drop the packet as a race): created with its session counted.
+    #[test]
+    fn a_subscriber_created_for_a_session_is_never_empty_to_the_sweeper() {
+        let t = SubscriberTable::new(10, 2, 1);
+        let SubscriberInsert::Inserted(s) = t.insert_with_session(0x6440_0001, 0, None) else {
+            panic!()
+        };
+        let e = t.entry(s.index).unwrap();
+        assert_eq!(e.sessions, 1);
+        assert!(!t.try_remove(&e), "a subscriber counting a session stays");
+        t.release_session(s.index);
+        let e = t.entry(s.index).unwrap();
+        assert!(t.try_remove(&e), "once the count is undone it is idle");
+        // What the plain insert left open: empty from the moment it is found.
+        let SubscriberInsert::Inserted(p) = t.insert(0x6440_0002, 0, false, None) else {
+            panic!()
+        };
+        assert!(t.try_remove(&t.entry(p.index).unwrap()));
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl<E: EventSink> Worker<E> {
 
     #[cold]
     fn create_outbound(&mut self, key: &SessionKey, flags: u8) -> Result<(u32, u16), Verdict> {
-        let sub = self.subscriber_for(key)?;
+        let (sub, counted) = self.subscriber_for(key)?;
         self.confirm_on_new_session(sub);
         let nat = self.nat.clone();
         // RFC 6888 REQ-5 (per-subscriber sessions; the tighter unconfirmed
@@ -71,7 +71,15 @@ impl<E: EventSink> Worker<E> {
             limits.confirmed = limits.confirmed.min(nat.runtime.fair_share());
             limits.unconfirmed = limits.unconfirmed.min(limits.confirmed);
         }
-        match nat.subscribers.reserve_session(sub, limits) {
+        // A subscriber created just now already counts this session (see
+        // `SubscriberTable::insert_with_session`); every limit is at least
+        // one (the configuration refuses 0), so it is within them.
+        let reserved = if counted {
+            Ok(())
+        } else {
+            nat.subscribers.reserve_session(sub, limits)
+        };
+        match reserved {
             Ok(()) => {}
             Err(LimitError::Limit) if pressure && limits.confirmed < nat.runtime.max_sessions_per_subscriber() => {
                 return Err(self.exhausted(DropReason::FairShare));
@@ -122,10 +130,11 @@ impl<E: EventSink> Worker<E> {
     /// public address chosen once (paired pooling, RFC 6888 REQ-2) if the
     /// admission limits let it in (RFC 6888 section 6: a flood of new
     /// sources cannot take the table, the pool or the log).
-    fn subscriber_for(&mut self, key: &SessionKey) -> Result<SubscriberRef, Verdict> {
+    /// Also says whether it was created here, counting the new session.
+    fn subscriber_for(&mut self, key: &SessionKey) -> Result<(SubscriberRef, bool), Verdict> {
         let nat = self.nat.clone();
         if let Some(s) = nat.subscribers.find(key.inside_addr) {
-            return Ok(s);
+            return Ok((s, false));
         }
         let admit = nat.admission.admit_subscriber(key.inside_addr, self.now);
         if admit == Admit::No {
@@ -138,15 +147,15 @@ impl<E: EventSink> Worker<E> {
         };
         // A retry admission may go past the unconfirmed share of the table.
         let cap = (admit == Admit::Yes).then(|| nat.runtime.unconfirmed_subscribers());
-        match nat.subscribers.insert(key.inside_addr, pool_index, false, cap) {
+        match nat.subscribers.insert_with_session(key.inside_addr, pool_index, cap) {
             SubscriberInsert::Inserted(s) => {
                 self.counters.incr(Counter::SubscribersCreated);
                 if admit == Admit::Retry {
                     self.counters.incr(Counter::AdmittedOnRetry);
                 }
-                Ok(s)
+                Ok((s, true))
             }
-            SubscriberInsert::Exists(s) => Ok(s),
+            SubscriberInsert::Exists(s) => Ok((s, false)),
             SubscriberInsert::Race => Err(Verdict::Drop(DropReason::SessionRace)),
             SubscriberInsert::UnconfirmedFull => {
                 // Refused like an admission: its retry will be preferred.
