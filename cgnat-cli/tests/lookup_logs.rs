@@ -8,22 +8,7 @@
 
 mod common;
 
-use common::{log_dir, normalize, run_in, snapshot};
-
-fn lookup(dir: &std::path::Path, target: &str, at: &str, extra: &[&str]) -> common::Run {
-    let logs = dir.join("logs");
-    let mut args = vec![
-        "lookup",
-        target,
-        "--at",
-        at,
-        "--log-dir",
-        logs.to_str().unwrap(),
-        "--skip-malformed",
-    ];
-    args.extend_from_slice(extra);
-    run_in(dir, &args)
-}
+use common::{log_dir, lookup, lookup_file, normalize, run_in, snapshot};
 
 #[test]
 fn damaged_lines_are_an_error() {
@@ -51,17 +36,7 @@ fn damaged_lines_are_an_error() {
         "2023-11-14T22:20:00.000000Z seq=7 block-release subscriber=100.64.1.30 public=203.0.113.3 ports=1536-20\n",
     )
     .unwrap();
-    let r = run_in(
-        d.path(),
-        &[
-            "lookup",
-            "203.0.113.3:1600",
-            "--at",
-            "2023-11-14T22:05:00Z",
-            "--log",
-            logs.join("nat.log").to_str().unwrap(),
-        ],
-    );
+    let r = lookup_file(d.path(), "203.0.113.3:1600", "2023-11-14T22:05:00Z", &logs.join("nat.log"), &[]);
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stderr.contains("nat.log:1: a damaged NAT log record"), "{}", r.stderr);
 }
@@ -228,18 +203,7 @@ fn garbage_files_never_panic() {
     // A file without a single NAT record is not a NAT log: read by name, an
     // error (exit 2) naming it, never "nobody held" (issue 10).
     let noise = logs.join("noise.log");
-    let r = run_in(
-        d.path(),
-        &[
-            "lookup",
-            "203.0.113.3:1600",
-            "--at",
-            "2023-11-14T22:05:00Z",
-            "--log",
-            noise.to_str().unwrap(),
-            "--skip-malformed",
-        ],
-    );
+    let r = lookup_file(d.path(), "203.0.113.3:1600", "2023-11-14T22:05:00Z", &noise, &["--skip-malformed"]);
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stderr.contains("noise.log:1: not a NAT log record"), "{}", r.stderr);
     // In a directory it is not read at all (issue 15): a directory without
@@ -263,17 +227,7 @@ fn garbage_files_never_panic() {
     );
     // An empty file (a log just rotated) holds nothing, and says so: the
     // logs cover no time at all (exit 3).
-    let r = run_in(
-        d.path(),
-        &[
-            "lookup",
-            "203.0.113.3:1600",
-            "--at",
-            "2023-11-14T22:05:00Z",
-            "--log",
-            logs.join("empty.log").to_str().unwrap(),
-        ],
-    );
+    let r = lookup_file(d.path(), "203.0.113.3:1600", "2023-11-14T22:05:00Z", &logs.join("empty.log"), &[]);
     assert_eq!(r.code, Some(3), "{r:?}");
     assert!(r.stderr.contains("the NAT logs hold no record"), "{}", r.stderr);
 }

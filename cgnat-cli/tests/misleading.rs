@@ -11,25 +11,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{log_dir, run_in, Run};
+use common::{log_dir, lookup, run_in};
 
 fn lab_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/lab.toml")
-}
-
-fn lookup(dir: &Path, target: &str, at: &str, extra: &[&str]) -> Run {
-    let logs = dir.join("logs");
-    let mut args = vec![
-        "lookup",
-        target,
-        "--at",
-        at,
-        "--log-dir",
-        logs.to_str().unwrap(),
-        "--skip-malformed",
-    ];
-    args.extend_from_slice(extra);
-    run_in(dir, &args)
 }
 
 /// "`cgnatctl lookup … --at "2026-11-30 10:21:00"` with `TZ=Europe/Berlin`

@@ -42,6 +42,30 @@ pub fn run_in(home: &Path, args: &[&str]) -> Run {
     r
 }
 
+/// `cgnatctl lookup TARGET --at AT` over the logs in `dir/logs`
+/// (`--log-dir`, skipping malformed lines), then `extra`.
+pub fn lookup(dir: &Path, target: &str, at: &str, extra: &[&str]) -> Run {
+    let logs = dir.join("logs");
+    let mut args = vec![
+        "lookup",
+        target,
+        "--at",
+        at,
+        "--log-dir",
+        logs.to_str().unwrap(),
+        "--skip-malformed",
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, &args)
+}
+
+/// `cgnatctl lookup TARGET --at AT --log FILE`, then `extra`.
+pub fn lookup_file(dir: &Path, target: &str, at: &str, file: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["lookup", target, "--at", at, "--log", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_in(dir, &args)
+}
+
 /// The fixtures directory.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
