@@ -63,7 +63,8 @@ fn near(used: u64, cap: u64) -> &'static str {
     }
 }
 
-fn pct(used: u64, cap: u64) -> String {
+/// `used` as a percentage of `cap` (`-` for a table without capacity).
+pub(crate) fn pct(used: u64, cap: u64) -> String {
     if cap == 0 {
         "-".into()
     } else {

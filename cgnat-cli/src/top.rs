@@ -228,7 +228,7 @@ pub fn render_frame(f: &TopFrame) -> String {
             x.name.clone(),
             x.used.to_string(),
             x.capacity.to_string(),
-            format!("{:.1}%", x.used as f64 * 100.0 / x.capacity.max(1) as f64),
+            crate::live::pct(x.used, x.capacity),
             format!("{:+.0}", x.change),
         ]);
     }
