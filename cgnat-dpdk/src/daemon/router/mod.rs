@@ -26,7 +26,7 @@ use cgnat_core::config::{DaemonConfig, PortConfig};
 use cgnat_core::event::Event;
 use cgnat_core::frag::{FragmentStash, HoldError};
 use cgnat_core::ring::Producer;
-use cgnat_core::wire::{ethernet, icmp, ip_protocol};
+use cgnat_core::wire::{ethernet, icmp, ip_protocol, ipv4};
 use cgnat_core::{Instant, Nat, Prepared, Side, Verdict, Worker};
 
 use super::counters::{DpCounter, DpCounters};
@@ -206,11 +206,9 @@ fn side_index(side: Side) -> usize {
 #[inline]
 fn ipv4_payload(m: &Mbuf, l2: usize) -> Option<&[u8]> {
     let d = m.data();
-    let et = l2 - 2;
-    if d.len() < l2 + 20 || u16::from_be_bytes([d[et], d[et + 1]]) != ethernet::ethertype::IPV4 {
-        return None;
-    }
-    Some(&d[l2..])
+    let f = ethernet::Frame::new_checked(d).ok()?;
+    let ours = f.header_len() == l2 && f.inner_ethertype() == ethernet::ethertype::IPV4;
+    (ours && d.len() >= l2 + ipv4::HEADER_LEN).then(|| &d[l2..])
 }
 
 /// One worker's router: the NAT worker plus everything around it.
