@@ -129,22 +129,11 @@ impl Harness {
                 .udp(1000, 53)
                 .write(&mut pkt, b"x")
                 .unwrap();
-            // A packet that meets the sweeper removing the same key (an
-            // earlier subscriber of that address being reclaimed) is dropped
-            // as `session_race` (decision 002); the sender's retry goes
-            // through, as a real host's retransmission would.
-            for attempt in 0.. {
-                let t = now();
-                let mut p = pkt.clone();
-                let v = self.worker.process(Side::Inside, &mut p, t);
-                self.mark.store(t.as_micros(), Ordering::Release);
-                if v == Verdict::Drop(cgnat_core::DropReason::SessionRace) && attempt < 3 {
-                    continue;
-                }
-                // A new block's first packet waits for its record to be durable.
-                assert!(matches!(v, Verdict::Forward(_) | Verdict::HoldUntilLogged { .. }), "{v:?}");
-                break;
-            }
+            let t = now();
+            let v = self.worker.process(Side::Inside, &mut pkt, t);
+            // A new block's first packet waits for its record to be durable.
+            assert!(matches!(v, Verdict::Forward(_) | Verdict::HoldUntilLogged { .. }), "{v:?}");
+            self.mark.store(t.as_micros(), Ordering::Release);
         }
         // Nothing older will come: let the merge emit everything.
         self.mark.store(now().as_micros() + 1, Ordering::Release);
