@@ -32,13 +32,18 @@ fn main() {
     let mut forwarded = 0u64;
     if burst {
         let mut frames = [[0u8; fixture::PACKET_LEN]; BURST];
-        let mut k = 0;
+        // Kept across bursts, as the data plane's router keeps its array.
+        let mut prep = [Prepared::default(); BURST];
+        let (mut k, mut j) = (0, 0);
         while k < n {
             let len = BURST.min(n - k);
-            for (i, fr) in frames[..len].iter_mut().enumerate() {
-                *fr = pkts[(k + i) % pkts.len()];
+            for fr in frames[..len].iter_mut() {
+                *fr = pkts[j];
+                j += 1;
+                if j == pkts.len() {
+                    j = 0;
+                }
             }
-            let mut prep = [Prepared::default(); BURST];
             for (fr, pr) in frames[..len].iter().zip(prep.iter_mut()) {
                 *pr = f.worker.prepare(side, fr);
             }
@@ -53,8 +58,13 @@ fn main() {
             k += len;
         }
     } else {
-        for k in 0..n {
-            let mut p = pkts[k % pkts.len()];
+        let mut j = 0;
+        for _ in 0..n {
+            let mut p = pkts[j];
+            j += 1;
+            if j == pkts.len() {
+                j = 0;
+            }
             if matches!(f.worker.process(side, &mut p, now), Verdict::Forward(_)) {
                 forwarded += 1;
             }

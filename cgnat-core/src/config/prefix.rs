@@ -65,6 +65,12 @@ impl Ipv4Prefix {
         false
     }
 
+    /// The netmask (host order): `len` leading one bits.
+    #[inline]
+    pub fn mask_u32(&self) -> u32 {
+        Self::mask_of(self.len)
+    }
+
     /// Whether `a` (host order) lies inside the prefix.
     #[inline]
     pub fn contains_u32(&self, a: u32) -> bool {

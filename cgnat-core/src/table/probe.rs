@@ -123,8 +123,10 @@ fn step(i: usize, n: usize) -> usize {
 pub(crate) fn find<S: Slot, V, const T: u32>(slots: &[S], home: usize, tag: u64, read: impl Fn(&S) -> Option<V>) -> Found<V> {
     let n = slots.len();
     let mut i = home;
-    for _ in 0..MAX_PROBE.min(n) {
-        let s = &slots[i];
+    let mut left = MAX_PROBE.min(n);
+    while left > 0 {
+        left -= 1;
+        let Some(s) = slots.get(i) else { break };
         let w = s.ctrl().load(Ordering::Acquire);
         let st = Layout::<T>::state(w);
         if st == EMPTY {

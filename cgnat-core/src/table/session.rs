@@ -325,7 +325,7 @@ impl SessionTable {
 
     /// Looks a session up, given its key's hash `h` (from
     /// [`SessionTable::hash_of`] for this very key).
-    #[inline]
+    #[inline(always)]
     pub fn find_hashed(&self, key: &SessionKey, h: u64) -> Option<SessionRef> {
         let (addrs, ports) = pack(key);
         match self.find_located(addrs, self.locate_hashed(h, ports)) {

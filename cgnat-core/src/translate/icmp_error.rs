@@ -37,10 +37,10 @@ fn quoted(pkt: &[u8], p: &Parsed) -> Result<Quoted, Verdict> {
     // RFC 5508 REQ-3: "if the ICMP checksum fails to validate, the NAT
     // SHOULD silently drop the ICMP Error packet" (the checksum is
     // recomputed below, which would otherwise launder a corrupted message).
-    if !icmp::Packet::new_unchecked(&pkt[p.header_len..]).verify_checksum() {
+    if !icmp::Packet::new_unchecked(&pkt[p.header_len()..]).verify_checksum() {
         return Err(BAD);
     }
-    let ip = p.header_len + icmp::HEADER_LEN;
+    let ip = p.header_len() + icmp::HEADER_LEN;
     let e = ipv4::Packet::new_embedded(pkt.get(ip..).ok_or(Verdict::Drop(DropReason::Malformed))?)
         .map_err(|_| Verdict::Drop(DropReason::Malformed))?;
     // RFC 5508 REQ-3a: "If the IP checksum of the embedded packet fails to
@@ -111,7 +111,7 @@ fn rewrite_quoted(pkt: &mut [u8], q: &Quoted, source: bool, addr: u32, port: u16
 }
 
 fn refill_icmp(pkt: &mut [u8], p: &Parsed) {
-    icmp::Packet::new_unchecked(&mut pkt[p.header_len..]).fill_checksum();
+    icmp::Packet::new_unchecked(&mut pkt[p.header_len()..]).fill_checksum();
 }
 
 impl<E: EventSink> Worker<E> {

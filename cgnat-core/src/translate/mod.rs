@@ -2,6 +2,7 @@
 //! [`Worker`] translates packets in place, and the [`crate::sweeper`]
 //! expires what is idle.
 
+mod fast;
 mod icmp_error;
 mod inbound;
 mod nat;

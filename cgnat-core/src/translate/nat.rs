@@ -48,11 +48,24 @@ pub struct Nat {
     /// When the static mappings' allocation records were made (packet
     /// clock, seconds; 0 until [`Nat::startup_events`]).
     statics_since: AtomicU32,
+    /// `config.inside_prefixes` as (network, mask) pairs: the per-packet
+    /// spoofing and martian checks do not recompute masks.
+    inside_nets: Box<[(u32, u32)]>,
+    /// `config.bypass` as (network, mask) pairs.
+    bypass_nets: Box<[(u32, u32)]>,
+    /// The smaller of the two MTUs: a packet within it needs no
+    /// fragmentation check on either side.
+    min_mtu: usize,
 }
 
 #[inline(always)]
-fn in_any(prefixes: &[Ipv4Prefix], a: u32) -> bool {
-    prefixes.iter().any(|p| p.contains_u32(a))
+fn in_any(nets: &[(u32, u32)], a: u32) -> bool {
+    nets.iter().any(|&(net, mask)| a & mask == net)
+}
+
+/// Prefixes as (network, mask) pairs for [`in_any`].
+fn nets_of(prefixes: &[Ipv4Prefix]) -> Box<[(u32, u32)]> {
+    prefixes.iter().map(|p| (p.addr_u32(), p.mask_u32())).collect()
 }
 
 #[inline(always)]
@@ -82,6 +95,9 @@ impl Nat {
             admission: AdmissionControl::new(&config.admission, seed),
             durable_log: AtomicBool::new(false),
             statics_since: AtomicU32::new(0),
+            inside_nets: nets_of(&config.inside_prefixes),
+            bypass_nets: nets_of(&config.bypass),
+            min_mtu: config.inside_mtu.min(config.outside_mtu) as usize,
             config,
         };
         nat.install_statics()
@@ -272,12 +288,18 @@ impl Nat {
 
     #[inline(always)]
     pub(crate) fn is_inside(&self, a: u32) -> bool {
-        in_any(&self.config.inside_prefixes, a)
+        in_any(&self.inside_nets, a)
+    }
+
+    /// The smaller of the inside and outside MTU.
+    #[inline(always)]
+    pub(crate) fn min_mtu(&self) -> usize {
+        self.min_mtu
     }
 
     #[inline(always)]
     pub(crate) fn is_bypass(&self, a: u32) -> bool {
-        !self.config.bypass.is_empty() && in_any(&self.config.bypass, a)
+        !self.bypass_nets.is_empty() && in_any(&self.bypass_nets, a)
     }
 
     pub(crate) fn static_owner(&self, protocol: Protocol, pool_index: u32, port: u16) -> Option<u32> {

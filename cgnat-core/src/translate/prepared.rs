@@ -20,26 +20,43 @@ use crate::flow::{Protocol, SessionKey, Side};
 use crate::wire::{icmp, ipv4, tcp, udp};
 
 /// A packet's parsed headers and session hash, from [`Worker::prepare`].
-/// Valid only for the unchanged bytes it was made from.
+/// Valid only for the unchanged bytes it was made from. Kept compact
+/// (every packet of a burst has one; 48 bytes instead of 88): options are
+/// stored as flags beside plain values and read through the accessors.
 #[derive(Copy, Clone, Debug)]
 pub struct Prepared {
-    /// The IPv4 header, or why the packet is dropped before translation.
-    pub(crate) header: Result<Parsed, DropReason>,
-    /// (source port, destination port, TCP flags), or the ICMP identifier
-    /// as both ports: present for whole packets and first fragments of TCP,
-    /// UDP and ICMP long enough to hold them.
-    pub(crate) ports: Option<(u16, u16, u8)>,
-    /// Pool index of the destination address.
-    pub(crate) dst_pool: Option<u32>,
-    /// The hash of the session key the packet's flow is expected to have.
-    pub(crate) session: Option<SessionHint>,
+    /// The IPv4 header; meaningless when `drop` is set.
+    header: Parsed,
+    /// The session hint; meaningful when `has_hint`.
+    hint: SessionHint,
+    /// Pool index of the destination address, or [`NO_POOL`].
+    dst_pool: u32,
+    /// Source and destination port, or the ICMP identifier as both.
+    sport: u16,
+    dport: u16,
+    /// Why the packet is dropped before translation, if it is.
+    drop: Option<DropReason>,
+    /// TCP flags (0 for UDP and ICMP).
+    tcp_flags: u8,
+    /// Whether `sport`, `dport` and `tcp_flags` were read: whole packets and
+    /// first fragments of TCP, UDP and ICMP long enough to hold them.
+    has_ports: bool,
+    has_hint: bool,
+    /// The fast lane applies (see [`Worker::process_prepared`]): a plain
+    /// header (no options), not a fragment, TTL above 1, TCP or UDP with
+    /// ports, and within both MTUs.
+    pub(crate) fast: bool,
 }
+
+/// `Prepared::dst_pool` when the destination is not a pool address (no
+/// pool holds 2^32 - 1 addresses).
+const NO_POOL: u32 = u32::MAX;
 
 /// The hash of a packet's session key, and the inside endpoint it was
 /// computed with. The rest of the key (protocol, remote endpoint; from the
 /// inside, the inside endpoint too) is read from the packet, so the hash
 /// is that of the key looked up whenever the inside endpoint matches.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct SessionHint {
     /// Inside address of the key hashed.
     pub inside_addr: u32,
@@ -62,12 +79,66 @@ impl SessionHint {
 
 impl Default for Prepared {
     fn default() -> Self {
+        Prepared::dropped(DropReason::Malformed)
+    }
+}
+
+impl Prepared {
+    /// A packet dropped before translation for `reason`.
+    #[inline(always)]
+    fn dropped(reason: DropReason) -> Prepared {
         Prepared {
-            header: Err(DropReason::Malformed),
-            ports: None,
-            dst_pool: None,
-            session: None,
+            header: Parsed::default(),
+            hint: SessionHint::default(),
+            dst_pool: NO_POOL,
+            sport: 0,
+            dport: 0,
+            drop: Some(reason),
+            tcp_flags: 0,
+            has_ports: false,
+            has_hint: false,
+            fast: false,
         }
+    }
+
+    /// A packet with a valid header but no ports to translate by (other
+    /// protocols, later fragments, truncated transport headers).
+    #[inline(always)]
+    fn header_only(header: Parsed, dst_pool: u32) -> Prepared {
+        Prepared {
+            header,
+            dst_pool,
+            drop: None,
+            ..Prepared::dropped(DropReason::Malformed)
+        }
+    }
+
+    /// The IPv4 header, or why the packet is dropped before translation.
+    #[inline(always)]
+    pub(crate) fn header(&self) -> Result<&Parsed, DropReason> {
+        match self.drop {
+            None => Ok(&self.header),
+            Some(r) => Err(r),
+        }
+    }
+
+    /// (source port, destination port, TCP flags), or the ICMP identifier
+    /// as both ports.
+    #[inline(always)]
+    pub(crate) fn ports(&self) -> Option<(u16, u16, u8)> {
+        self.has_ports.then_some((self.sport, self.dport, self.tcp_flags))
+    }
+
+    /// Pool index of the destination address.
+    #[inline(always)]
+    pub(crate) fn dst_pool(&self) -> Option<u32> {
+        (self.dst_pool != NO_POOL).then_some(self.dst_pool)
+    }
+
+    /// The hash of the session key the packet's flow is expected to have.
+    #[inline(always)]
+    pub(crate) fn session(&self) -> Option<SessionHint> {
+        self.has_hint.then_some(self.hint)
     }
 }
 
@@ -92,58 +163,84 @@ fn ports(l4: &[u8], protocol: Protocol) -> Option<(u16, u16, u8)> {
     }
 }
 
+/// The parsed IPv4 header of `packet`, or why it is dropped. The common
+/// header without options is read as a fixed 20-byte array; anything else
+/// goes through [`parse_header_general`].
+#[inline(always)]
+fn parse_header(packet: &[u8]) -> Result<Parsed, DropReason> {
+    if let Some(h) = packet.first_chunk::<{ ipv4::HEADER_LEN }>() {
+        let ip = ipv4::Packet::new_unchecked(&h[..]);
+        let total_len = ip.total_len() as usize;
+        if ip.is_plain_v4() && total_len >= ipv4::HEADER_LEN && total_len <= packet.len() {
+            // RFC 1812 section 5.2.2: a packet with a wrong header checksum is dropped.
+            if !ip.verify_checksum() {
+                return Err(DropReason::BadChecksum);
+            }
+            return Ok(Parsed::of(&ip, ipv4::HEADER_LEN, total_len));
+        }
+    }
+    parse_header_general(packet)
+}
+
+/// [`parse_header`] for headers with options and for malformed packets.
+#[inline(never)]
+fn parse_header_general(packet: &[u8]) -> Result<Parsed, DropReason> {
+    let ip = ipv4::Packet::new_checked(packet).map_err(|_| DropReason::Malformed)?;
+    // RFC 1812 section 5.2.2: a packet with a wrong header checksum is dropped.
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadChecksum);
+    }
+    Ok(Parsed::of(&ip, ip.header_len(), ip.total_len() as usize))
+}
+
 impl<E: EventSink> Worker<E> {
     /// Parses `packet` (an IPv4 packet received on `side`): header checks,
-    /// ports, destination pool index and, from the inside, the session
-    /// key's hash. No prefetch.
+    /// ports, destination pool index, whether the fast lane applies and,
+    /// from the inside, the session key's hash. No prefetch.
     #[inline(always)]
     pub(crate) fn parse(&self, side: Side, packet: &[u8]) -> Prepared {
-        let mut out = Prepared::default();
-        let ip = match ipv4::Packet::new_checked(packet) {
-            Ok(ip) => ip,
-            Err(_) => return out,
+        let p = match parse_header(packet) {
+            Ok(p) => p,
+            Err(reason) => return Prepared::dropped(reason),
         };
-        // RFC 1812 section 5.2.2: a packet with a wrong header checksum is dropped.
-        if !ip.verify_checksum() {
-            out.header = Err(DropReason::BadChecksum);
-            return out;
-        }
-        let p = Parsed {
-            header_len: ip.header_len(),
-            total_len: ip.total_len() as usize,
-            protocol: ip.protocol(),
-            src: ip.src_addr_u32(),
-            dst: ip.dst_addr_u32(),
-            ttl: ip.ttl(),
-            dont_frag: ip.dont_frag(),
-            more_frags: ip.more_frags(),
-            frag_offset: ip.frag_offset(),
-            ident: ip.ident(),
+        let dst_pool = self.nat.pool.index_of(p.dst).unwrap_or(NO_POOL);
+        let protocol = match Protocol::from_ip(p.protocol) {
+            Some(protocol) if p.frag_offset() == 0 => protocol,
+            _ => return Prepared::header_only(p, dst_pool),
         };
-        out.header = Ok(p);
-        out.dst_pool = self.nat.pool.index_of(p.dst);
-        let Some(protocol) = Protocol::from_ip(p.protocol) else {
-            return out;
+        let Some((sport, dport, flags)) = ports(&packet[p.header_len()..p.total_len()], protocol) else {
+            return Prepared::header_only(p, dst_pool);
         };
-        if p.frag_offset != 0 {
-            return out;
-        }
-        out.ports = ports(&packet[p.header_len..p.total_len], protocol);
+        let mut out = Prepared {
+            header: p,
+            hint: SessionHint::default(),
+            dst_pool,
+            sport,
+            dport,
+            drop: None,
+            tcp_flags: flags,
+            has_ports: true,
+            has_hint: false,
+            fast: protocol != Protocol::Icmp
+                && p.header_len() == ipv4::HEADER_LEN
+                && !p.more_frags()
+                && p.ttl > 1
+                && p.total_len() <= self.nat.min_mtu(),
+        };
         if side == Side::Inside {
-            if let Some((sport, dport, _)) = out.ports {
-                let key = SessionKey {
-                    protocol,
-                    inside_addr: p.src,
-                    inside_port: sport,
-                    remote_addr: p.dst,
-                    remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
-                };
-                out.session = Some(SessionHint {
-                    inside_addr: p.src,
-                    inside_port: sport,
-                    hash: self.nat.sessions.hash_of(&key),
-                });
-            }
+            let key = SessionKey {
+                protocol,
+                inside_addr: p.src,
+                inside_port: sport,
+                remote_addr: p.dst,
+                remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
+            };
+            out.hint = SessionHint {
+                inside_addr: p.src,
+                inside_port: sport,
+                hash: self.nat.sessions.hash_of(&key),
+            };
+            out.has_hint = true;
         }
         out
     }
@@ -158,13 +255,11 @@ impl<E: EventSink> Worker<E> {
     #[inline]
     pub fn prepare(&self, side: Side, packet: &[u8]) -> Prepared {
         let prep = self.parse(side, packet);
-        match (side, prep.session) {
-            (Side::Inside, Some(h)) => self.nat.sessions.prefetch_hash(h.hash),
-            (Side::Outside, _) => {
-                if let (Ok(p), Some(pool_index), Some((_, dport, _))) = (&prep.header, prep.dst_pool, prep.ports) {
-                    if let Some(protocol) = Protocol::from_ip(p.protocol) {
-                        self.nat.pool.prefetch(protocol, pool_index, dport);
-                    }
+        match side {
+            Side::Inside if prep.has_hint => self.nat.sessions.prefetch_hash(prep.hint.hash),
+            Side::Outside if prep.has_ports && prep.dst_pool != NO_POOL => {
+                if let Some(protocol) = Protocol::from_ip(prep.header.protocol) {
+                    self.nat.pool.prefetch(protocol, prep.dst_pool, prep.dport);
                 }
             }
             _ => {}
@@ -179,28 +274,27 @@ impl<E: EventSink> Worker<E> {
     /// inside packets.
     #[inline]
     pub fn prepare_session(&self, side: Side, prep: &mut Prepared) {
-        if side == Side::Inside {
+        if side == Side::Inside || !prep.has_ports || prep.dst_pool == NO_POOL || prep.drop.is_some() {
             return;
         }
-        let (Ok(p), Some(pool_index), Some((sport, dport, _))) = (&prep.header, prep.dst_pool, prep.ports) else {
-            return;
-        };
+        let p = &prep.header;
         let Some(protocol) = Protocol::from_ip(p.protocol) else { return };
-        if let Some((inside, inside_port)) = self.resolve_public(protocol, pool_index, dport) {
+        if let Some((inside, inside_port)) = self.resolve_public(protocol, prep.dst_pool, prep.dport) {
             let key = SessionKey {
                 protocol,
                 inside_addr: inside,
                 inside_port,
                 remote_addr: p.src,
-                remote_port: if protocol == Protocol::Icmp { 0 } else { sport },
+                remote_port: if protocol == Protocol::Icmp { 0 } else { prep.sport },
             };
             let h = self.nat.sessions.hash_of(&key);
             self.nat.sessions.prefetch_hash(h);
-            prep.session = Some(SessionHint {
+            prep.hint = SessionHint {
                 inside_addr: inside,
                 inside_port,
                 hash: h,
-            });
+            };
+            prep.has_hint = true;
         }
     }
 }

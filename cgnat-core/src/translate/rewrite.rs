@@ -6,28 +6,74 @@
 //! A UDP checksum of zero ("none", RFC 768) stays zero.
 
 use crate::flow::Protocol;
-use crate::wire::{icmp, ipv4, udp};
+use crate::wire::{icmp, ipv4, tcp, udp};
 
-/// The parsed facts of an IPv4 packet that translation needs.
-#[derive(Copy, Clone, Debug)]
+/// The parsed facts of an IPv4 packet that translation needs, kept small
+/// (20 bytes) because every packet of a burst carries one from the parse
+/// stage to the translation.
+#[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct Parsed {
-    pub header_len: usize,
-    pub total_len: usize,
-    pub protocol: u8,
     pub src: u32,
     pub dst: u32,
-    pub ttl: u8,
-    pub dont_frag: bool,
-    pub more_frags: bool,
-    pub frag_offset: u16,
+    total_len: u16,
+    frag: ipv4::FragField,
     pub ident: u16,
+    header_len: u8,
+    pub protocol: u8,
+    pub ttl: u8,
 }
 
 impl Parsed {
+    /// The facts of the header `ip` (checked by the caller), whose header
+    /// length is `header_len` and total length `total_len`.
+    #[inline(always)]
+    pub fn of(ip: &ipv4::Packet<&[u8]>, header_len: usize, total_len: usize) -> Parsed {
+        Parsed {
+            src: ip.src_addr_u32(),
+            dst: ip.dst_addr_u32(),
+            total_len: total_len as u16,
+            frag: ip.frag_field(),
+            ident: ip.ident(),
+            header_len: header_len as u8,
+            protocol: ip.protocol(),
+            ttl: ip.ttl(),
+        }
+    }
+
+    /// IPv4 header length in bytes (20 to 60).
+    #[inline(always)]
+    pub fn header_len(&self) -> usize {
+        self.header_len as usize
+    }
+
+    /// Total Length in bytes.
+    #[inline(always)]
+    pub fn total_len(&self) -> usize {
+        self.total_len as usize
+    }
+
+    /// The DF flag.
+    #[inline(always)]
+    pub fn dont_frag(&self) -> bool {
+        self.frag.dont_frag()
+    }
+
+    /// The MF flag.
+    #[inline(always)]
+    pub fn more_frags(&self) -> bool {
+        self.frag.more_frags()
+    }
+
+    /// Fragment offset in bytes.
+    #[inline(always)]
+    pub fn frag_offset(&self) -> u16 {
+        self.frag.offset()
+    }
+
     /// Part of a fragmented datagram.
     #[inline(always)]
     pub fn is_fragment(&self) -> bool {
-        self.more_frags || self.frag_offset != 0
+        self.frag.is_fragment()
     }
 }
 
@@ -38,24 +84,34 @@ pub(crate) enum End {
     Destination,
 }
 
+/// The one's complement difference (RFC 1624 eqn. 3: `~m + m'`) of
+/// replacing the 32-bit value `old` by `new`, as an unfolded partial sum of
+/// their 16-bit halves. Computed once per rewritten address and added to
+/// both the IPv4 header checksum and the transport checksum (whose
+/// pseudo-header holds the same address).
 #[inline(always)]
-fn be16(b: &[u8], i: usize) -> u16 {
-    u16::from_be_bytes([b[i], b[i + 1]])
+fn delta32(old: u32, new: u32) -> u32 {
+    let o = !old;
+    (o >> 16) + (o & 0xFFFF) + (new >> 16) + (new & 0xFFFF)
 }
 
+/// The one's complement difference of replacing the 16-bit `old` by `new`.
 #[inline(always)]
-fn put16(b: &mut [u8], i: usize, v: u16) {
-    b[i..i + 2].copy_from_slice(&v.to_be_bytes());
+fn delta16(old: u16, new: u16) -> u32 {
+    (!old) as u32 + new as u32
 }
 
-/// RFC 1624 eqn. 3 for several 16-bit words at once:
-/// `HC' = ~(~HC + sum(~m) + sum(m'))`, folded once at the end.
+/// The TTL and Protocol octets form one 16-bit word of the header
+/// checksum; decrementing the TTL subtracts 0x0100 from it, i.e. adds its
+/// one's complement 0xFEFF (RFC 1624 section 4 works this very example).
+const TTL_DECREMENT_DELTA: u32 = 0xFEFF;
+
+/// Applies the partial sum `delta` to `checksum` (RFC 1624 eqn. 3:
+/// `HC' = ~(~HC + delta)`), folded once at the end (`delta` stays below
+/// 2^20, so two folds suffice).
 #[inline(always)]
-fn adjust<const N: usize>(checksum: u16, old: [u16; N], new: [u16; N]) -> u16 {
-    let mut s = (!checksum) as u32;
-    for k in 0..N {
-        s += (!old[k]) as u32 + new[k] as u32;
-    }
+fn apply(checksum: u16, delta: u32) -> u16 {
+    let mut s = (!checksum) as u32 + delta;
     s = (s >> 16) + (s & 0xFFFF);
     s = (s >> 16) + (s & 0xFFFF);
     !(s as u16)
@@ -65,44 +121,46 @@ fn adjust<const N: usize>(checksum: u16, old: [u16; N], new: [u16; N]) -> u16 {
 /// packet whose transport header is present (`pkt[header_len..]`, checked
 /// by the caller to be long enough), and with `ttl` also decrements the
 /// TTL (RFC 1812 section 5.3.1; the caller has checked TTL > 1). TCP and
-/// UDP take the fused path: one RFC 1624 update of the IPv4 header checksum
-/// for the address (and TTL), one of the transport checksum for address
-/// (pseudo-header) and port together. One's complement addition is
-/// associative, so the fused update gives the checksum the separate ones
-/// would.
-#[inline]
+/// UDP take the fused path: the address's checksum difference is computed
+/// once and applied to the IPv4 header checksum (with the TTL's) and to the
+/// transport checksum (pseudo-header, with the port's). One's complement
+/// addition is associative, so the fused update gives the checksum the
+/// separate ones would.
+#[inline(always)]
 pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, end: End, addr: u32, port: u16, ttl: bool) {
     if protocol == Protocol::Icmp {
-        rewrite_addr(pkt, end, addr);
-        if ttl {
-            decrement_ttl(pkt);
-        }
-        // ICMP has no pseudo-header; only the identifier changes
-        // (RFC 5508 section 3.1).
-        icmp::Packet::new_unchecked(&mut pkt[p.header_len..]).rewrite_echo_ident(port);
+        rewrite_icmp(pkt, p, end, addr, port, ttl);
         return;
     }
     match end {
-        End::Source => rewrite_transport::<12, 0>(pkt, p.header_len, protocol, addr, port, ttl),
-        End::Destination => rewrite_transport::<16, 2>(pkt, p.header_len, protocol, addr, port, ttl),
+        End::Source => rewrite_transport::<true>(pkt, p.header_len(), protocol, addr, port, ttl),
+        End::Destination => rewrite_transport::<false>(pkt, p.header_len(), protocol, addr, port, ttl),
     }
 }
 
-/// The TCP/UDP part of [`rewrite_endpoint`] for the address at `ADDR` of
-/// the IPv4 header and the port at `PORT` of the transport header. The
-/// headers are taken as fixed-size arrays (one length check each, known
-/// offsets after it): the caller checked that the IPv4 header is at least
-/// 20 bytes and the transport header long enough for its ports and
-/// checksum (TCP 20, UDP 8).
+/// The ICMP query part of [`rewrite_endpoint`].
+#[inline(never)]
+fn rewrite_icmp(pkt: &mut [u8], p: &Parsed, end: End, addr: u32, ident: u16, ttl: bool) {
+    rewrite_addr(pkt, end, addr);
+    if ttl {
+        decrement_ttl(pkt);
+    }
+    // ICMP has no pseudo-header; only the identifier changes
+    // (RFC 5508 section 3.1).
+    icmp::Packet::new_unchecked(&mut pkt[p.header_len()..]).rewrite_echo_ident(ident);
+}
+
+/// The TCP/UDP part of [`rewrite_endpoint`] for the source (`SOURCE`) or
+/// destination address and port. The headers are taken as fixed-size
+/// arrays (one length check each, the `wire` field offsets after it): the
+/// caller checked that the IPv4 header is at least 20 bytes and the
+/// transport header long enough for its ports and checksum (TCP 20, UDP 8).
 #[inline(always)]
-fn rewrite_transport<const ADDR: usize, const PORT: usize>(
-    pkt: &mut [u8],
-    header_len: usize,
-    protocol: Protocol,
-    addr: u32,
-    port: u16,
-    ttl: bool,
-) {
+fn rewrite_transport<const SOURCE: bool>(pkt: &mut [u8], header_len: usize, protocol: Protocol, addr: u32, port: u16, ttl: bool) {
+    use crate::wire::{get_u16, get_u32, set_u16, set_u32};
+    let addr_field = if SOURCE { ipv4::field::SRC_ADDR } else { ipv4::field::DST_ADDR };
+    // TCP and UDP put their ports at the same offsets.
+    let port_field = if SOURCE { udp::field::SRC_PORT } else { udp::field::DST_PORT };
     let Some((ip, l4)) = pkt.split_at_mut_checked(header_len) else {
         debug_assert!(false, "header beyond the packet");
         return;
@@ -111,42 +169,40 @@ fn rewrite_transport<const ADDR: usize, const PORT: usize>(
         debug_assert!(false, "IPv4 header under 20 bytes");
         return;
     };
-    let (oh, ol) = (be16(ip, ADDR), be16(ip, ADDR + 2));
-    let (nh, nl) = ((addr >> 16) as u16, addr as u16);
-    put16(ip, ADDR, nh);
-    put16(ip, ADDR + 2, nl);
-    let ck = if ttl {
-        let old_ttl = be16(ip, 8);
-        ip[8] -= 1;
-        adjust(be16(ip, 10), [oh, ol, old_ttl], [nh, nl, be16(ip, 8)])
-    } else {
-        adjust(be16(ip, 10), [oh, ol], [nh, nl])
-    };
-    put16(ip, 10, ck);
+    let old = get_u32(ip, addr_field.clone());
+    set_u32(ip, addr_field, addr);
+    let d = delta32(old, addr);
+    let mut ip_delta = d;
+    if ttl {
+        ip[ipv4::field::TTL] -= 1;
+        ip_delta += TTL_DECREMENT_DELTA;
+    }
+    let ck = apply(get_u16(ip, ipv4::field::CHECKSUM), ip_delta);
+    set_u16(ip, ipv4::field::CHECKSUM, ck);
     match protocol {
         Protocol::Tcp => {
-            let Some(l4) = l4.first_chunk_mut::<18>() else {
+            let Some(l4) = l4.first_chunk_mut::<{ tcp::field::CHECKSUM.end }>() else {
                 debug_assert!(false, "TCP header under 18 bytes");
                 return;
             };
-            let old_port = be16(l4, PORT);
-            put16(l4, PORT, port);
-            let ck = adjust(be16(l4, 16), [oh, ol, old_port], [nh, nl, port]);
-            put16(l4, 16, ck);
+            let old_port = get_u16(l4, port_field.clone());
+            set_u16(l4, port_field, port);
+            let ck = apply(get_u16(l4, tcp::field::CHECKSUM), d + delta16(old_port, port));
+            set_u16(l4, tcp::field::CHECKSUM, ck);
         }
         _ => {
             let Some(l4) = l4.first_chunk_mut::<{ udp::HEADER_LEN }>() else {
                 debug_assert!(false, "UDP header under 8 bytes");
                 return;
             };
-            let old_port = be16(l4, PORT);
-            put16(l4, PORT, port);
+            let old_port = get_u16(l4, port_field.clone());
+            set_u16(l4, port_field, port);
             // RFC 768: a zero UDP checksum means "none" and stays zero; a
             // computed zero is sent as all ones.
-            let ck = be16(l4, 6);
+            let ck = get_u16(l4, udp::field::CHECKSUM);
             if ck != 0 {
-                let c = adjust(ck, [oh, ol, old_port], [nh, nl, port]);
-                put16(l4, 6, if c == 0 { 0xFFFF } else { c });
+                let c = apply(ck, d + delta16(old_port, port));
+                set_u16(l4, udp::field::CHECKSUM, if c == 0 { 0xFFFF } else { c });
             }
         }
     }
@@ -167,8 +223,8 @@ pub(crate) fn rewrite_addr(pkt: &mut [u8], end: End, addr: u32) {
 /// caller has checked TTL > 1.
 #[inline]
 pub(crate) fn decrement_ttl(pkt: &mut [u8]) {
-    let old = be16(pkt, 8);
-    pkt[8] -= 1;
-    let new = be16(pkt, 8);
-    put16(pkt, 10, adjust(be16(pkt, 10), [old], [new]));
+    use crate::wire::{get_u16, set_u16};
+    pkt[ipv4::field::TTL] -= 1;
+    let ck = apply(get_u16(pkt, ipv4::field::CHECKSUM), TTL_DECREMENT_DELTA);
+    set_u16(pkt, ipv4::field::CHECKSUM, ck);
 }

@@ -125,6 +125,14 @@ impl<E: EventSink> Worker<E> {
             Side::Inside => Counter::RxInside,
             Side::Outside => Counter::RxOutside,
         });
+        if prep.fast {
+            self.now = now;
+            self.await_block = None;
+            if let Some(v) = self.fast_lane(side, packet, prep) {
+                self.count_verdict(v);
+                return v;
+            }
+        }
         self.finish(side, packet, prep, now)
     }
 
@@ -144,6 +152,14 @@ impl<E: EventSink> Worker<E> {
     fn finish(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
         self.now = now;
         let v = self.classify(side, packet, prep);
+        self.count_verdict(v);
+        v
+    }
+
+    /// Counts a verdict (a forwarded packet was counted as translated,
+    /// hairpinned or bypassed where it was decided).
+    #[inline(always)]
+    fn count_verdict(&self, v: Verdict) {
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::IcmpError { reason, .. } => {
@@ -156,7 +172,6 @@ impl<E: EventSink> Worker<E> {
             Verdict::HoldUntilLogged { .. } => self.counters.incr(Counter::HeldForLog),
             Verdict::Forward(_) => {}
         }
-        v
     }
 
     /// Periodic work of the worker, called by the data plane between
@@ -198,11 +213,11 @@ impl<E: EventSink> Worker<E> {
     #[inline]
     fn classify(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Verdict {
         self.await_block = None;
-        let p = match prep.header {
-            Ok(p) => p,
+        let p = match prep.header() {
+            Ok(p) => *p,
             Err(reason) => return Verdict::Drop(reason),
         };
-        let pkt = &mut packet[..p.total_len];
+        let pkt = &mut packet[..p.total_len()];
         match side {
             Side::Inside => self.handle_inside(pkt, &p, prep),
             Side::Outside => self.handle_outside(pkt, &p, prep),
@@ -225,8 +240,8 @@ impl<E: EventSink> Worker<E> {
     fn is_echo_request(pkt: &[u8], p: &Parsed) -> bool {
         p.protocol == crate::wire::ip_protocol::ICMP
             && !p.is_fragment()
-            && pkt.len() > p.header_len
-            && pkt[p.header_len] == icmp::msg_type::ECHO_REQUEST
+            && pkt.len() > p.header_len()
+            && pkt[p.header_len()] == icmp::msg_type::ECHO_REQUEST
     }
 
     /// Checks common to every forwarded packet, before any rewrite so an
@@ -246,9 +261,9 @@ impl<E: EventSink> Worker<E> {
             Side::Inside => self.nat.config.inside_mtu,
             Side::Outside => self.nat.config.outside_mtu,
         };
-        if p.total_len > mtu as usize {
+        if p.total_len() > mtu as usize {
             // RFC 4787 REQ-13 / RFC 1191: DF set and too big → frag needed.
-            if p.dont_frag {
+            if p.dont_frag() {
                 return Err(Verdict::IcmpError {
                     reason: DropReason::FragmentationNeeded,
                     icmp_type: UNREACHABLE,
@@ -269,7 +284,7 @@ impl<E: EventSink> Worker<E> {
 
     /// The verdict of a packet ready to leave (its TTL decremented).
     #[inline]
-    fn leave(&mut self, egress: Side, fragment_to: Option<u16>) -> Verdict {
+    pub(crate) fn leave(&mut self, egress: Side, fragment_to: Option<u16>) -> Verdict {
         if let Some(block) = self.await_block.take() {
             return Verdict::HoldUntilLogged {
                 side: egress,
@@ -287,7 +302,7 @@ impl<E: EventSink> Worker<E> {
         if !self.nat.is_inside(p.src) {
             return Verdict::Drop(DropReason::SpoofedSource);
         }
-        let to_pool = prep.dst_pool;
+        let to_pool = prep.dst_pool();
         if to_pool.is_some() && Self::is_echo_request(pkt, p) {
             return Verdict::Local;
         }
@@ -310,14 +325,14 @@ impl<E: EventSink> Worker<E> {
             Ok(f) => f,
             Err(v) => return v,
         };
-        if p.frag_offset != 0 {
+        if p.frag_offset() != 0 {
             return self.later_fragment(pkt, p, true, frag);
         }
         let Some(protocol) = Protocol::from_ip(p.protocol) else {
             return self.other_protocol();
         };
-        let l4 = &pkt[p.header_len..];
-        let Some((sport, dport, flags)) = prep.ports else {
+        let l4 = &pkt[p.header_len()..];
+        let Some((sport, dport, flags)) = prep.ports() else {
             return Verdict::Drop(if p.is_fragment() {
                 DropReason::TinyFragment
             } else {
@@ -344,7 +359,7 @@ impl<E: EventSink> Worker<E> {
                 return Verdict::Drop(DropReason::UnsupportedIcmp);
             }
         }
-        let (pool_index, public_port) = match self.outbound(protocol, p.src, sport, p.dst, dport, flags, prep.session) {
+        let (pool_index, public_port) = match self.outbound(protocol, p.src, sport, p.dst, dport, flags, prep.session()) {
             Ok(x) => x,
             Err(v) => return v,
         };
@@ -365,7 +380,7 @@ impl<E: EventSink> Worker<E> {
         } else {
             self.counters.incr(Counter::TranslatedOut);
         }
-        if p.more_frags {
+        if p.more_frags() {
             self.record_first_fragment(p, true, public, new_dst, egress);
         }
         self.leave(egress, frag)
@@ -377,7 +392,7 @@ impl<E: EventSink> Worker<E> {
         if self.nat.is_inside(p.src) || self.nat.pool.index_of(p.src).is_some() {
             return Verdict::Drop(DropReason::Martian);
         }
-        let Some(pool_index) = prep.dst_pool else {
+        let Some(pool_index) = prep.dst_pool() else {
             if self.nat.is_inside(p.dst) && self.nat.is_bypass(p.src) {
                 let frag = match self.forwarding_checks(p, Side::Inside) {
                     Ok(f) => f,
@@ -395,14 +410,14 @@ impl<E: EventSink> Worker<E> {
             Ok(f) => f,
             Err(v) => return v,
         };
-        if p.frag_offset != 0 {
+        if p.frag_offset() != 0 {
             return self.later_fragment(pkt, p, false, frag);
         }
         let Some(protocol) = Protocol::from_ip(p.protocol) else {
             return self.other_protocol();
         };
-        let l4 = &pkt[p.header_len..];
-        let Some((sport, dport, flags)) = prep.ports else {
+        let l4 = &pkt[p.header_len()..];
+        let Some((sport, dport, flags)) = prep.ports() else {
             return Verdict::Drop(if p.is_fragment() {
                 DropReason::TinyFragment
             } else {
@@ -423,13 +438,13 @@ impl<E: EventSink> Worker<E> {
             }
         }
         let remote_port = if protocol == Protocol::Icmp { 0 } else { sport };
-        let (inside, inside_port) = match self.inbound(protocol, pool_index, dport, p.src, remote_port, flags, prep.session) {
+        let (inside, inside_port) = match self.inbound(protocol, pool_index, dport, p.src, remote_port, flags, prep.session()) {
             Ok(x) => x,
             Err(v) => return v,
         };
         rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
         self.counters.incr(Counter::TranslatedIn);
-        if p.more_frags {
+        if p.more_frags() {
             self.record_first_fragment(p, false, p.src, inside, Side::Inside);
         }
         self.leave(Side::Inside, frag)
@@ -467,7 +482,7 @@ impl<E: EventSink> Worker<E> {
     fn later_fragment(&mut self, pkt: &mut [u8], p: &Parsed, from_inside: bool, frag: Option<u16>) -> Verdict {
         // RFC 1858 section 3: a TCP fragment at offset 8 can overwrite the
         // flags of the first one; drop it.
-        if p.protocol == crate::wire::ip_protocol::TCP && p.frag_offset == 8 {
+        if p.protocol == crate::wire::ip_protocol::TCP && p.frag_offset() == 8 {
             return Verdict::Drop(DropReason::TinyFragment);
         }
         let key = FragmentKey {

@@ -61,6 +61,25 @@ pub fn sum(data: &[u8]) -> u32 {
     acc as u32
 }
 
+/// Whether a 20-byte header (an IPv4 header without options, checksum
+/// included) sums to -0, i.e. its checksum is correct. The five 32-bit
+/// words are added in the machine's byte order: RFC 1071 §2(B) "Byte Order
+/// Independence" makes the folded sum of the swapped words the swapped sum,
+/// and the all-ones result this checks for is the same in either order, so
+/// no byte swaps are needed.
+#[inline(always)]
+pub fn verifies_20(header: &[u8; 20]) -> bool {
+    let mut acc: u64 = 0;
+    for w in header.as_chunks::<4>().0 {
+        acc += u64::from(u32::from_ne_bytes(*w));
+    }
+    acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
+    acc = (acc >> 16) + (acc & 0xFFFF);
+    acc = (acc >> 16) + (acc & 0xFFFF);
+    acc = (acc >> 16) + (acc & 0xFFFF);
+    acc == 0xFFFF
+}
+
 /// Folds the carries of a 32-bit partial sum into 16 bits (RFC 1071 §4.1
 /// "Fold 32-bit sum to 16 bits"). The result is *not* complemented: a
 /// packet whose checksum is correct folds to `0xFFFF`.

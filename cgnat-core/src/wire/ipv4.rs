@@ -31,7 +31,7 @@ use core::net::Ipv4Addr;
 
 use super::{checksum, get_u16, get_u32, set_u16, set_u32, Error, Result};
 
-mod field {
+pub(crate) mod field {
     use crate::wire::Field;
 
     pub const VER_IHL: usize = 0;
@@ -53,6 +53,38 @@ mod flags {
     pub const DONT_FRAG: u16 = 0x4000;
     pub const MORE_FRAGS: u16 = 0x2000;
     pub const OFFSET_MASK: u16 = 0x1FFF;
+}
+
+/// The 16-bit flags and fragment offset word of an IPv4 header (RFC 791
+/// §3.1: "Flags: 3 bits", "Fragment Offset: 13 bits"), read once by
+/// [`Packet::frag_field`] and kept by value.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct FragField(pub u16);
+
+impl FragField {
+    /// The DF (Don't Fragment) flag.
+    #[inline]
+    pub fn dont_frag(self) -> bool {
+        self.0 & flags::DONT_FRAG != 0
+    }
+
+    /// The MF (More Fragments) flag.
+    #[inline]
+    pub fn more_frags(self) -> bool {
+        self.0 & flags::MORE_FRAGS != 0
+    }
+
+    /// Fragment Offset in bytes (the field counts 8-byte units).
+    #[inline]
+    pub fn offset(self) -> u16 {
+        (self.0 & flags::OFFSET_MASK) << 3
+    }
+
+    /// MF set or a non-zero offset: part of a fragmented datagram.
+    #[inline]
+    pub fn is_fragment(self) -> bool {
+        self.0 & (flags::MORE_FRAGS | flags::OFFSET_MASK) != 0
+    }
 }
 
 /// Length of an IPv4 header without options (IHL = 5).
@@ -184,6 +216,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         get_u16(self.buffer.as_ref(), field::IDENT)
     }
 
+    /// The flags and fragment offset word (RFC 791 §3.1), as a
+    /// [`FragField`] to keep beside the parsed header.
+    #[inline]
+    pub fn frag_field(&self) -> FragField {
+        FragField(get_u16(self.buffer.as_ref(), field::FLG_OFF))
+    }
+
     /// The DF (Don't Fragment) flag.
     #[inline]
     pub fn dont_frag(&self) -> bool {
@@ -268,8 +307,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Checksum", RFC 1071): the header, checksum included, sums to -0.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        let header = &self.buffer.as_ref()[..self.header_len()];
+        let data = self.buffer.as_ref();
+        // The common header without options is summed as a fixed-size
+        // array (unrolled, no bounds checks).
+        if let Some(h) = data.first_chunk::<HEADER_LEN>() {
+            if self.header_len() == HEADER_LEN {
+                return checksum::verifies_20(h);
+            }
+        }
+        let header = &data[..self.header_len()];
         checksum::fold(checksum::sum(header)) == 0xFFFF
+    }
+
+    /// Whether this is an IPv4 header without options (version 4, IHL 5):
+    /// the case the fast path parses as a fixed-size header.
+    #[inline]
+    pub fn is_plain_v4(&self) -> bool {
+        self.buffer.as_ref()[field::VER_IHL] == 0x45
     }
 
     /// The data after the header, up to Total Length (or up to the end of

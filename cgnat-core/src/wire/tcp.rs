@@ -42,7 +42,7 @@ use core::net::Ipv4Addr;
 
 use super::{checksum, get_u16, get_u32, ip_protocol, set_u16, set_u32, Error, Result};
 
-mod field {
+pub(crate) mod field {
     use crate::wire::Field;
 
     pub const SRC_PORT: Field = 0..2;

@@ -1,0 +1,91 @@
+//! The fast lane: a packet of an established TCP or UDP session with a
+//! plain header (issue 11 item 1). [`Worker::parse`] decided from the
+//! header alone that none of the general path's special cases can apply
+//! (no options, not a fragment, TTL above 1, within both MTUs, ports
+//! present); this lane makes the remaining address checks, finds the
+//! session and rewrites, and hands anything else back to the general path
+//! (`None`) *before* it changed any state, so that path sees the packet as
+//! if the lane did not exist. Its verdicts, rewrites, counters and events
+//! are those of the general path, which `tests/translate_burst.rs` checks
+//! on random traffic.
+
+use super::prepared::Prepared;
+use super::rewrite::{self, End};
+use super::{Verdict, Worker};
+use crate::counters::Counter;
+use crate::event::EventSink;
+use crate::flow::{Protocol, SessionKey, Side};
+use crate::wire::ip_protocol;
+
+impl<E: EventSink> Worker<E> {
+    /// Translates `packet` if it is on the fast lane (`prep.fast`) and its
+    /// session exists; `None` (nothing changed) otherwise.
+    #[inline(always)]
+    pub(crate) fn fast_lane(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Option<Verdict> {
+        let p = prep.header().ok()?;
+        let protocol = if p.protocol == ip_protocol::TCP { Protocol::Tcp } else { Protocol::Udp };
+        let (sport, dport, flags) = prep.ports()?;
+        let pkt = &mut packet[..p.total_len()];
+        let nat = &*self.nat;
+        match side {
+            Side::Inside => {
+                // The general path's spoofing (RFC 6598 section 7), hairpin,
+                // martian and bypass (RFC 6888 REQ-6) cases stay there.
+                if !nat.is_inside(p.src) || prep.dst_pool().is_some() || nat.is_inside(p.dst) || nat.is_bypass(p.dst) {
+                    return None;
+                }
+                let key = SessionKey {
+                    protocol,
+                    inside_addr: p.src,
+                    inside_port: sport,
+                    remote_addr: p.dst,
+                    remote_port: dport,
+                };
+                let hash = super::prepared::SessionHint::hash_for(prep.session(), p.src, sport)?;
+                let r = nat.sessions.find_hashed(&key, hash)?;
+                if r.value.dying() {
+                    return None;
+                }
+                // RFC 4787 REQ-6: outbound packets refresh the mapping.
+                self.touch(r, p.src, protocol, true, flags);
+                let public = self.nat.pool.addr_of(r.pool_index);
+                rewrite::rewrite_endpoint(pkt, p, protocol, End::Source, public, r.value.public_port(), true);
+                self.counters.incr(Counter::TranslatedOut);
+                Some(self.leave(Side::Outside, None))
+            }
+            Side::Outside => {
+                // RFC 6598 section 7 / RFC 1812 section 5.3.7: spoofed
+                // sources are the general path's to drop.
+                let pool_index = prep.dst_pool()?;
+                if nat.is_inside(p.src) || nat.pool.index_of(p.src).is_some() {
+                    return None;
+                }
+                // The inside endpoint from the burst's second stage, or
+                // resolved now; either way the session found below proves
+                // the mapping still holds it (a session keeps its mapping).
+                let (inside, inside_port, hash) = match prep.session() {
+                    Some(h) => (h.inside_addr, h.inside_port, Some(h.hash)),
+                    None => {
+                        let (a, port) = self.resolve_public(protocol, pool_index, dport)?;
+                        (a, port, None)
+                    }
+                };
+                let key = SessionKey {
+                    protocol,
+                    inside_addr: inside,
+                    inside_port,
+                    remote_addr: p.src,
+                    remote_port: sport,
+                };
+                let r = self.find_session(&key, hash)?;
+                if r.value.dying() || r.pool_index != pool_index || r.value.public_port() != dport {
+                    return None;
+                }
+                self.touch(r, inside, protocol, false, flags);
+                rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
+                self.counters.incr(Counter::TranslatedIn);
+                Some(self.leave(Side::Inside, None))
+            }
+        }
+    }
+}
