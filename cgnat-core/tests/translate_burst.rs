@@ -8,6 +8,10 @@
 //! events and count the same counters. Packets of one burst may depend on
 //! each other (a reply that an earlier packet of the burst opened), which
 //! is what the prefetch stage cannot know.
+//!
+//! A third NAT runs with the fast lane off (`Worker::set_fast_lane`), so
+//! the fast lane's verdicts, bytes, counters and events are checked against
+//! the general path's on the same traffic.
 
 mod common;
 
@@ -84,17 +88,22 @@ fn make(op: Op, seen: &[Seen]) -> (Side, Vec<u8>) {
     }
 }
 
-/// Two NATs built alike and a worker of each.
-struct Pair {
+/// Three NATs built alike and a worker of each: `a` one packet at a time,
+/// `b` by bursts, `c` one packet at a time without the fast lane.
+struct Trio {
     a: Worker<Vec<Event>>,
     b: Worker<Vec<Event>>,
+    c: Worker<Vec<Event>>,
 }
 
-fn pair() -> Pair {
-    let (na, nb): (Arc<Nat>, Arc<Nat>) = (nat(CONFIG), nat(CONFIG));
-    Pair {
+fn trio() -> Trio {
+    let (na, nb, nc): (Arc<Nat>, Arc<Nat>, Arc<Nat>) = (nat(CONFIG), nat(CONFIG), nat(CONFIG));
+    let mut c = worker(&nc);
+    c.set_fast_lane(false);
+    Trio {
         a: worker(&na),
         b: worker(&nb),
+        c,
     }
 }
 
@@ -105,7 +114,7 @@ proptest! {
     fn burst_api_equals_one_packet_at_a_time(
         bursts in prop::collection::vec((prop::collection::vec(any::<Op>(), 1..32), 0u64..3), 1..24),
     ) {
-        let Pair { a: mut wa, b: mut wb } = pair();
+        let Trio { a: mut wa, b: mut wb, c: mut wc } = trio();
         let mut seen: Vec<Seen> = Vec::new();
         let mut now: Instant = T0;
         for (ops, dt) in bursts {
@@ -127,6 +136,8 @@ proptest! {
                 }
                 let mut a = pkts.clone();
                 let va: Vec<Verdict> = a.iter_mut().map(|p| wa.process(side, p, now)).collect();
+                let mut c = pkts.clone();
+                let vc: Vec<Verdict> = c.iter_mut().map(|p| wc.process(side, p, now)).collect();
                 let mut b = pkts.clone();
                 let mut prep: Vec<Prepared> = b.iter().map(|p| wb.prepare(side, p)).collect();
                 for pr in prep.iter_mut() {
@@ -135,6 +146,8 @@ proptest! {
                 let vb: Vec<Verdict> = b.iter_mut().zip(prep.iter()).map(|(p, pr)| wb.process_prepared(side, p, pr, now)).collect();
                 prop_assert_eq!(&va, &vb);
                 prop_assert_eq!(&a, &b);
+                prop_assert_eq!(&va, &vc);
+                prop_assert_eq!(&a, &c);
                 for ((v, p), new) in va.iter().zip(a.iter()).zip(new_flow) {
                     if new && *v == Verdict::Forward(Side::Outside) {
                         let view = parse(p);
@@ -142,10 +155,39 @@ proptest! {
                     }
                 }
                 prop_assert_eq!(wa.held_fragment_key(), wb.held_fragment_key());
-                prop_assert_eq!(wa.take_resolved_fragment(), wb.take_resolved_fragment());
+                let resolved = wa.take_resolved_fragment();
+                prop_assert_eq!(resolved, wb.take_resolved_fragment());
                 prop_assert_eq!(wa.counters().snapshot(), wb.counters().snapshot());
                 prop_assert_eq!(&*wa.sink_mut(), &*wb.sink_mut());
+                prop_assert_eq!(wa.held_fragment_key(), wc.held_fragment_key());
+                prop_assert_eq!(resolved, wc.take_resolved_fragment());
+                prop_assert_eq!(wa.counters().snapshot(), wc.counters().snapshot());
+                prop_assert_eq!(&*wa.sink_mut(), &*wc.sink_mut());
             }
         }
     }
+}
+
+/// RFC 1812 section 5.2.2 with checksum offload: a header the NIC reported
+/// bad is dropped even though its checksum is right, and one it reported
+/// good is not summed again (a damaged checksum then goes unnoticed: the
+/// NIC's word is taken), while without a report the software check runs.
+#[test]
+fn nic_checksum_reports_are_honoured() {
+    use cgnat_core::counters::DropReason;
+    use cgnat_core::RxChecksum;
+    let Trio { a: mut w, .. } = trio();
+    let good = udp(sub(0), 1000, SERVER, 80, b"payload");
+    let mut damaged = good.clone();
+    damaged[10] ^= 0x40; // the IPv4 header checksum
+    let run = |w: &mut Worker<Vec<Event>>, pkt: &[u8], hw: RxChecksum| {
+        let mut p = pkt.to_vec();
+        let prep = w.prepare_offloaded(Side::Inside, &p, hw);
+        w.process_prepared(Side::Inside, &mut p, &prep, T0)
+    };
+    assert_eq!(run(&mut w, &good, RxChecksum::Bad), Verdict::Drop(DropReason::BadChecksum));
+    assert_eq!(run(&mut w, &damaged, RxChecksum::Unknown), Verdict::Drop(DropReason::BadChecksum));
+    assert_eq!(run(&mut w, &good, RxChecksum::Unknown), Verdict::Forward(Side::Outside));
+    assert_eq!(run(&mut w, &damaged, RxChecksum::Good), Verdict::Forward(Side::Outside));
+    assert_eq!(w.counters().dropped(DropReason::BadChecksum), 2);
 }

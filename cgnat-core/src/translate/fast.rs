@@ -23,7 +23,11 @@ impl<E: EventSink> Worker<E> {
     #[inline(always)]
     pub(crate) fn fast_lane(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Option<Verdict> {
         let p = prep.header().ok()?;
-        let protocol = if p.protocol == ip_protocol::TCP { Protocol::Tcp } else { Protocol::Udp };
+        let protocol = if p.protocol == ip_protocol::TCP {
+            Protocol::Tcp
+        } else {
+            Protocol::Udp
+        };
         let (sport, dport, flags) = prep.ports()?;
         let pkt = &mut packet[..p.total_len()];
         let nat = &*self.nat;

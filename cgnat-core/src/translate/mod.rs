@@ -13,7 +13,7 @@ mod runtime;
 mod worker;
 
 pub use nat::{Nat, PublicOwner, Runtime};
-pub use prepared::Prepared;
+pub use prepared::{Prepared, RxChecksum};
 pub use worker::Worker;
 
 use crate::counters::DropReason;

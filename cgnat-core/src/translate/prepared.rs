@@ -163,31 +163,51 @@ fn ports(l4: &[u8], protocol: Protocol) -> Option<(u16, u16, u8)> {
     }
 }
 
+/// What the receiving NIC reported about a packet's IPv4 header checksum
+/// (DPDK's `RTE_MBUF_F_RX_IP_CKSUM_*` flags, where the PMD sets them).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum RxChecksum {
+    /// Nothing reported: the checksum is verified in software.
+    #[default]
+    Unknown,
+    /// The NIC verified the header checksum: no software check.
+    Good,
+    /// The NIC found the header checksum wrong: dropped as
+    /// [`DropReason::BadChecksum`] (RFC 1812 section 5.2.2).
+    Bad,
+}
+
 /// The parsed IPv4 header of `packet`, or why it is dropped. The common
 /// header without options is read as a fixed 20-byte array; anything else
-/// goes through [`parse_header_general`].
+/// goes through [`parse_header_general`]. `hw`: what the NIC reported of
+/// the header checksum.
 #[inline(always)]
-fn parse_header(packet: &[u8]) -> Result<Parsed, DropReason> {
+fn parse_header(packet: &[u8], hw: RxChecksum) -> Result<Parsed, DropReason> {
     if let Some(h) = packet.first_chunk::<{ ipv4::HEADER_LEN }>() {
         let ip = ipv4::Packet::new_unchecked(&h[..]);
         let total_len = ip.total_len() as usize;
         if ip.is_plain_v4() && total_len >= ipv4::HEADER_LEN && total_len <= packet.len() {
             // RFC 1812 section 5.2.2: a packet with a wrong header checksum is dropped.
-            if !ip.verify_checksum() {
+            let good = match hw {
+                RxChecksum::Good => true,
+                RxChecksum::Bad => false,
+                RxChecksum::Unknown => ip.verify_checksum(),
+            };
+            if !good {
                 return Err(DropReason::BadChecksum);
             }
             return Ok(Parsed::of(&ip, ipv4::HEADER_LEN, total_len));
         }
     }
-    parse_header_general(packet)
+    parse_header_general(packet, hw)
 }
 
 /// [`parse_header`] for headers with options and for malformed packets.
 #[inline(never)]
-fn parse_header_general(packet: &[u8]) -> Result<Parsed, DropReason> {
+fn parse_header_general(packet: &[u8], hw: RxChecksum) -> Result<Parsed, DropReason> {
     let ip = ipv4::Packet::new_checked(packet).map_err(|_| DropReason::Malformed)?;
     // RFC 1812 section 5.2.2: a packet with a wrong header checksum is dropped.
-    if !ip.verify_checksum() {
+    if hw == RxChecksum::Bad || (hw == RxChecksum::Unknown && !ip.verify_checksum()) {
         return Err(DropReason::BadChecksum);
     }
     Ok(Parsed::of(&ip, ip.header_len(), ip.total_len() as usize))
@@ -198,8 +218,8 @@ impl<E: EventSink> Worker<E> {
     /// ports, destination pool index, whether the fast lane applies and,
     /// from the inside, the session key's hash. No prefetch.
     #[inline(always)]
-    pub(crate) fn parse(&self, side: Side, packet: &[u8]) -> Prepared {
-        let p = match parse_header(packet) {
+    pub(crate) fn parse(&self, side: Side, packet: &[u8], hw: RxChecksum) -> Prepared {
+        let p = match parse_header(packet, hw) {
             Ok(p) => p,
             Err(reason) => return Prepared::dropped(reason),
         };
@@ -254,7 +274,14 @@ impl<E: EventSink> Worker<E> {
     /// be parsed gets a `Prepared` that makes the translation drop it.
     #[inline]
     pub fn prepare(&self, side: Side, packet: &[u8]) -> Prepared {
-        let prep = self.parse(side, packet);
+        self.prepare_offloaded(side, packet, RxChecksum::Unknown)
+    }
+
+    /// [`Worker::prepare`] for a packet whose header checksum the NIC
+    /// already checked (`hw`): a verified header is not summed again.
+    #[inline]
+    pub fn prepare_offloaded(&self, side: Side, packet: &[u8], hw: RxChecksum) -> Prepared {
+        let prep = self.parse(side, packet, hw);
         match side {
             Side::Inside if prep.has_hint => self.nat.sessions.prefetch_hash(prep.hint.hash),
             Side::Outside if prep.has_ports && prep.dst_pool != NO_POOL => {

@@ -49,6 +49,8 @@ pub struct Worker<E: EventSink> {
     /// Admission refusals since the last `admission-limit` record.
     pub(crate) refusals: RefusalTally,
     pub(crate) now: Instant,
+    /// Whether established packets take the fast lane (see `fast.rs`).
+    fast_lane: bool,
 }
 
 impl<E: EventSink> Worker<E> {
@@ -70,8 +72,17 @@ impl<E: EventSink> Worker<E> {
             await_block: None,
             refusals: RefusalTally::default(),
             now: Instant::ZERO,
+            fast_lane: true,
             nat,
         }
+    }
+
+    /// Turns the fast lane for established TCP/UDP packets on (the
+    /// default) or off. Off, every packet takes the general path: for tests
+    /// that hold the lane to the general path's results, and for A/B
+    /// benchmarks.
+    pub fn set_fast_lane(&mut self, on: bool) {
+        self.fast_lane = on;
     }
 
     /// This worker's counters (share the `Arc` with the management core).
@@ -110,7 +121,7 @@ impl<E: EventSink> Worker<E> {
     /// (Ethernet padding); the packet's length never changes.
     #[inline]
     pub fn process(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
-        let prep = self.parse(side, packet);
+        let prep = self.parse(side, packet, super::prepared::RxChecksum::Unknown);
         self.process_prepared(side, packet, &prep, now)
     }
 
@@ -125,7 +136,7 @@ impl<E: EventSink> Worker<E> {
             Side::Inside => Counter::RxInside,
             Side::Outside => Counter::RxOutside,
         });
-        if prep.fast {
+        if prep.fast && self.fast_lane {
             self.now = now;
             self.await_block = None;
             if let Some(v) = self.fast_lane(side, packet, prep) {
@@ -143,7 +154,7 @@ impl<E: EventSink> Worker<E> {
     /// [`Worker::take_resolved_fragment`]. Its verdict is counted as usual.
     #[inline]
     pub fn process_again(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
-        let prep = self.parse(side, packet);
+        let prep = self.parse(side, packet, super::prepared::RxChecksum::Unknown);
         self.finish(side, packet, &prep, now)
     }
 
