@@ -102,6 +102,23 @@ impl Mbuf {
         self.raw().port
     }
 
+    /// What the PMD reported of the IPv4 header checksum
+    /// (`RTE_MBUF_F_RX_IP_CKSUM_MASK` of `ol_flags`). `NONE` (the field is
+    /// not valid but the header was checked by other means) is treated as
+    /// unknown: the translation updates the checksum incrementally, so it
+    /// must be right to begin with.
+    #[inline]
+    pub fn rx_ip_checksum(&self) -> cgnat_core::RxChecksum {
+        const MASK: u64 = (1 << 4) | (1 << 7);
+        const BAD: u64 = 1 << 4;
+        const GOOD: u64 = 1 << 7;
+        match self.ol_flags() & MASK {
+            GOOD => cgnat_core::RxChecksum::Good,
+            BAD => cgnat_core::RxChecksum::Bad,
+            _ => cgnat_core::RxChecksum::Unknown,
+        }
+    }
+
     /// Offload flags (`ol_flags`).
     #[inline]
     pub fn ol_flags(&self) -> u64 {
@@ -138,8 +155,8 @@ impl Mbuf {
     /// Free bytes in front of the data.
     #[inline]
     pub fn headroom(&self) -> usize {
-        // SAFETY: valid mbuf.
-        unsafe { ffi::cgnat_pktmbuf_headroom(self.as_ptr()) as usize }
+        // `rte_pktmbuf_headroom`: the data starts `data_off` bytes into the buffer.
+        self.raw().data_off as usize
     }
 
     /// Free bytes after the data of the first segment (the whole buffer for
@@ -179,36 +196,46 @@ impl Mbuf {
     /// and returns the new head area.
     pub fn prepend(&mut self, n: usize) -> Result<&mut [u8], DpdkError> {
         let available = self.headroom();
-        let too_big = || DpdkError::NoRoom {
-            op: "prepend",
-            requested: n,
-            available,
-        };
-        let len = u16::try_from(n).map_err(|_| too_big())?;
-        // SAFETY: valid mbuf; DPDK checks the headroom and returns NULL if short.
-        let p = unsafe { ffi::cgnat_pktmbuf_prepend(self.as_ptr(), len) };
-        if p.is_null() {
-            return Err(too_big());
+        match u16::try_from(n) {
+            Ok(len) if n <= available => {
+                // What `rte_pktmbuf_prepend` does, in Rust (issue 11: no C
+                // call per packet to push a VLAN tag): the headroom was
+                // checked above.
+                // SAFETY: valid mbuf, exclusively owned through &mut self.
+                let m = unsafe { self.0.as_mut() };
+                m.data_off -= len;
+                m.data_len += len;
+                m.pkt_len += u32::from(len);
+                Ok(&mut self.data_mut()[..n])
+            }
+            _ => Err(DpdkError::NoRoom {
+                op: "prepend",
+                requested: n,
+                available,
+            }),
         }
-        // SAFETY: DPDK returned a pointer to `n` bytes inside our buffer.
-        Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), n) })
     }
 
     /// Removes `n` bytes from the front of the packet (`rte_pktmbuf_adj`).
     pub fn adj(&mut self, n: usize) -> Result<(), DpdkError> {
         let available = self.data_len();
-        let err = || DpdkError::NoRoom {
-            op: "adj",
-            requested: n,
-            available,
-        };
-        let len = u16::try_from(n).map_err(|_| err())?;
-        // SAFETY: valid mbuf; DPDK checks len <= data_len.
-        let p = unsafe { ffi::cgnat_pktmbuf_adj(self.as_ptr(), len) };
-        if p.is_null() {
-            return Err(err());
+        match u16::try_from(n) {
+            Ok(len) if n <= available => {
+                // What `rte_pktmbuf_adj` does, in Rust (issue 11: no C call
+                // per packet to pop a VLAN tag).
+                // SAFETY: valid mbuf, exclusively owned through &mut self.
+                let m = unsafe { self.0.as_mut() };
+                m.data_off += len;
+                m.data_len -= len;
+                m.pkt_len -= u32::from(len);
+                Ok(())
+            }
+            _ => Err(DpdkError::NoRoom {
+                op: "adj",
+                requested: n,
+                available,
+            }),
         }
-        Ok(())
     }
 
     /// Removes `n` bytes from the end of the packet (`rte_pktmbuf_trim`;

@@ -48,24 +48,9 @@ char *cgnat_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
 	return rte_pktmbuf_append(m, len);
 }
 
-char *cgnat_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len)
-{
-	return rte_pktmbuf_prepend(m, len);
-}
-
-char *cgnat_pktmbuf_adj(struct rte_mbuf *m, uint16_t len)
-{
-	return rte_pktmbuf_adj(m, len);
-}
-
 int cgnat_pktmbuf_trim(struct rte_mbuf *m, uint16_t len)
 {
 	return rte_pktmbuf_trim(m, len);
-}
-
-uint16_t cgnat_pktmbuf_headroom(const struct rte_mbuf *m)
-{
-	return rte_pktmbuf_headroom(m);
 }
 
 uint16_t cgnat_pktmbuf_tailroom(const struct rte_mbuf *m)

@@ -31,13 +31,8 @@ int cgnat_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
 void cgnat_pktmbuf_free(struct rte_mbuf *m);
 /* Returns a pointer to the appended area, or NULL if there is no room. */
 char *cgnat_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
-/* Returns a pointer to the new start of data, or NULL if there is no room. */
-char *cgnat_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
-/* Returns a pointer to the new start of data, or NULL if len > data_len. */
-char *cgnat_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 /* Returns 0 on success, -1 if len > data_len of the last segment. */
 int cgnat_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
-uint16_t cgnat_pktmbuf_headroom(const struct rte_mbuf *m);
 uint16_t cgnat_pktmbuf_tailroom(const struct rte_mbuf *m);
 /* Reset data offset/lengths to those of a freshly allocated mbuf. */
 void cgnat_pktmbuf_reset(struct rte_mbuf *m);

@@ -201,6 +201,15 @@ fn side_index(side: Side) -> usize {
     }
 }
 
+/// The data-plane counter of frames received on `side`.
+#[inline]
+fn rx_counter(side: Side) -> DpCounter {
+    match side {
+        Side::Inside => DpCounter::RxInside,
+        Side::Outside => DpCounter::RxOutside,
+    }
+}
+
 /// The IPv4 packet of frame `m` if its (inner) EtherType is IPv4 and its
 /// link-layer header is `l2` bytes (14, or 18 with an 802.1Q tag) long.
 #[inline]
@@ -229,6 +238,9 @@ pub struct Router {
     /// What the prefetch stage of [`Router::handle_burst`] parsed of each
     /// frame of the burst, by position.
     prepared: [Prepared; BURST_SIZE],
+    /// Per side (inside, outside): the Ethernet header of the burst's
+    /// resolved next hop.
+    l2_cache: [output::L2Cache; 2],
 }
 
 impl Router {
@@ -259,6 +271,7 @@ impl Router {
             icmp_tokens: u64::MAX,
             icmp_last: 0,
             prepared: [Prepared::default(); BURST_SIZE],
+            l2_cache: Default::default(),
         }
     }
 
@@ -286,9 +299,11 @@ impl Router {
     pub fn handle_burst<E: Egress>(&mut self, side: Side, burst: &mut Burst, now: Instant, eg: &mut E) {
         let l2 = self.shared.link(side).l2_len;
         let n = burst.len();
+        // Counted once per burst, not per frame.
+        self.counters.add(rx_counter(side), n as u64);
         for (m, prep) in burst.iter().zip(self.prepared.iter_mut()) {
             *prep = match ipv4_payload(m, l2) {
-                Some(p) => self.worker.prepare(side, p),
+                Some(p) => self.worker.prepare_offloaded(side, p, m.rx_ip_checksum()),
                 None => Prepared::default(),
             };
         }
@@ -314,10 +329,10 @@ impl Router {
     /// the frame's IPv4 packet (at the link's header length) if it did.
     #[inline]
     fn receive<E: Egress>(&mut self, side: Side, m: Mbuf, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
-        self.counters.incr(match side {
-            Side::Inside => DpCounter::RxInside,
-            Side::Outside => DpCounter::RxOutside,
-        });
+        // A frame of `handle_burst` (`prep` set) was counted with its burst.
+        if prep.is_none() {
+            self.counters.incr(rx_counter(side));
+        }
         let link = self.shared.link(side);
         if !m.is_contiguous() || m.data_len() < ethernet::HEADER_LEN {
             self.counters.incr(DpCounter::BadFrame);
@@ -413,20 +428,15 @@ impl Router {
     /// address is in subscriber space, which the internet must not reach:
     /// such packets go to the NAT, which drops them as not for the pool).
     fn to_our_address(&self, side: Side, m: &Mbuf, l2: usize) -> Option<(Local, u32)> {
-        let d = &m.data()[l2..];
-        if d.len() < 20 {
-            return None;
-        }
-        let dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
+        let ip = ipv4::Packet::new_checked(m.data().get(l2..)?).ok()?;
+        let dst = ip.dst_addr_u32();
         if dst != self.shared.outside.addr && (side == Side::Outside || dst != self.shared.inside.addr) {
             return None;
         }
-        let ihl = usize::from(d[0] & 0x0f) * 4;
-        let not_fragment = d[6] & 0x3f == 0 && d[7] == 0;
-        let local = match d[9] {
+        let local = match ip.protocol() {
             // No reassembly for the appliance's own traffic.
-            _ if !not_fragment => Local::Drop,
-            ip_protocol::ICMP if d.get(ihl) == Some(&icmp::msg_type::ECHO_REQUEST) => Local::Echo,
+            _ if ip.is_fragment() => Local::Drop,
+            ip_protocol::ICMP if ip.payload().first() == Some(&icmp::msg_type::ECHO_REQUEST) => Local::Echo,
             ip_protocol::UDP => Local::PortUnreachable,
             ip_protocol::TCP => Local::Refuse,
             _ => Local::Drop,

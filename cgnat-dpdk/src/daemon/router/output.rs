@@ -20,9 +20,20 @@ pub trait Egress {
     fn transmit(&mut self, side: Side, burst: &mut Burst, now: Instant);
 }
 
-#[inline]
-fn ipv4_dst(d: &[u8]) -> u32 {
-    u32::from_be_bytes([d[16], d[17], d[18], d[19]])
+/// The Ethernet header last sent to a resolved next hop out of one side,
+/// copied whole onto the following frames to that next hop while the packet
+/// clock reads the same microsecond (in practice: for the rest of the RX
+/// burst). Every frame the router sends through [`Router::output`] has the
+/// same header but for the destination MAC address (the link's MAC, its
+/// VLAN tag, EtherType IPv4), so one next-hop resolution and one header
+/// build serve the burst (issue 11 item 1).
+#[derive(Clone, Copy, Default)]
+pub(super) struct L2Cache {
+    now_us: u64,
+    next_hop: u32,
+    len: u8,
+    valid: bool,
+    header: [u8; ethernet::VLAN_HEADER_LEN],
 }
 
 impl Router {
@@ -82,8 +93,21 @@ impl Router {
         }
         let (mac, vlan) = (link.mac, link.vlan);
         let d = m.data_mut();
+        let Some(dst) = d
+            .get(l2_out..)
+            .and_then(|ip| ipv4::Packet::new_checked(ip).ok())
+            .map(|ip| ip.dst_addr_u32())
+        else {
+            self.counters.incr(DpCounter::BadFrame);
+            return;
+        };
+        let c = &self.l2_cache[side_index(egress)];
+        if c.valid && c.now_us == now.as_micros() && c.len as usize == l2_out && link.next_hop(dst) == Some(c.next_hop) {
+            d[..l2_out].copy_from_slice(&c.header[..l2_out]);
+            self.push(egress, m, now, eg);
+            return;
+        }
         ethernet::emit_header(d, EthernetAddress([0; 6]), EthernetAddress(mac), vlan, ethernet::ethertype::IPV4);
-        let dst = ipv4_dst(&d[l2_out..]);
         self.output(egress, m, dst, now, eg);
     }
 
@@ -100,7 +124,20 @@ impl Router {
         };
         match link.neighbours.resolve(next_hop, now.as_micros()) {
             Resolution::Resolved(mac) => {
-                m.data_mut()[..6].copy_from_slice(&mac);
+                let l2 = link.l2_len;
+                let d = m.data_mut();
+                d[..6].copy_from_slice(&mac);
+                if let (Some(h), Ok(len)) = (d.get(..l2), u8::try_from(l2)) {
+                    let c = &mut self.l2_cache[side_index(side)];
+                    c.header[..l2].copy_from_slice(h);
+                    *c = L2Cache {
+                        now_us: now.as_micros(),
+                        next_hop,
+                        len,
+                        valid: true,
+                        header: c.header,
+                    };
+                }
                 self.push(side, m, now, eg);
             }
             Resolution::Probe(mac) => {
@@ -299,7 +336,8 @@ impl Router {
         if e.trim(room - l2 - n).is_err() {
             return;
         }
-        let to = u32::from_be_bytes([offending[12], offending[13], offending[14], offending[15]]);
+        // The error goes to the offending packet's source (checked by emit_error).
+        let to = ipv4::Packet::new_unchecked(offending).src_addr_u32();
         self.counters.incr(DpCounter::IcmpErrorsSent);
         drop(m);
         self.output(side, e, to, now, eg);
