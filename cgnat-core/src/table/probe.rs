@@ -119,7 +119,7 @@ fn step(i: usize, n: usize) -> usize {
 /// reads the slot's key words and returns the value if the key is the one
 /// sought. The result is kept only if the control word did not change
 /// meanwhile.
-#[inline]
+#[inline(always)]
 pub(crate) fn find<S: Slot, V, const T: u32>(slots: &[S], home: usize, tag: u64, read: impl Fn(&S) -> Option<V>) -> Found<V> {
     let n = slots.len();
     let mut i = home;

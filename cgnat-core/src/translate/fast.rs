@@ -14,8 +14,7 @@ use super::rewrite::{self, End};
 use super::{Verdict, Worker};
 use crate::counters::Counter;
 use crate::event::EventSink;
-use crate::flow::{Protocol, SessionKey, Side};
-use crate::wire::ip_protocol;
+use crate::flow::{SessionKey, Side};
 
 impl<E: EventSink> Worker<E> {
     /// Translates `packet` if it is on the fast lane (`prep.fast`) and its
@@ -23,11 +22,7 @@ impl<E: EventSink> Worker<E> {
     #[inline(always)]
     pub(crate) fn fast_lane(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Option<Verdict> {
         let p = prep.header().ok()?;
-        let protocol = if p.protocol == ip_protocol::TCP {
-            Protocol::Tcp
-        } else {
-            Protocol::Udp
-        };
+        let protocol = prep.protocol;
         let (sport, dport, flags) = prep.ports()?;
         let pkt = &mut packet[..p.total_len()];
         let nat = &*self.nat;

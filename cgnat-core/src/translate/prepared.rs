@@ -38,6 +38,8 @@ pub struct Prepared {
     drop: Option<DropReason>,
     /// TCP flags (0 for UDP and ICMP).
     tcp_flags: u8,
+    /// The transport protocol; meaningful when `has_ports`.
+    pub(crate) protocol: Protocol,
     /// Whether `sport`, `dport` and `tcp_flags` were read: whole packets and
     /// first fragments of TCP, UDP and ICMP long enough to hold them.
     has_ports: bool,
@@ -95,6 +97,7 @@ impl Prepared {
             dport: 0,
             drop: Some(reason),
             tcp_flags: 0,
+            protocol: Protocol::Udp,
             has_ports: false,
             has_hint: false,
             fast: false,
@@ -239,6 +242,7 @@ impl<E: EventSink> Worker<E> {
             dport,
             drop: None,
             tcp_flags: flags,
+            protocol,
             has_ports: true,
             has_hint: false,
             fast: protocol != Protocol::Icmp
@@ -285,9 +289,7 @@ impl<E: EventSink> Worker<E> {
         match side {
             Side::Inside if prep.has_hint => self.nat.sessions.prefetch_hash(prep.hint.hash),
             Side::Outside if prep.has_ports && prep.dst_pool != NO_POOL => {
-                if let Some(protocol) = Protocol::from_ip(prep.header.protocol) {
-                    self.nat.pool.prefetch(protocol, prep.dst_pool, prep.dport);
-                }
+                self.nat.pool.prefetch(prep.protocol, prep.dst_pool, prep.dport);
             }
             _ => {}
         }
@@ -305,7 +307,7 @@ impl<E: EventSink> Worker<E> {
             return;
         }
         let p = &prep.header;
-        let Some(protocol) = Protocol::from_ip(p.protocol) else { return };
+        let protocol = prep.protocol;
         if let Some((inside, inside_port)) = self.resolve_public(protocol, prep.dst_pool, prep.dport) {
             let key = SessionKey {
                 protocol,
