@@ -48,9 +48,12 @@ pub struct Nat {
     /// When the static mappings' allocation records were made (packet
     /// clock, seconds; 0 until [`Nat::startup_events`]).
     statics_since: AtomicU32,
-    /// `config.inside_prefixes` as (network, mask) pairs: the per-packet
-    /// spoofing and martian checks do not recompute masks.
-    inside_nets: Box<[(u32, u32)]>,
+    /// The first of `config.inside_prefixes` as (network, mask): the
+    /// per-packet spoofing and martian checks test it without a loop (most
+    /// deployments have one prefix) and do not recompute masks.
+    inside_first: (u32, u32),
+    /// The other inside prefixes as (network, mask) pairs.
+    inside_rest: Box<[(u32, u32)]>,
     /// `config.bypass` as (network, mask) pairs.
     bypass_nets: Box<[(u32, u32)]>,
     /// The smaller of the two MTUs: a packet within it needs no
@@ -95,7 +98,8 @@ impl Nat {
             admission: AdmissionControl::new(&config.admission, seed),
             durable_log: AtomicBool::new(false),
             statics_since: AtomicU32::new(0),
-            inside_nets: nets_of(&config.inside_prefixes),
+            inside_first: nets_of(&config.inside_prefixes).first().copied().unwrap_or((1, 0)),
+            inside_rest: nets_of(config.inside_prefixes.get(1..).unwrap_or(&[])),
             bypass_nets: nets_of(&config.bypass),
             min_mtu: config.inside_mtu.min(config.outside_mtu) as usize,
             config,
@@ -288,7 +292,8 @@ impl Nat {
 
     #[inline(always)]
     pub(crate) fn is_inside(&self, a: u32) -> bool {
-        in_any(&self.inside_nets, a)
+        let (net, mask) = self.inside_first;
+        a & mask == net || (!self.inside_rest.is_empty() && in_any(&self.inside_rest, a))
     }
 
     /// The smaller of the inside and outside MTU.
