@@ -9,6 +9,10 @@
 //! the DPDK worker loop does (`Worker::prepare` every packet of the burst,
 //! `Worker::prepare_session` each, then `Worker::process_prepared`), instead of one `Worker::process` call each.
 //!
+//! A third argument `new` creates `n` sessions instead (the first packets of
+//! new flows, 16 per subscriber), for `--toggle-collect` on
+//! `Worker::process`.
+//!
 //! A third argument `copy` runs only the harness: the same packet copies
 //! and loop, no translation. Its count per packet is what the harness
 //! itself adds to the figures above.
@@ -29,6 +33,14 @@ fn main() {
     };
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let mode = args.next();
+    if mode.as_deref() == Some("new") {
+        // New flows: `n` first packets (16 flows per subscriber, every
+        // 16th creates its subscriber and block) through `Worker::process`;
+        // count with --toggle-collect on it.
+        let f = fixture::fill(n.div_ceil(16) as u32, 16);
+        println!("{} sessions created", f.nat.sessions().len());
+        return;
+    }
     let burst = mode.as_deref() == Some("burst");
     let copy_only = mode.as_deref() == Some("copy");
     let mut f = fixture::fill(64, 64);

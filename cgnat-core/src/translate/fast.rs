@@ -3,18 +3,19 @@
 //! header alone that none of the general path's special cases can apply
 //! (no options, not a fragment, TTL above 1, within both MTUs, ports
 //! present); this lane makes the remaining address checks, finds the
-//! session and rewrites, and hands anything else back to the general path
-//! (`None`) *before* it changed any state, so that path sees the packet as
-//! if the lane did not exist. Its verdicts, rewrites, counters and events
+//! session (from the inside: creates it, as the general path would) and
+//! rewrites, and hands anything else back to the general path (`None`)
+//! *before* it changed any state, so that path sees the packet as if the
+//! lane did not exist. Its verdicts, rewrites, counters and events
 //! are those of the general path, which `tests/translate_burst.rs` checks
 //! on random traffic.
 
 use super::prepared::Prepared;
-use super::rewrite::{self, End};
+use super::rewrite::{self, End, Parsed};
 use super::{Verdict, Worker};
 use crate::counters::Counter;
 use crate::event::EventSink;
-use crate::flow::{SessionKey, Side};
+use crate::flow::{Protocol, SessionKey, Side};
 
 impl<E: EventSink> Worker<E> {
     /// Translates `packet` if it is on the fast lane (`prep.fast`) and its
@@ -41,10 +42,10 @@ impl<E: EventSink> Worker<E> {
                     remote_port: dport,
                 };
                 let hash = super::prepared::SessionHint::hash_for(prep.session(), p.src, sport)?;
-                let r = nat.sessions.find_hashed(&key, hash)?;
-                if r.value.dying() {
-                    return None;
-                }
+                let r = match nat.sessions.find_hashed(&key, hash) {
+                    Some(r) if !r.value.dying() => r,
+                    _ => return Some(self.fast_new_flow(pkt, p, protocol, sport, dport, flags)),
+                };
                 // RFC 4787 REQ-6: outbound packets refresh the mapping.
                 self.touch(r, p.src, protocol, true, flags);
                 let public = self.nat.pool.addr_of(r.pool_index);
@@ -86,5 +87,29 @@ impl<E: EventSink> Worker<E> {
                 Some(self.leave(Side::Inside, None))
             }
         }
+    }
+
+    /// The first packet of a new flow from the inside on the fast lane:
+    /// created, rewritten and counted as the general path would (its checks
+    /// up to the session lookup all passed), so the lookup is not made
+    /// twice. Out of line: the lane's common case keeps its registers.
+    #[cold]
+    #[inline(never)]
+    fn fast_new_flow(&mut self, pkt: &mut [u8], p: &Parsed, protocol: Protocol, sport: u16, dport: u16, flags: u8) -> Verdict {
+        let key = SessionKey {
+            protocol,
+            inside_addr: p.src,
+            inside_port: sport,
+            remote_addr: p.dst,
+            remote_port: dport,
+        };
+        let (pool_index, public_port) = match self.create_outbound(&key, flags) {
+            Ok(x) => x,
+            Err(v) => return v,
+        };
+        let public = self.nat.pool.addr_of(pool_index);
+        rewrite::rewrite_endpoint(pkt, p, key.protocol, End::Source, public, public_port, true);
+        self.counters.incr(Counter::TranslatedOut);
+        self.leave(Side::Outside, None)
     }
 }

@@ -81,7 +81,7 @@ impl<E: EventSink> Worker<E> {
 
     #[cold]
     fn create_inbound(&mut self, key: &SessionKey, pool_index: u32, port: u16, flags: u8) -> Result<(u32, u16), Verdict> {
-        let nat = self.nat.clone();
+        let nat = &*self.nat;
         let Some(sub) = nat.subscribers.find(key.inside_addr) else {
             return Err(Verdict::Drop(DropReason::NoMapping));
         };

@@ -58,10 +58,10 @@ impl<E: EventSink> Worker<E> {
     }
 
     #[cold]
-    fn create_outbound(&mut self, key: &SessionKey, flags: u8) -> Result<(u32, u16), Verdict> {
+    pub(crate) fn create_outbound(&mut self, key: &SessionKey, flags: u8) -> Result<(u32, u16), Verdict> {
         let (sub, counted) = self.subscriber_for(key)?;
         self.confirm_on_new_session(sub);
-        let nat = self.nat.clone();
+        let nat = &*self.nat;
         // RFC 6888 REQ-5 (per-subscriber sessions; the tighter unconfirmed
         // cap until the subscriber showed it can receive) and the global
         // fair share: under table pressure only subscribers below it grow.
@@ -100,10 +100,11 @@ impl<E: EventSink> Worker<E> {
         let port = match self.mapping_for(key, sub) {
             Ok(p) => p,
             Err(v) => {
-                nat.subscribers.release_session(sub.index);
+                self.nat.subscribers.release_session(sub.index);
                 return Err(v);
             }
         };
+        let nat = &*self.nat;
         let pending = if self.await_block.is_some() { SessionValue::PENDING } else { 0 };
         let value = self.new_value(port, key.protocol, true, flags, pending);
         match nat.sessions.insert(key, sub.pool_index, value) {
@@ -132,10 +133,11 @@ impl<E: EventSink> Worker<E> {
     /// sources cannot take the table, the pool or the log).
     /// Also says whether it was created here, counting the new session.
     fn subscriber_for(&mut self, key: &SessionKey) -> Result<(SubscriberRef, bool), Verdict> {
-        let nat = self.nat.clone();
-        if let Some(s) = nat.subscribers.find(key.inside_addr) {
+        if let Some(s) = self.nat.subscribers.find(key.inside_addr) {
             return Ok((s, false));
         }
+        // A new subscriber (rare): a handle of its own, so self stays free.
+        let nat = self.nat.clone();
         let admit = nat.admission.admit_subscriber(key.inside_addr, self.now);
         if admit == Admit::No {
             self.refusals.add(nat.admission.aggregate_of(key.inside_addr));
@@ -174,13 +176,12 @@ impl<E: EventSink> Worker<E> {
     /// inside endpoint, with one more session counted on it; created if
     /// there is none.
     fn mapping_for(&mut self, key: &SessionKey, sub: SubscriberRef) -> Result<u16, Verdict> {
-        let nat = self.nat.clone();
         let mk = key.mapping();
-        if let Some(m) = nat.mappings.find(&mk) {
+        if let Some(m) = self.nat.mappings.find(&mk) {
             return self.join_mapping(&mk, m.pool_index, m.public_port);
         }
         let port = self.allocate_port(key, sub)?;
-        match nat.mappings.insert(&mk, port, sub.pool_index) {
+        match self.nat.mappings.insert(&mk, port, sub.pool_index) {
             MappingInsert::Inserted(_) => {
                 self.counters.incr(Counter::MappingsCreated);
                 Ok(port)
@@ -200,10 +201,13 @@ impl<E: EventSink> Worker<E> {
     }
 
     fn join_mapping(&mut self, mk: &MappingKey, pool_index: u32, port: u16) -> Result<u16, Verdict> {
-        let nat = self.nat.clone();
-        let pool = &nat.pool;
-        match pool.block_of(pool_index, port) {
-            Some(b) if pool.port(mk.protocol, b, port).acquire(mk.inside_port) => {
+        let pool = &self.nat.pool;
+        let joined = match pool.block_of(pool_index, port) {
+            Some(b) if pool.port(mk.protocol, b, port).acquire(mk.inside_port) => Some(b),
+            _ => None,
+        };
+        match joined {
+            Some(b) => {
                 self.await_if_pending(b);
                 Ok(port)
             }
@@ -233,10 +237,32 @@ impl<E: EventSink> Worker<E> {
     /// A free port for a new mapping: in one of the subscriber's blocks, or
     /// in a new block whose allocation record was queued first.
     fn allocate_port(&mut self, key: &SessionKey, sub: SubscriberRef) -> Result<u16, Verdict> {
-        let nat = self.nat.clone();
-        let pool = &nat.pool;
         // RFC 6888 REQ-15: the port inside the block is chosen unpredictably.
         let start = self.random();
+        // The common case first: a free port in one of the subscriber's
+        // blocks, with no handle of its own on the NAT (no reference count
+        // traffic on the shared Arc).
+        let mut first = true;
+        let mut claimed = None;
+        if self.nat.deterministic.is_none() {
+            let (pool, subs) = (&self.nat.pool, &self.nat.subscribers);
+            for b in subs.blocks(sub.index) {
+                first = false;
+                if pool.block_acquire(b, sub.index) {
+                    if let Some(p) = pool.claim_port(key.protocol, b, start, key.inside_port) {
+                        claimed = Some((b, p));
+                        break;
+                    }
+                    pool.block_release(b);
+                }
+            }
+        }
+        if let Some((b, p)) = claimed {
+            self.await_if_pending(b);
+            return Ok(p);
+        }
+        let nat = self.nat.clone();
+        let pool = &nat.pool;
         if let Some(d) = &nat.deterministic {
             let r = d
                 .forward(Ipv4Addr::from(key.inside_addr))
@@ -258,17 +284,6 @@ impl<E: EventSink> Worker<E> {
                 1,
             );
             return Err(self.exhausted(DropReason::BlockLimit));
-        }
-        let mut first = true;
-        for b in nat.subscribers.blocks(sub.index) {
-            first = false;
-            if pool.block_acquire(b, sub.index) {
-                if let Some(p) = pool.claim_port(key.protocol, b, start, key.inside_port) {
-                    self.await_if_pending(b);
-                    return Ok(p);
-                }
-                pool.block_release(b);
-            }
         }
         let public = pool.addr_of(sub.pool_index);
         let limits = nat.runtime.block_limits();
