@@ -119,7 +119,7 @@ impl<E: EventSink> Worker<E> {
                 Ok((key.inside_addr, key.inside_port))
             }
             other => {
-                crate::sweeper::release_mapping_ref(&nat, &key.mapping(), pool_index, port, true);
+                crate::sweeper::release_mapping_ref(nat, &key.mapping(), pool_index, port, true);
                 nat.subscribers.release_inbound(sub.index);
                 match other {
                     SessionInsert::Exists(_) => Ok((key.inside_addr, key.inside_port)),

@@ -113,7 +113,7 @@ impl<E: EventSink> Worker<E> {
                 Ok((sub.pool_index, port))
             }
             other => {
-                crate::sweeper::release_mapping_ref(&nat, &key.mapping(), sub.pool_index, port, false);
+                crate::sweeper::release_mapping_ref(nat, &key.mapping(), sub.pool_index, port, false);
                 nat.subscribers.release_session(sub.index);
                 match other {
                     SessionInsert::Exists(r) => Ok((r.pool_index, r.value.public_port())),
