@@ -10,8 +10,7 @@
 //! `Worker::prepare_session` each, then `Worker::process_prepared`), instead of one `Worker::process` call each.
 //!
 //! A third argument `new` creates `n` sessions instead (the first packets of
-//! new flows, 16 per subscriber), for `--toggle-collect` on
-//! `Worker::process`.
+//! new flows, 16 per subscriber), for `--toggle-collect='*create_one'`.
 //!
 //! A third argument `copy` runs only the harness: the same packet copies
 //! and loop, no translation. Its count per packet is what the harness
@@ -36,7 +35,7 @@ fn main() {
     if mode.as_deref() == Some("new") {
         // New flows: `n` first packets (16 flows per subscriber, every
         // 16th creates its subscriber and block) through `Worker::process`;
-        // count with --toggle-collect on it.
+        // count with --toggle-collect='*create_one'.
         let f = fixture::fill(n.div_ceil(16) as u32, 16);
         println!("{} sessions created", f.nat.sessions().len());
         return;

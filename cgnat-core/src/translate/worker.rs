@@ -130,7 +130,7 @@ impl<E: EventSink> Worker<E> {
     /// its headers are not parsed again nor its session key hashed again.
     /// `prep` must have been made from `packet` as it is now; the verdict,
     /// the rewritten bytes, counters and events are those `process` gives.
-    #[inline]
+    #[inline(always)]
     pub fn process_prepared(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
         self.counters.incr(match side {
             Side::Inside => Counter::RxInside,
@@ -158,8 +158,9 @@ impl<E: EventSink> Worker<E> {
         self.finish(side, packet, &prep, now)
     }
 
-    /// Translates and counts the verdict.
-    #[inline(always)]
+    /// Translates and counts the verdict (the general path: out of line,
+    /// so the fast lane inlines into the caller's burst loop).
+    #[inline(never)]
     fn finish(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
         self.now = now;
         let v = self.classify(side, packet, prep);

@@ -81,27 +81,27 @@ pub mod ip_protocol {
 pub(crate) type Field = Range<usize>;
 
 /// Reads a big-endian ("network byte order", RFC 791 Appendix B) `u16`.
-#[inline]
+#[inline(always)]
 pub(crate) fn get_u16(data: &[u8], field: Field) -> u16 {
     let b = &data[field];
     u16::from_be_bytes([b[0], b[1]])
 }
 
 /// Reads a big-endian `u32`.
-#[inline]
+#[inline(always)]
 pub(crate) fn get_u32(data: &[u8], field: Field) -> u32 {
     let b = &data[field];
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// Writes a big-endian `u16`.
-#[inline]
+#[inline(always)]
 pub(crate) fn set_u16(data: &mut [u8], field: Field, value: u16) {
     data[field].copy_from_slice(&value.to_be_bytes());
 }
 
 /// Writes a big-endian `u32`.
-#[inline]
+#[inline(always)]
 pub(crate) fn set_u32(data: &mut [u8], field: Field, value: u32) {
     data[field].copy_from_slice(&value.to_be_bytes());
 }
