@@ -355,6 +355,9 @@ fn main() {
     );
     let mut create_cycles = p1.cycles;
     let mut created = p1.received;
+    // The worker's RX backlog while creating: near the frames in flight
+    // means the worker, not the generator, set the pace.
+    let mut create_backlog = p1.backlog();
     if proto == Proto::Tcp {
         // SYN-ACK from the outside, then the subscriber's ACK.
         let pubs = public.clone();
@@ -393,6 +396,7 @@ fn main() {
             |_| {},
         );
         create_cycles += p2.cycles + p3.cycles;
+        create_backlog = create_backlog.min(p2.backlog()).min(p3.backlog());
         created = created.min(p2.received).min(p3.received);
     }
     g.settle();
@@ -405,12 +409,12 @@ fn main() {
         "TCP handshakes (SYN, SYN-ACK, ACK)"
     };
     println!(
-        "new sessions: {created} {what} in {:.3} s = {:.3} M sessions/s ({live} live sessions)",
+        "new sessions: {created} {what} in {:.3} s = {:.3} M sessions/s ({live} live sessions; worker RX backlog avg {create_backlog:.0} frames)",
         create_cycles as f64 / hz,
         create_rate / 1e6
     );
     println!(
-        "RESULT kind=create proto={pname} sessions={n} created={created} live={live} rate_mps={:.3}",
+        "RESULT kind=create proto={pname} sessions={n} created={created} live={live} rate_mps={:.3} backlog={create_backlog:.0}",
         create_rate / 1e6
     );
     let bytes_per = (rss1.saturating_sub(rss0)) as f64 / live.max(1) as f64;
