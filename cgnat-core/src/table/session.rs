@@ -298,7 +298,7 @@ impl SessionTable {
     /// Hints the CPU to fetch the home slot of the key hashing to `h`.
     #[inline(always)]
     pub fn prefetch_hash(&self, h: u64) {
-        crate::mem::prefetch(&self.slots[probe::home(h, self.slots.len())]);
+        crate::mem::prefetch_whole(&self.slots[probe::home(h, self.slots.len())]);
     }
 
     /// The slot a key's probe chain starts at (for prefetching a burst).
