@@ -24,6 +24,24 @@ use cgnat_core::{Instant, Prepared, Side, Verdict};
 /// Packets per burst in `burst` mode (the data plane's RX burst size).
 const BURST: usize = 32;
 
+/// The packet templates, handed out in a cycle (no division per packet).
+struct Cycle<'a> {
+    pkts: &'a [[u8; fixture::PACKET_LEN]],
+    j: usize,
+}
+
+impl Cycle<'_> {
+    #[inline(always)]
+    fn next(&mut self) -> [u8; fixture::PACKET_LEN] {
+        let p = self.pkts[self.j];
+        self.j += 1;
+        if self.j == self.pkts.len() {
+            self.j = 0;
+        }
+        p
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let side = match args.next().as_deref() {
@@ -47,14 +65,10 @@ fn main() {
     let pkts = if side == Side::Inside { &f.outbound } else { &f.inbound };
     let pkts = pkts.clone();
     let mut forwarded = 0u64;
+    let mut templates = Cycle { pkts: &pkts, j: 0 };
     if copy_only {
-        let mut j = 0;
         for _ in 0..n {
-            let mut p = pkts[j];
-            j += 1;
-            if j == pkts.len() {
-                j = 0;
-            }
+            let mut p = templates.next();
             // Keeps the copy: the translation would read and write it.
             std::hint::black_box(&mut p);
             forwarded += 1;
@@ -63,15 +77,11 @@ fn main() {
         let mut frames = [[0u8; fixture::PACKET_LEN]; BURST];
         // Kept across bursts, as the data plane's router keeps its array.
         let mut prep = [Prepared::default(); BURST];
-        let (mut k, mut j) = (0, 0);
+        let mut k = 0;
         while k < n {
             let len = BURST.min(n - k);
             for fr in frames[..len].iter_mut() {
-                *fr = pkts[j];
-                j += 1;
-                if j == pkts.len() {
-                    j = 0;
-                }
+                *fr = templates.next();
             }
             for (fr, pr) in frames[..len].iter().zip(prep.iter_mut()) {
                 *pr = f.worker.prepare(side, fr);
@@ -87,13 +97,8 @@ fn main() {
             k += len;
         }
     } else {
-        let mut j = 0;
         for _ in 0..n {
-            let mut p = pkts[j];
-            j += 1;
-            if j == pkts.len() {
-                j = 0;
-            }
+            let mut p = templates.next();
             if matches!(f.worker.process(side, &mut p, now), Verdict::Forward(_)) {
                 forwarded += 1;
             }

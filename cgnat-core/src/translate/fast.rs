@@ -17,6 +17,18 @@ use crate::counters::Counter;
 use crate::event::EventSink;
 use crate::flow::{Protocol, SessionKey, Side};
 
+/// The session key of a TCP or UDP packet from the inside.
+#[inline(always)]
+fn outbound_key(p: &Parsed, protocol: Protocol, sport: u16, dport: u16) -> SessionKey {
+    SessionKey {
+        protocol,
+        inside_addr: p.src,
+        inside_port: sport,
+        remote_addr: p.dst,
+        remote_port: dport,
+    }
+}
+
 impl<E: EventSink> Worker<E> {
     /// Translates `packet` if it is on the fast lane (`prep.fast`) and its
     /// session exists; `None` (nothing changed) otherwise.
@@ -34,13 +46,7 @@ impl<E: EventSink> Worker<E> {
                 if !nat.is_inside(p.src) || prep.dst_pool().is_some() || nat.is_inside(p.dst) || nat.is_bypass(p.dst) {
                     return None;
                 }
-                let key = SessionKey {
-                    protocol,
-                    inside_addr: p.src,
-                    inside_port: sport,
-                    remote_addr: p.dst,
-                    remote_port: dport,
-                };
+                let key = outbound_key(p, protocol, sport, dport);
                 let hash = super::prepared::SessionHint::hash_for(prep.session(), p.src, sport)?;
                 let r = match nat.sessions.find_hashed(&key, hash) {
                     Some(r) if !r.value.dying() => r,
@@ -96,13 +102,7 @@ impl<E: EventSink> Worker<E> {
     #[cold]
     #[inline(never)]
     fn fast_new_flow(&mut self, pkt: &mut [u8], p: &Parsed, protocol: Protocol, sport: u16, dport: u16, flags: u8) -> Verdict {
-        let key = SessionKey {
-            protocol,
-            inside_addr: p.src,
-            inside_port: sport,
-            remote_addr: p.dst,
-            remote_port: dport,
-        };
+        let key = outbound_key(p, protocol, sport, dport);
         let (pool_index, public_port) = match self.create_outbound(&key, flags) {
             Ok(x) => x,
             Err(v) => return v,
