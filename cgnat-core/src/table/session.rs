@@ -298,7 +298,13 @@ impl SessionTable {
     /// Hints the CPU to fetch the home slot of the key hashing to `h`.
     #[inline(always)]
     pub fn prefetch_hash(&self, h: u64) {
-        crate::mem::prefetch_whole(&self.slots[probe::home(h, self.slots.len())]);
+        let home = probe::home(h, self.slots.len());
+        crate::mem::prefetch_whole(&self.slots[home]);
+        // A chain often goes on into the next slot (linear probing at up to
+        // 80% load).
+        if let Some(next) = self.slots.get(home + 1) {
+            crate::mem::prefetch_whole(next);
+        }
     }
 
     /// The slot a key's probe chain starts at (for prefetching a burst).
