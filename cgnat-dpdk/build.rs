@@ -89,6 +89,9 @@ const VARS: &[&str] = &[
     "SOCKET_ID_ANY",
     "RTE_ETH_LINK_UP",
     "RTE_ETH_LINK_FULL_DUPLEX",
+    "RTE_MBUF_F_RX_IP_CKSUM_MASK",
+    "RTE_MBUF_F_RX_IP_CKSUM_GOOD",
+    "RTE_MBUF_F_RX_IP_CKSUM_BAD",
 ];
 
 /// Types used by value that are not reachable from the functions above.

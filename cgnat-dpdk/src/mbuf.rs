@@ -109,12 +109,9 @@ impl Mbuf {
     /// must be right to begin with.
     #[inline]
     pub fn rx_ip_checksum(&self) -> cgnat_core::RxChecksum {
-        const MASK: u64 = (1 << 4) | (1 << 7);
-        const BAD: u64 = 1 << 4;
-        const GOOD: u64 = 1 << 7;
-        match self.ol_flags() & MASK {
-            GOOD => cgnat_core::RxChecksum::Good,
-            BAD => cgnat_core::RxChecksum::Bad,
+        match self.ol_flags() & ffi::RTE_MBUF_F_RX_IP_CKSUM_MASK as u64 {
+            f if f == ffi::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64 => cgnat_core::RxChecksum::Good,
+            f if f == ffi::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64 => cgnat_core::RxChecksum::Bad,
             _ => cgnat_core::RxChecksum::Unknown,
         }
     }

@@ -322,17 +322,15 @@ impl Router {
     /// queued and go out on [`Router::flush`] (or when a burst fills).
     #[inline]
     pub fn handle<E: Egress>(&mut self, side: Side, m: Mbuf, now: Instant, eg: &mut E) {
+        self.counters.incr(rx_counter(side));
         self.receive(side, m, None, now, eg);
     }
 
-    /// [`Router::handle`], with what [`Router::handle_burst`] prepared of
-    /// the frame's IPv4 packet (at the link's header length) if it did.
+    /// [`Router::handle`] after the frame was counted as received, with
+    /// what [`Router::handle_burst`] prepared of the frame's IPv4 packet (at
+    /// the link's header length) if it did.
     #[inline]
     fn receive<E: Egress>(&mut self, side: Side, m: Mbuf, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
-        // A frame of `handle_burst` (`prep` set) was counted with its burst.
-        if prep.is_none() {
-            self.counters.incr(rx_counter(side));
-        }
         let link = self.shared.link(side);
         if !m.is_contiguous() || m.data_len() < ethernet::HEADER_LEN {
             self.counters.incr(DpCounter::BadFrame);

@@ -128,14 +128,14 @@ impl Router {
                 let d = m.data_mut();
                 d[..6].copy_from_slice(&mac);
                 if let (Some(h), Ok(len)) = (d.get(..l2), u8::try_from(l2)) {
-                    let c = &mut self.l2_cache[side_index(side)];
-                    c.header[..l2].copy_from_slice(h);
-                    *c = L2Cache {
+                    let mut header = [0; ethernet::VLAN_HEADER_LEN];
+                    header[..l2].copy_from_slice(h);
+                    self.l2_cache[side_index(side)] = L2Cache {
                         now_us: now.as_micros(),
                         next_hop,
                         len,
                         valid: true,
-                        header: c.header,
+                        header,
                     };
                 }
                 self.push(side, m, now, eg);
