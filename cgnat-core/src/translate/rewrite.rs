@@ -84,38 +84,10 @@ pub(crate) enum End {
     Destination,
 }
 
-/// The one's complement difference (RFC 1624 eqn. 3: `~m + m'`) of
-/// replacing the 32-bit value `old` by `new`, as an unfolded partial sum of
-/// their 16-bit halves. Computed once per rewritten address and added to
-/// both the IPv4 header checksum and the transport checksum (whose
-/// pseudo-header holds the same address).
-#[inline(always)]
-fn delta32(old: u32, new: u32) -> u32 {
-    let o = !old;
-    (o >> 16) + (o & 0xFFFF) + (new >> 16) + (new & 0xFFFF)
-}
-
-/// The one's complement difference of replacing the 16-bit `old` by `new`.
-#[inline(always)]
-fn delta16(old: u16, new: u16) -> u32 {
-    (!old) as u32 + new as u32
-}
-
 /// The TTL and Protocol octets form one 16-bit word of the header
 /// checksum; decrementing the TTL subtracts 0x0100 from it, i.e. adds its
 /// one's complement 0xFEFF (RFC 1624 section 4 works this very example).
 const TTL_DECREMENT_DELTA: u32 = 0xFEFF;
-
-/// Applies the partial sum `delta` to `checksum` (RFC 1624 eqn. 3:
-/// `HC' = ~(~HC + delta)`), folded once at the end (`delta` stays below
-/// 2^20, so two folds suffice).
-#[inline(always)]
-fn apply(checksum: u16, delta: u32) -> u16 {
-    let mut s = (!checksum) as u32 + delta;
-    s = (s >> 16) + (s & 0xFFFF);
-    s = (s >> 16) + (s & 0xFFFF);
-    !(s as u16)
-}
 
 /// Rewrites one end's address and port (or ICMP query identifier) of a
 /// packet whose transport header is present (`pkt[header_len..]`, checked
@@ -143,7 +115,7 @@ pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, e
 fn rewrite_icmp(pkt: &mut [u8], p: &Parsed, end: End, addr: u32, ident: u16, ttl: bool) {
     rewrite_addr(pkt, end, addr);
     if ttl {
-        decrement_ttl(pkt);
+        ipv4::Packet::new_unchecked(&mut *pkt).decrement_ttl();
     }
     // ICMP has no pseudo-header; only the identifier changes
     // (RFC 5508 section 3.1).
@@ -157,6 +129,7 @@ fn rewrite_icmp(pkt: &mut [u8], p: &Parsed, end: End, addr: u32, ident: u16, ttl
 /// transport header long enough for its ports and checksum (TCP 20, UDP 8).
 #[inline(always)]
 fn rewrite_transport<const SOURCE: bool>(pkt: &mut [u8], header_len: usize, protocol: Protocol, addr: u32, port: u16, ttl: bool) {
+    use crate::wire::checksum::{apply_delta, delta16, delta32, udp_transmitted};
     use crate::wire::{get_u16, get_u32, set_u16, set_u32};
     let addr_field = if SOURCE { ipv4::field::SRC_ADDR } else { ipv4::field::DST_ADDR };
     // TCP and UDP put their ports at the same offsets.
@@ -177,7 +150,7 @@ fn rewrite_transport<const SOURCE: bool>(pkt: &mut [u8], header_len: usize, prot
         ip[ipv4::field::TTL] -= 1;
         ip_delta += TTL_DECREMENT_DELTA;
     }
-    let ck = apply(get_u16(ip, ipv4::field::CHECKSUM), ip_delta);
+    let ck = apply_delta(get_u16(ip, ipv4::field::CHECKSUM), ip_delta);
     set_u16(ip, ipv4::field::CHECKSUM, ck);
     match protocol {
         Protocol::Tcp => {
@@ -187,7 +160,7 @@ fn rewrite_transport<const SOURCE: bool>(pkt: &mut [u8], header_len: usize, prot
             };
             let old_port = get_u16(l4, port_field.clone());
             set_u16(l4, port_field, port);
-            let ck = apply(get_u16(l4, tcp::field::CHECKSUM), d + delta16(old_port, port));
+            let ck = apply_delta(get_u16(l4, tcp::field::CHECKSUM), d + delta16(old_port, port));
             set_u16(l4, tcp::field::CHECKSUM, ck);
         }
         _ => {
@@ -201,8 +174,8 @@ fn rewrite_transport<const SOURCE: bool>(pkt: &mut [u8], header_len: usize, prot
             // computed zero is sent as all ones.
             let ck = get_u16(l4, udp::field::CHECKSUM);
             if ck != 0 {
-                let c = apply(ck, d + delta16(old_port, port));
-                set_u16(l4, udp::field::CHECKSUM, if c == 0 { 0xFFFF } else { c });
+                let c = apply_delta(ck, d + delta16(old_port, port));
+                set_u16(l4, udp::field::CHECKSUM, udp_transmitted(c));
             }
         }
     }
@@ -216,15 +189,4 @@ pub(crate) fn rewrite_addr(pkt: &mut [u8], end: End, addr: u32) {
         End::Source => ip.rewrite_src_addr(addr),
         End::Destination => ip.rewrite_dst_addr(addr),
     };
-}
-
-/// Decrements the TTL (RFC 1812 section 5.3.1), updating the header
-/// checksum incrementally (RFC 1624 section 4 is this very example). The
-/// caller has checked TTL > 1.
-#[inline]
-pub(crate) fn decrement_ttl(pkt: &mut [u8]) {
-    use crate::wire::{get_u16, set_u16};
-    pkt[ipv4::field::TTL] -= 1;
-    let ck = apply(get_u16(pkt, ipv4::field::CHECKSUM), TTL_DECREMENT_DELTA);
-    set_u16(pkt, ipv4::field::CHECKSUM, ck);
 }

@@ -21,7 +21,7 @@ use crate::table::hash::splitmix64;
 use crate::table::session::{SessionRef, SessionValue};
 use crate::tcp_state;
 use crate::time::Instant;
-use crate::wire::icmp;
+use crate::wire::{icmp, ipv4};
 use core::net::Ipv4Addr;
 
 /// ICMP "destination unreachable".
@@ -137,8 +137,7 @@ impl<E: EventSink> Worker<E> {
             Side::Outside => Counter::RxOutside,
         });
         if prep.fast && self.fast_lane {
-            self.now = now;
-            self.await_block = None;
+            self.begin(now);
             if let Some(v) = self.fast_lane(side, packet, prep) {
                 self.count_verdict(v);
                 return v;
@@ -158,11 +157,20 @@ impl<E: EventSink> Worker<E> {
         self.finish(side, packet, &prep, now)
     }
 
+    /// The per-packet state every translation starts from: the packet
+    /// clock, and no block to wait for.
+    #[inline(always)]
+    fn begin(&mut self, now: Instant) {
+        self.now = now;
+        self.await_block = None;
+    }
+
     /// Translates and counts the verdict (the general path: out of line,
-    /// so the fast lane inlines into the caller's burst loop).
+    /// so the fast lane inlines into the caller's burst loop). A packet the
+    /// lane handed back left no state, so starting again is harmless.
     #[inline(never)]
     fn finish(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
-        self.now = now;
+        self.begin(now);
         let v = self.classify(side, packet, prep);
         self.count_verdict(v);
         v
@@ -224,7 +232,6 @@ impl<E: EventSink> Worker<E> {
 
     #[inline]
     fn classify(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Verdict {
-        self.await_block = None;
         let p = match prep.header() {
             Ok(p) => *p,
             Err(reason) => return Verdict::Drop(reason),
@@ -290,7 +297,7 @@ impl<E: EventSink> Worker<E> {
 
     #[inline]
     fn done(&mut self, pkt: &mut [u8], egress: Side, fragment_to: Option<u16>) -> Verdict {
-        rewrite::decrement_ttl(pkt);
+        ipv4::Packet::new_unchecked(&mut *pkt).decrement_ttl();
         self.leave(egress, fragment_to)
     }
 

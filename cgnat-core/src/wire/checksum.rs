@@ -81,7 +81,7 @@ pub fn verifies_20(header: &[u8; 20]) -> bool {
 /// Folds the carries of a 32-bit partial sum into 16 bits (RFC 1071 §4.1
 /// "Fold 32-bit sum to 16 bits"). The result is *not* complemented: a
 /// packet whose checksum is correct folds to `0xFFFF`.
-#[inline]
+#[inline(always)]
 pub fn fold(sum: u32) -> u16 {
     let s = (sum >> 16) + (sum & 0xFFFF);
     let s = (s >> 16) + (s & 0xFFFF);
@@ -151,8 +151,7 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16)
 ///   `new.swap_bytes()` then (RFC 1071 §2(B), byte order independence).
 #[inline]
 pub fn update16(checksum: u16, old: u16, new: u16) -> u16 {
-    let s = u32::from(!checksum) + u32::from(!old) + u32::from(new);
-    !fold(s)
+    apply_delta(checksum, delta16(old, new))
 }
 
 /// Incremental checksum update for a 32-bit field (an IPv4 address) changing
@@ -160,9 +159,33 @@ pub fn update16(checksum: u16, old: u16, new: u16) -> u16 {
 /// once. The corner cases of [`update16`] apply.
 #[inline]
 pub fn update32(checksum: u16, old: u32, new: u32) -> u16 {
+    apply_delta(checksum, delta32(old, new))
+}
+
+/// The `~m + m'` term of RFC 1624 eqn. 3 for a 16-bit field changing from
+/// `old` to `new`, unfolded. Deltas of several fields (and of the same
+/// field in two checksums, e.g. an address in the IPv4 header and in the
+/// TCP/UDP pseudo-header) add up, and [`apply_delta`] folds them once: one's
+/// complement addition is associative, so the result equals the separate
+/// updates. At most 0x1FFFE.
+#[inline(always)]
+pub fn delta16(old: u16, new: u16) -> u32 {
+    u32::from(!old) + u32::from(new)
+}
+
+/// [`delta16`] for a 32-bit field (both 16-bit halves). At most 0x3FFFC.
+#[inline(always)]
+pub fn delta32(old: u32, new: u32) -> u32 {
     let not_old = !old;
-    let s = u32::from(!checksum) + (not_old >> 16) + (not_old & 0xFFFF) + (new >> 16) + (new & 0xFFFF);
-    !fold(s)
+    (not_old >> 16) + (not_old & 0xFFFF) + (new >> 16) + (new & 0xFFFF)
+}
+
+/// RFC 1624 eqn. 3, `HC' = ~(~HC + delta)`, for a sum of [`delta16`] /
+/// [`delta32`] terms below 2^32 - 2^16 (thousands of fields). The corner
+/// cases of [`update16`] apply.
+#[inline(always)]
+pub fn apply_delta(checksum: u16, delta: u32) -> u16 {
+    !fold(u32::from(!checksum) + delta)
 }
 
 /// Maps a computed UDP checksum to the value that is transmitted: RFC 768
