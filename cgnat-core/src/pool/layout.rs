@@ -33,6 +33,24 @@ impl Layout {
         }
     }
 
+    /// The first port of the first block.
+    #[inline(always)]
+    pub(crate) fn port_first(&self) -> u16 {
+        self.port_first
+    }
+
+    /// Ports per block.
+    #[inline(always)]
+    pub(crate) fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    /// Blocks per public address.
+    #[inline(always)]
+    pub(crate) fn blocks_per_address(&self) -> u32 {
+        self.blocks_per_address
+    }
+
     /// `offset / block_size` for an offset below 2^16.
     #[inline(always)]
     fn div(&self, offset: u32) -> u32 {

@@ -111,10 +111,9 @@ pub struct Pool {
     /// of the first); `nat.pool` with `nat.pool_exclude` cut out.
     ranges: Vec<(u32, u32, u32)>,
     size: u32,
-    port_first: u16,
-    block_size: u32,
+    /// The port geometry of every address: first port, block size, blocks
+    /// per address (and the block size's reciprocal).
     layout: layout::Layout,
-    blocks_per_address: u32,
     blocks: Table<Block>,
     used_per_address: Box<[AtomicU32]>,
     ports: ports::PortArray,
@@ -154,10 +153,7 @@ impl Pool {
         Pool {
             ranges,
             size: base,
-            port_first: config.port_range.first,
-            block_size,
             layout: layout::Layout::new(config.port_range.first, block_size, blocks_per_address),
-            blocks_per_address,
             blocks,
             used_per_address: (0..base).map(|_| AtomicU32::new(0)).collect(),
             ports: ports::PortArray::new(total * block_size as usize),
@@ -173,13 +169,13 @@ impl Pool {
     /// Ports per block.
     #[inline]
     pub fn block_size(&self) -> u32 {
-        self.block_size
+        self.layout.block_size()
     }
 
     /// Blocks per public address.
     #[inline]
     pub fn blocks_per_address(&self) -> u32 {
-        self.blocks_per_address
+        self.layout.blocks_per_address()
     }
 
     /// Total blocks.
@@ -214,20 +210,20 @@ impl Pool {
     #[inline(always)]
     pub fn block_of(&self, pool_index: u32, port: u16) -> Option<u32> {
         let (n, _) = self.layout.locate(port)?;
-        Some(pool_index * self.blocks_per_address + n)
+        Some(pool_index * self.layout.blocks_per_address() + n)
     }
 
     /// The address index of a block.
     #[inline(always)]
     pub fn block_address(&self, block: u32) -> u32 {
-        block / self.blocks_per_address
+        block / self.layout.blocks_per_address()
     }
 
     /// First and last port of a block.
     #[inline]
     pub fn block_ports(&self, block: u32) -> (u16, u16) {
-        let first = self.port_first as u32 + (block % self.blocks_per_address) * self.block_size;
-        (first as u16, (first + self.block_size - 1) as u16)
+        let first = self.layout.port_first() as u32 + (block % self.layout.blocks_per_address()) * self.layout.block_size();
+        (first as u16, (first + self.layout.block_size() - 1) as u16)
     }
 
     /// Blocks in use on address `pool_index`.
@@ -285,7 +281,7 @@ impl Pool {
     /// allocation record and then calls [`Pool::publish_block`] or
     /// [`Pool::cancel_block`].
     pub fn claim_block(&self, pool_index: u32, start: u32, now: u32, hold_down: u32) -> Option<u32> {
-        let n = self.blocks_per_address;
+        let n = self.layout.blocks_per_address();
         let base = pool_index * n;
         for k in 0..n {
             let id = base + (start.wrapping_add(k)) % n;
@@ -417,7 +413,8 @@ impl Pool {
     #[inline(always)]
     pub fn port(&self, protocol: Protocol, block: u32, port: u16) -> &PortEntry {
         let off = self.layout.offset_in_block(port);
-        self.ports.get(protocol, block as usize * self.block_size as usize + off as usize)
+        self.ports
+            .get(protocol, block as usize * self.layout.block_size() as usize + off as usize)
     }
 
     /// Hints the CPU to fetch what an inbound packet to (`pool_index`,
@@ -435,7 +432,7 @@ impl Pool {
     /// starts with one session.
     #[inline]
     pub fn claim_port(&self, protocol: Protocol, block: u32, start: u32, inside_port: u16) -> Option<u16> {
-        let bs = self.block_size;
+        let bs = self.layout.block_size();
         let (first, _) = self.block_ports(block);
         let base = block as usize * bs as usize;
         for k in 0..bs {

@@ -307,17 +307,10 @@ impl SessionTable {
         }
     }
 
-    /// The slot a key's probe chain starts at (for prefetching a burst).
+    /// The slot a key's probe chain starts at.
     #[inline(always)]
     pub fn home_of(&self, key: &SessionKey) -> usize {
-        let (a, p) = pack(key);
-        self.locate(a, p).0
-    }
-
-    /// Hints the CPU to fetch a key's home slot.
-    #[inline(always)]
-    pub fn prefetch(&self, key: &SessionKey) {
-        crate::mem::prefetch(&self.slots[self.home_of(key)]);
+        probe::home(self.hash_of(key), self.slots.len())
     }
 
     /// Looks a session up.
