@@ -31,7 +31,8 @@ fn outbound_key(p: &Parsed, protocol: Protocol, sport: u16, dport: u16) -> Sessi
 
 impl<E: EventSink> Worker<E> {
     /// Translates `packet` if it is on the fast lane (`prep.fast`) and its
-    /// session exists; `None` (nothing changed) otherwise.
+    /// session exists or, from the inside, is created here; `None`
+    /// (nothing changed) for anything the general path must decide.
     #[inline(always)]
     pub(crate) fn fast_lane(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Option<Verdict> {
         let p = prep.header().ok()?;
