@@ -68,8 +68,10 @@ impl<E: EventSink> Worker<E> {
                     return None;
                 }
                 // The inside endpoint from the burst's second stage, or
-                // resolved now; either way the session found below proves
-                // the mapping still holds it (a session keeps its mapping).
+                // resolved now. A live session of that endpoint and remote
+                // whose public endpoint is this packet's proves the mapping
+                // still holds it (a session keeps its mapping); anything
+                // else goes back to the general path, which resolves again.
                 let (inside, inside_port, hash) = match prep.session() {
                     Some(h) => (h.inside_addr, h.inside_port, Some(h.hash)),
                     None => {
