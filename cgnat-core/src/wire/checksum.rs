@@ -67,15 +67,20 @@ pub fn sum(data: &[u8]) -> u32 {
 /// Independence" makes the folded sum of the swapped words the swapped sum,
 /// and the all-ones result this checks for is the same in either order, so
 /// no byte swaps are needed.
+///
+/// No folding either: one's complement addition of 16-bit words is
+/// addition modulo 0xFFFF (RFC 1071 §2(A), the end-around carry), a 32-bit
+/// word `hi·2^16 + lo` is `hi + lo` modulo 0xFFFF (2^16 ≡ 1), and a byte
+/// swap multiplies by 2^8, which is invertible modulo 0xFFFF. So the header
+/// sums to -0 exactly when the plain sum of its words is a non-zero
+/// multiple of 0xFFFF (zero only for an all-zero header, which is not a
+/// correct one: its one's complement sum is +0). The remainder by a
+/// constant compiles to a multiplication.
 #[inline(always)]
 pub fn verifies_20(header: &[u8; 20]) -> bool {
     let word = |i: usize| u64::from(u32::from_ne_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]));
-    let mut acc = word(0) + word(4) + word(8) + word(12) + word(16);
-    acc = (acc >> 32) + (acc & 0xFFFF_FFFF);
-    acc = (acc >> 16) + (acc & 0xFFFF);
-    acc = (acc >> 16) + (acc & 0xFFFF);
-    acc = (acc >> 16) + (acc & 0xFFFF);
-    acc == 0xFFFF
+    let acc = word(0) + word(4) + word(8) + word(12) + word(16);
+    acc % 0xFFFF == 0 && acc != 0
 }
 
 /// Folds the carries of a 32-bit partial sum into 16 bits (RFC 1071 §4.1
@@ -244,5 +249,15 @@ mod tests {
             }
             prop_assert_eq!(verifies_20(&h), fold(sum(&h)) == 0xFFFF);
         }
+    }
+
+    /// The edges of the remainder test: an all-zero header sums to +0
+    /// (wrong), an all-ones one to -0 (right).
+    #[test]
+    fn verifies_20_edges() {
+        assert!(!verifies_20(&[0; 20]));
+        assert_eq!(fold(sum(&[0; 20])), 0);
+        assert!(verifies_20(&[0xFF; 20]));
+        assert_eq!(fold(sum(&[0xFF; 20])), 0xFFFF);
     }
 }
