@@ -110,6 +110,10 @@ pub struct Pool {
     /// Ranges of consecutive public addresses: (first address, count, index
     /// of the first); `nat.pool` with `nat.pool_exclude` cut out.
     ranges: Vec<(u32, u32, u32)>,
+    /// The first range's first address and count (its index base is 0),
+    /// kept flat: most pools are one range, and every packet maps an
+    /// address to its index or back.
+    first_range: (u32, u32),
     size: u32,
     /// The port geometry of every address: first port, block size, blocks
     /// per address (and the block size's reciprocal).
@@ -150,8 +154,10 @@ impl Pool {
                 b.word.store(word(RESERVED, 0, 0), Ordering::Relaxed);
             }
         }
+        let first_range = ranges.first().map_or((0, 0), |&(first, count, _)| (first, count));
         Pool {
             ranges,
+            first_range,
             size: base,
             layout: layout::Layout::new(config.port_range.first, block_size, blocks_per_address),
             blocks,
@@ -187,7 +193,11 @@ impl Pool {
     /// Index of a public address (host order) in the pool.
     #[inline]
     pub fn index_of(&self, addr: u32) -> Option<u32> {
-        for &(first, count, base) in &self.ranges {
+        let (first, count) = self.first_range;
+        if addr.wrapping_sub(first) < count {
+            return Some(addr - first);
+        }
+        for &(first, count, base) in self.ranges.iter().skip(1) {
             if addr.wrapping_sub(first) < count {
                 return Some(base + (addr - first));
             }
@@ -198,7 +208,11 @@ impl Pool {
     /// The public address (host order) at `index`.
     #[inline]
     pub fn addr_of(&self, index: u32) -> u32 {
-        for &(first, count, base) in &self.ranges {
+        let (first, count) = self.first_range;
+        if index < count {
+            return first + index;
+        }
+        for &(first, count, base) in self.ranges.iter().skip(1) {
             if index < base + count {
                 return first + (index - base);
             }
