@@ -87,7 +87,8 @@ pub(crate) enum End {
 /// The TTL and Protocol octets form one 16-bit word of the header
 /// checksum; decrementing the TTL subtracts 0x0100 from it, i.e. adds its
 /// one's complement 0xFEFF (RFC 1624 section 4 works this very example).
-const TTL_DECREMENT_DELTA: u32 = 0xFEFF;
+/// Taken in machine byte order, as the rewrite sums (RFC 1071 §2(B)).
+const TTL_DECREMENT_DELTA: u32 = u16::from_ne_bytes(0xFEFFu16.to_be_bytes()) as u32;
 
 /// Rewrites one end's address and port (or ICMP query identifier) of a
 /// packet whose transport header is present (`pkt[header_len..]`, checked
@@ -130,7 +131,7 @@ fn rewrite_icmp(pkt: &mut [u8], p: &Parsed, end: End, addr: u32, ident: u16, ttl
 #[inline(always)]
 fn rewrite_transport<const SOURCE: bool>(pkt: &mut [u8], header_len: usize, protocol: Protocol, addr: u32, port: u16, ttl: bool) {
     use crate::wire::checksum::{apply_delta, delta16, delta32, udp_transmitted};
-    use crate::wire::{get_u16, get_u32, set_u16, set_u32};
+    use crate::wire::{get_ne16, get_ne32, set_ne16, set_ne32};
     let addr_field = if SOURCE { ipv4::field::SRC_ADDR } else { ipv4::field::DST_ADDR };
     // TCP and UDP put their ports at the same offsets.
     let port_field = if SOURCE { udp::field::SRC_PORT } else { udp::field::DST_PORT };
@@ -142,40 +143,46 @@ fn rewrite_transport<const SOURCE: bool>(pkt: &mut [u8], header_len: usize, prot
         debug_assert!(false, "IPv4 header under 20 bytes");
         return;
     };
-    let old = get_u32(ip, addr_field.clone());
-    set_u32(ip, addr_field, addr);
+    // The sums run on the fields' in-memory images (RFC 1071 §2(B): the
+    // one's complement sum is byte-order independent), so only the new
+    // values are converted, once, to network order.
+    let addr = u32::from_ne_bytes(addr.to_be_bytes());
+    let port = u16::from_ne_bytes(port.to_be_bytes());
+    let old = get_ne32(ip, addr_field.clone());
+    set_ne32(ip, addr_field, addr);
     let d = delta32(old, addr);
     let mut ip_delta = d;
     if ttl {
         ip[ipv4::field::TTL] -= 1;
         ip_delta += TTL_DECREMENT_DELTA;
     }
-    let ck = apply_delta(get_u16(ip, ipv4::field::CHECKSUM), ip_delta);
-    set_u16(ip, ipv4::field::CHECKSUM, ck);
+    let ck = apply_delta(get_ne16(ip, ipv4::field::CHECKSUM), ip_delta);
+    set_ne16(ip, ipv4::field::CHECKSUM, ck);
     match protocol {
         Protocol::Tcp => {
             let Some(l4) = l4.first_chunk_mut::<{ tcp::field::CHECKSUM.end }>() else {
                 debug_assert!(false, "TCP header under 18 bytes");
                 return;
             };
-            let old_port = get_u16(l4, port_field.clone());
-            set_u16(l4, port_field, port);
-            let ck = apply_delta(get_u16(l4, tcp::field::CHECKSUM), d + delta16(old_port, port));
-            set_u16(l4, tcp::field::CHECKSUM, ck);
+            let old_port = get_ne16(l4, port_field.clone());
+            set_ne16(l4, port_field, port);
+            let ck = apply_delta(get_ne16(l4, tcp::field::CHECKSUM), d + delta16(old_port, port));
+            set_ne16(l4, tcp::field::CHECKSUM, ck);
         }
         _ => {
             let Some(l4) = l4.first_chunk_mut::<{ udp::HEADER_LEN }>() else {
                 debug_assert!(false, "UDP header under 8 bytes");
                 return;
             };
-            let old_port = get_u16(l4, port_field.clone());
-            set_u16(l4, port_field, port);
+            let old_port = get_ne16(l4, port_field.clone());
+            set_ne16(l4, port_field, port);
             // RFC 768: a zero UDP checksum means "none" and stays zero; a
-            // computed zero is sent as all ones.
-            let ck = get_u16(l4, udp::field::CHECKSUM);
+            // computed zero is sent as all ones (0 and 0xFFFF read the same
+            // in either byte order).
+            let ck = get_ne16(l4, udp::field::CHECKSUM);
             if ck != 0 {
                 let c = apply_delta(ck, d + delta16(old_port, port));
-                set_u16(l4, udp::field::CHECKSUM, udp_transmitted(c));
+                set_ne16(l4, udp::field::CHECKSUM, udp_transmitted(c));
             }
         }
     }

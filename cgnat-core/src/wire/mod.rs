@@ -105,3 +105,31 @@ pub(crate) fn set_u16(data: &mut [u8], field: Field, value: u16) {
 pub(crate) fn set_u32(data: &mut [u8], field: Field, value: u32) {
     data[field].copy_from_slice(&value.to_be_bytes());
 }
+
+/// Reads a 16-bit field as it lies in memory (machine byte order): for
+/// checksum arithmetic, which RFC 1071 §2(B) makes byte-order independent,
+/// so fields that only take part in a sum need no swapping.
+#[inline(always)]
+pub(crate) fn get_ne16(data: &[u8], field: Field) -> u16 {
+    let b = &data[field];
+    u16::from_ne_bytes([b[0], b[1]])
+}
+
+/// Reads a 32-bit field in machine byte order (see [`get_ne16`]).
+#[inline(always)]
+pub(crate) fn get_ne32(data: &[u8], field: Field) -> u32 {
+    let b = &data[field];
+    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Writes a 16-bit field from its machine-byte-order image (see [`get_ne16`]).
+#[inline(always)]
+pub(crate) fn set_ne16(data: &mut [u8], field: Field, value: u16) {
+    data[field].copy_from_slice(&value.to_ne_bytes());
+}
+
+/// Writes a 32-bit field from its machine-byte-order image.
+#[inline(always)]
+pub(crate) fn set_ne32(data: &mut [u8], field: Field, value: u32) {
+    data[field].copy_from_slice(&value.to_ne_bytes());
+}
