@@ -314,7 +314,7 @@ impl SessionTable {
     }
 
     /// Looks a session up.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, key: &SessionKey) -> Option<SessionRef> {
         match self.find_inner(key) {
             Found::Live { value, .. } => Some(value),
@@ -333,7 +333,7 @@ impl SessionTable {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn find_inner(&self, key: &SessionKey) -> Found<SessionRef> {
         let (addrs, ports) = pack(key);
         self.find_located(addrs, self.locate(addrs, ports))

@@ -35,7 +35,10 @@ impl<E: EventSink> Worker<E> {
     /// (nothing changed) for anything the general path must decide.
     #[inline(always)]
     pub(crate) fn fast_lane(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Option<Verdict> {
-        let p = prep.header().ok()?;
+        // Copied, not borrowed: no reference to the parse escapes to an
+        // out-of-line call, so it stays in registers.
+        let parsed = *prep.header().ok()?;
+        let p = &parsed;
         let protocol = prep.protocol;
         let (sport, dport, flags) = prep.ports()?;
         let pkt = &mut packet[..p.total_len()];
@@ -48,17 +51,18 @@ impl<E: EventSink> Worker<E> {
                     return None;
                 }
                 let key = outbound_key(p, protocol, sport, dport);
-                let hash = super::prepared::SessionHint::hash_for(prep.session(), p.src, sport)?;
+                let hash = prep.own_hash()?;
+                debug_assert_eq!(hash, nat.sessions.hash_of(&key), "a Prepared of another packet");
                 let r = match nat.sessions.find_hashed(&key, hash) {
                     Some(r) if !r.value.dying() => r,
-                    _ => return Some(self.fast_new_flow(pkt, p, protocol, sport, dport, flags)),
+                    _ => return Some(self.fast_new_flow(pkt, *p, protocol, sport, dport, flags)),
                 };
                 // RFC 4787 REQ-6: outbound packets refresh the mapping.
                 self.touch(r, p.src, protocol, true, flags);
                 let public = self.nat.pool.addr_of(r.pool_index);
                 rewrite::rewrite_endpoint(pkt, p, protocol, End::Source, public, r.value.public_port(), true);
                 self.counters.incr(Counter::TranslatedOut);
-                Some(self.leave(Side::Outside, None))
+                Some(self.lane_leave(Side::Outside))
             }
             Side::Outside => {
                 // RFC 6598 section 7 / RFC 1812 section 5.3.7: spoofed
@@ -93,7 +97,7 @@ impl<E: EventSink> Worker<E> {
                 self.touch(r, inside, protocol, false, flags);
                 rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
                 self.counters.incr(Counter::TranslatedIn);
-                Some(self.leave(Side::Inside, None))
+                Some(self.lane_leave(Side::Inside))
             }
         }
     }
@@ -104,15 +108,38 @@ impl<E: EventSink> Worker<E> {
     /// twice. Out of line: the lane's common case keeps its registers.
     #[cold]
     #[inline(never)]
-    fn fast_new_flow(&mut self, pkt: &mut [u8], p: &Parsed, protocol: Protocol, sport: u16, dport: u16, flags: u8) -> Verdict {
-        let key = outbound_key(p, protocol, sport, dport);
+    fn fast_new_flow(&mut self, pkt: &mut [u8], p: Parsed, protocol: Protocol, sport: u16, dport: u16, flags: u8) -> Verdict {
+        let key = outbound_key(&p, protocol, sport, dport);
         let (pool_index, public_port) = match self.create_outbound(&key, flags) {
             Ok(x) => x,
-            Err(v) => return v,
+            Err(v) => {
+                self.count_verdict(v);
+                return v;
+            }
         };
         let public = self.nat.pool.addr_of(pool_index);
-        rewrite::rewrite_endpoint(pkt, p, key.protocol, End::Source, public, public_port, true);
+        rewrite::rewrite_endpoint(pkt, &p, key.protocol, End::Source, public, public_port, true);
         self.counters.incr(Counter::TranslatedOut);
-        self.leave(Side::Outside, None)
+        self.lane_leave(Side::Outside)
+    }
+
+    /// The counted verdict of a packet the lane translated: forwarded to
+    /// `egress`, unless its block's log record is not durable yet (then it
+    /// waits, as [`Worker::leave`] decides for the general path).
+    #[inline(always)]
+    fn lane_leave(&mut self, egress: Side) -> Verdict {
+        match self.await_block {
+            None => Verdict::Forward(egress),
+            Some(_) => self.lane_held(egress),
+        }
+    }
+
+    /// [`Self::lane_leave`] for a packet that waits for its block's record.
+    #[cold]
+    #[inline(never)]
+    fn lane_held(&mut self, egress: Side) -> Verdict {
+        let v = self.leave(egress, None);
+        self.count_verdict(v);
+        v
     }
 }

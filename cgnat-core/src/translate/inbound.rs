@@ -17,7 +17,7 @@ use crate::table::subscriber::LimitError;
 impl<E: EventSink> Worker<E> {
     /// The subscriber endpoint a public (pool index, port) maps to, if a
     /// mapping holds it. No hashing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn resolve_public(&self, protocol: Protocol, pool_index: u32, port: u16) -> Option<(u32, u16)> {
         let nat = &*self.nat;
         let block = nat.pool.block_of(pool_index, port)?;

@@ -17,7 +17,7 @@ use super::Worker;
 use crate::counters::DropReason;
 use crate::event::EventSink;
 use crate::flow::{Protocol, SessionKey, Side};
-use crate::wire::{icmp, ipv4, tcp, udp};
+use crate::wire::{checksum, icmp, ipv4, tcp, udp};
 
 /// A packet's parsed headers and session hash, from [`Worker::prepare`].
 /// Valid only for the unchanged bytes it was made from. Kept compact
@@ -30,7 +30,7 @@ pub struct Prepared {
     header: Parsed,
     /// The session hint's hash and inside endpoint (a [`SessionHint`] laid
     /// out flat, so its fields pack with the others); meaningful when
-    /// `has_hint`.
+    /// `hint` is not [`Hint::None`].
     hint_hash: u64,
     hint_addr: u32,
     hint_port: u16,
@@ -48,7 +48,7 @@ pub struct Prepared {
     /// Whether `sport`, `dport` and `tcp_flags` were read: whole packets and
     /// first fragments of TCP, UDP and ICMP long enough to hold them.
     has_ports: bool,
-    has_hint: bool,
+    hint: Hint,
     /// The fast lane applies (see [`Worker::process_prepared`]): a plain
     /// header (no options), not a fragment, TTL above 1, TCP or UDP with
     /// ports, and within both MTUs.
@@ -58,6 +58,19 @@ pub struct Prepared {
 // The size the documentation above states (72 bytes before issue 11's
 // second pass).
 const _: () = assert!(core::mem::size_of::<Prepared>() == 56);
+
+/// Where a [`Prepared`]'s session hash came from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Hint {
+    /// No hash.
+    None,
+    /// The packet's own key, from the inside: its inside endpoint is the
+    /// packet's source (see [`Prepared::own_hash`]).
+    Own,
+    /// From the outside, for the inside endpoint the tables held when the
+    /// burst's second stage read them (checked before use).
+    Resolved,
+}
 
 /// `Prepared::dst_pool` when the destination is not a pool address (no
 /// pool holds 2^32 - 1 addresses).
@@ -110,18 +123,18 @@ impl Prepared {
             tcp_flags: 0,
             protocol: Protocol::Udp,
             has_ports: false,
-            has_hint: false,
+            hint: Hint::None,
             fast: false,
         }
     }
 
     /// Records the session hint (see [`SessionHint`]).
     #[inline(always)]
-    fn set_hint(&mut self, inside_addr: u32, inside_port: u16, hash: u64) {
+    fn set_hint(&mut self, kind: Hint, inside_addr: u32, inside_port: u16, hash: u64) {
         self.hint_addr = inside_addr;
         self.hint_port = inside_port;
         self.hint_hash = hash;
-        self.has_hint = true;
+        self.hint = kind;
     }
 
     /// A packet with a valid header but no ports to translate by (other
@@ -158,10 +171,20 @@ impl Prepared {
         (self.dst_pool != NO_POOL).then_some(self.dst_pool)
     }
 
+    /// From the inside: the hash of the packet's own session key. Its
+    /// inside endpoint is the packet's source, read from the same header
+    /// as the rest of the key, so no comparison is needed (unlike a hint
+    /// from the outside, which [`SessionHint::hash_for`] checks; a
+    /// `Prepared` made on the other side has no own hash).
+    #[inline(always)]
+    pub(crate) fn own_hash(&self) -> Option<u64> {
+        (self.hint == Hint::Own).then_some(self.hint_hash)
+    }
+
     /// The hash of the session key the packet's flow is expected to have.
     #[inline(always)]
     pub(crate) fn session(&self) -> Option<SessionHint> {
-        self.has_hint.then_some(SessionHint {
+        (self.hint != Hint::None).then_some(SessionHint {
             inside_addr: self.hint_addr,
             inside_port: self.hint_port,
             hash: self.hint_hash,
@@ -218,7 +241,7 @@ fn parse_header(packet: &[u8], hw: RxChecksum) -> Result<Parsed, DropReason> {
             let good = match hw {
                 RxChecksum::Good => true,
                 RxChecksum::Bad => false,
-                RxChecksum::Unknown => ip.verify_checksum(),
+                RxChecksum::Unknown => checksum::verifies_20(h),
             };
             if !good {
                 return Err(DropReason::BadChecksum);
@@ -270,7 +293,7 @@ impl<E: EventSink> Worker<E> {
             tcp_flags: flags,
             protocol,
             has_ports: true,
-            has_hint: false,
+            hint: Hint::None,
             fast: protocol != Protocol::Icmp
                 && p.header_len() == ipv4::HEADER_LEN
                 && !p.more_frags()
@@ -285,7 +308,7 @@ impl<E: EventSink> Worker<E> {
                 remote_addr: p.dst,
                 remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
             };
-            out.set_hint(p.src, sport, self.nat.sessions.hash_of(&key));
+            out.set_hint(Hint::Own, p.src, sport, self.nat.sessions.hash_of(&key));
         }
         out
     }
@@ -308,7 +331,7 @@ impl<E: EventSink> Worker<E> {
     pub fn prepare_offloaded(&self, side: Side, packet: &[u8], hw: RxChecksum) -> Prepared {
         let prep = self.parse(side, packet, hw);
         match side {
-            Side::Inside if prep.has_hint => self.nat.sessions.prefetch_hash(prep.hint_hash),
+            Side::Inside if prep.hint == Hint::Own => self.nat.sessions.prefetch_hash(prep.hint_hash),
             Side::Outside if prep.has_ports && prep.dst_pool != NO_POOL => {
                 self.nat.pool.prefetch(prep.protocol, prep.dst_pool, prep.dport);
             }
@@ -339,7 +362,7 @@ impl<E: EventSink> Worker<E> {
             };
             let h = self.nat.sessions.hash_of(&key);
             self.nat.sessions.prefetch_hash(h);
-            prep.set_hint(inside, inside_port, h);
+            prep.set_hint(Hint::Resolved, inside, inside_port, h);
         }
     }
 }

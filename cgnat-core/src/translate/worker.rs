@@ -49,6 +49,10 @@ pub struct Worker<E: EventSink> {
     /// Admission refusals since the last `admission-limit` record.
     pub(crate) refusals: RefusalTally,
     pub(crate) now: Instant,
+    /// `now` in the session table's seconds (`secs32() & SECONDS_MASK`),
+    /// computed when the clock moves rather than per packet (a burst
+    /// shares one clock reading).
+    now_secs: u32,
     /// Whether established packets take the fast lane (see `fast.rs`).
     fast_lane: bool,
 }
@@ -72,6 +76,7 @@ impl<E: EventSink> Worker<E> {
             await_block: None,
             refusals: RefusalTally::default(),
             now: Instant::ZERO,
+            now_secs: 0,
             fast_lane: true,
             nat,
         }
@@ -119,10 +124,30 @@ impl<E: EventSink> Worker<E> {
     /// Translates the IPv4 packet `packet` (no link-layer header) received
     /// on `side`, in place. The buffer may be longer than the packet
     /// (Ethernet padding); the packet's length never changes.
-    #[inline]
+    #[inline(always)]
     pub fn process(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
-        let prep = self.parse(side, packet, super::prepared::RxChecksum::Unknown);
-        self.process_prepared(side, packet, &prep, now)
+        self.count_rx(side);
+        if self.fast_lane {
+            // The parse stays in registers: the general path parses again
+            // (only for packets the lane hands back, nothing changed).
+            let prep = self.parse(side, packet, super::prepared::RxChecksum::Unknown);
+            if prep.fast {
+                self.begin(now);
+                if let Some(v) = self.fast_lane(side, packet, &prep) {
+                    return v;
+                }
+            }
+        }
+        self.process_again(side, packet, now)
+    }
+
+    /// Counts a packet received on `side`.
+    #[inline(always)]
+    fn count_rx(&self, side: Side) {
+        self.counters.incr(match side {
+            Side::Inside => Counter::RxInside,
+            Side::Outside => Counter::RxOutside,
+        });
     }
 
     /// [`Worker::process`] for a packet of a burst that went through
@@ -132,14 +157,11 @@ impl<E: EventSink> Worker<E> {
     /// the rewritten bytes, counters and events are those `process` gives.
     #[inline(always)]
     pub fn process_prepared(&mut self, side: Side, packet: &mut [u8], prep: &Prepared, now: Instant) -> Verdict {
-        self.counters.incr(match side {
-            Side::Inside => Counter::RxInside,
-            Side::Outside => Counter::RxOutside,
-        });
+        self.count_rx(side);
         if prep.fast && self.fast_lane {
             self.begin(now);
+            // The lane counts its own verdicts.
             if let Some(v) = self.fast_lane(side, packet, prep) {
-                self.count_verdict(v);
                 return v;
             }
         }
@@ -151,7 +173,7 @@ impl<E: EventSink> Worker<E> {
     /// `process` call already counted and answered with [`Verdict::Hold`],
     /// i.e. a fragment the data plane held and now processes again after
     /// [`Worker::take_resolved_fragment`]. Its verdict is counted as usual.
-    #[inline]
+    #[inline(never)]
     pub fn process_again(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
         let prep = self.parse(side, packet, super::prepared::RxChecksum::Unknown);
         self.finish(side, packet, &prep, now)
@@ -161,8 +183,17 @@ impl<E: EventSink> Worker<E> {
     /// clock, and no block to wait for.
     #[inline(always)]
     fn begin(&mut self, now: Instant) {
-        self.now = now;
+        self.set_clock(now);
         self.await_block = None;
+    }
+
+    /// Sets the packet clock (and its session-table second when it moved).
+    #[inline(always)]
+    fn set_clock(&mut self, now: Instant) {
+        if now != self.now {
+            self.now = now;
+            self.now_secs = now.secs32() & crate::table::session::SECONDS_MASK;
+        }
     }
 
     /// Translates and counts the verdict (the general path: out of line,
@@ -179,7 +210,7 @@ impl<E: EventSink> Worker<E> {
     /// Counts a verdict (a forwarded packet was counted as translated,
     /// hairpinned or bypassed where it was decided).
     #[inline(always)]
-    fn count_verdict(&self, v: Verdict) {
+    pub(crate) fn count_verdict(&self, v: Verdict) {
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::IcmpError { reason, .. } => {
@@ -199,7 +230,7 @@ impl<E: EventSink> Worker<E> {
     /// the last interval (issue 9 item 1: one record per interval with
     /// refusals, not one per refused source).
     pub fn housekeeping(&mut self, now: Instant) {
-        self.now = now;
+        self.set_clock(now);
         self.frags.expire_some(now);
         let t = &mut self.refusals;
         let secs = now.secs32();
@@ -538,8 +569,7 @@ impl<E: EventSink> Worker<E> {
     #[inline(always)]
     pub(crate) fn touch(&mut self, r: SessionRef, inside_addr: u32, protocol: Protocol, outbound: bool, flags: u8) {
         let v = r.value;
-        let now = self.now.secs32() & crate::table::session::SECONDS_MASK;
-        let (tcp, seen) = Self::refresh_of(v, now, protocol, outbound, flags);
+        let (tcp, seen) = Self::refresh_of(v, self.now_secs, protocol, outbound, flags);
         let flag_work = if outbound {
             v.0 & SessionValue::PENDING != 0 || v.0 & (SessionValue::SEEN_IN | SessionValue::TWO_WAY) == SessionValue::SEEN_IN
         } else {
@@ -572,7 +602,7 @@ impl<E: EventSink> Worker<E> {
     #[cold]
     #[inline(never)]
     fn touch_slow(&mut self, r: SessionRef, inside_addr: u32, protocol: Protocol, outbound: bool, flags: u8) {
-        let now = self.now.secs32() & crate::table::session::SECONDS_MASK;
+        let now = self.now_secs;
         let mut v = r.value;
         for _ in 0..2 {
             let (tcp, seen) = Self::refresh_of(v, now, protocol, outbound, flags);
