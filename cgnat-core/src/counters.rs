@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Declares a counter enum: `#[repr(usize)]` variants with a snake_case
+/// Declares a counter enum: `#[repr(u8)]` variants (one byte: `Option<DropReason>` and verdicts stay small) with a snake_case
 /// name each, plus `ALL`, `COUNT` and `name()`. Used for the NAT's counters
 /// here and for the data plane's in `cgnat-dpdk`, which store their values
 /// in a [`CounterArray`] indexed by the variant.
@@ -15,7 +15,7 @@ macro_rules! named_counters {
     ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
         $(#[$m])*
         #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-        #[repr(usize)]
+        #[repr(u8)]
         pub enum $name { $($(#[$vm])* $v,)* }
 
         impl $name {

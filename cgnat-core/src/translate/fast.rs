@@ -11,7 +11,7 @@
 //! on random traffic.
 
 use super::prepared::Prepared;
-use super::rewrite::{self, End, Parsed};
+use super::rewrite::{self, End};
 use super::{Verdict, Worker};
 use crate::counters::Counter;
 use crate::event::EventSink;
@@ -19,12 +19,12 @@ use crate::flow::{Protocol, SessionKey, Side};
 
 /// The session key of a TCP or UDP packet from the inside.
 #[inline(always)]
-fn outbound_key(p: &Parsed, protocol: Protocol, sport: u16, dport: u16) -> SessionKey {
+fn outbound_key(src: u32, dst: u32, protocol: Protocol, sport: u16, dport: u16) -> SessionKey {
     SessionKey {
         protocol,
-        inside_addr: p.src,
+        inside_addr: src,
         inside_port: sport,
-        remote_addr: p.dst,
+        remote_addr: dst,
         remote_port: dport,
     }
 }
@@ -37,8 +37,7 @@ impl<E: EventSink> Worker<E> {
     pub(crate) fn fast_lane(&mut self, side: Side, packet: &mut [u8], prep: &Prepared) -> Option<Verdict> {
         // Copied, not borrowed: no reference to the parse escapes to an
         // out-of-line call, so it stays in registers.
-        let parsed = *prep.header().ok()?;
-        let p = &parsed;
+        let p = *prep.header().ok()?;
         let protocol = prep.protocol;
         let (sport, dport, flags) = prep.ports()?;
         let pkt = &mut packet[..p.total_len()];
@@ -50,17 +49,17 @@ impl<E: EventSink> Worker<E> {
                 if !nat.is_inside(p.src) || prep.dst_pool().is_some() || nat.is_inside(p.dst) || nat.is_bypass(p.dst) {
                     return None;
                 }
-                let key = outbound_key(p, protocol, sport, dport);
+                let key = outbound_key(p.src, p.dst, protocol, sport, dport);
                 let hash = prep.own_hash()?;
                 debug_assert_eq!(hash, nat.sessions.hash_of(&key), "a Prepared of another packet");
                 let r = match nat.sessions.find_hashed(&key, hash) {
                     Some(r) if !r.value.dying() => r,
-                    _ => return Some(self.fast_new_flow(pkt, *p, protocol, sport, dport, flags)),
+                    _ => return Some(self.fast_new_flow(pkt, key, flags)),
                 };
                 // RFC 4787 REQ-6: outbound packets refresh the mapping.
                 self.touch(r, p.src, protocol, true, flags);
                 let public = self.nat.pool.addr_of(r.pool_index);
-                rewrite::rewrite_endpoint(pkt, p, protocol, End::Source, public, r.value.public_port(), true);
+                rewrite::rewrite_plain(pkt, protocol, End::Source, public, r.value.public_port());
                 self.counters.incr(Counter::TranslatedOut);
                 Some(self.lane_leave(Side::Outside))
             }
@@ -95,7 +94,7 @@ impl<E: EventSink> Worker<E> {
                     return None;
                 }
                 self.touch(r, inside, protocol, false, flags);
-                rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
+                rewrite::rewrite_plain(pkt, protocol, End::Destination, inside, inside_port);
                 self.counters.incr(Counter::TranslatedIn);
                 Some(self.lane_leave(Side::Inside))
             }
@@ -108,8 +107,7 @@ impl<E: EventSink> Worker<E> {
     /// twice. Out of line: the lane's common case keeps its registers.
     #[cold]
     #[inline(never)]
-    fn fast_new_flow(&mut self, pkt: &mut [u8], p: Parsed, protocol: Protocol, sport: u16, dport: u16, flags: u8) -> Verdict {
-        let key = outbound_key(&p, protocol, sport, dport);
+    fn fast_new_flow(&mut self, pkt: &mut [u8], key: SessionKey, flags: u8) -> Verdict {
         let (pool_index, public_port) = match self.create_outbound(&key, flags) {
             Ok(x) => x,
             Err(v) => {
@@ -118,7 +116,7 @@ impl<E: EventSink> Worker<E> {
             }
         };
         let public = self.nat.pool.addr_of(pool_index);
-        rewrite::rewrite_endpoint(pkt, &p, key.protocol, End::Source, public, public_port, true);
+        rewrite::rewrite_plain(pkt, key.protocol, End::Source, public, public_port);
         self.counters.incr(Counter::TranslatedOut);
         self.lane_leave(Side::Outside)
     }

@@ -21,7 +21,7 @@ use crate::wire::{checksum, icmp, ipv4, tcp, udp};
 
 /// A packet's parsed headers and session hash, from [`Worker::prepare`].
 /// Valid only for the unchanged bytes it was made from. Kept compact
-/// (every packet of a burst has one; 56 bytes instead of 72): optional
+/// (every packet of a burst has one; 48 bytes instead of 72): optional
 /// values are stored as flags beside plain fields and read through the
 /// accessors.
 #[derive(Copy, Clone, Debug)]
@@ -57,7 +57,7 @@ pub struct Prepared {
 
 // The size the documentation above states (72 bytes before issue 11's
 // second pass).
-const _: () = assert!(core::mem::size_of::<Prepared>() == 56);
+const _: () = assert!(core::mem::size_of::<Prepared>() == 48);
 
 /// Where a [`Prepared`]'s session hash came from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -9,19 +9,22 @@ use crate::flow::Protocol;
 use crate::wire::{icmp, ipv4, tcp, udp};
 
 /// The parsed facts of an IPv4 packet that translation needs, kept small
-/// (20 bytes) because every packet of a burst carries one from the parse
-/// stage to the translation.
+/// (16 bytes, no padding: a padding byte is copied as an undefined value
+/// through every move) because every packet of a burst carries one from
+/// the parse stage to the translation. The Identification, needed only
+/// for fragments, is read from the packet there.
 #[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct Parsed {
     pub src: u32,
     pub dst: u32,
     total_len: u16,
     frag: ipv4::FragField,
-    pub ident: u16,
-    header_len: u8,
+    header_len: u16,
     pub protocol: u8,
     pub ttl: u8,
 }
+
+const _: () = assert!(core::mem::size_of::<Parsed>() == 16);
 
 impl Parsed {
     /// The facts of the header `ip` (checked by the caller), whose header
@@ -33,8 +36,7 @@ impl Parsed {
             dst: ip.dst_addr_u32(),
             total_len: total_len as u16,
             frag: ip.frag_field(),
-            ident: ip.ident(),
-            header_len: header_len as u8,
+            header_len: header_len as u16,
             protocol: ip.protocol(),
             ttl: ip.ttl(),
         }
@@ -108,6 +110,18 @@ pub(crate) fn rewrite_endpoint(pkt: &mut [u8], p: &Parsed, protocol: Protocol, e
     match end {
         End::Source => rewrite_transport::<true>(pkt, p.header_len(), protocol, addr, port, ttl),
         End::Destination => rewrite_transport::<false>(pkt, p.header_len(), protocol, addr, port, ttl),
+    }
+}
+
+/// [`rewrite_endpoint`] for a TCP or UDP packet with a plain 20-byte IPv4
+/// header whose TTL is decremented too: the fast lane's case, with the
+/// header length a constant.
+#[inline(always)]
+pub(crate) fn rewrite_plain(pkt: &mut [u8], protocol: Protocol, end: End, addr: u32, port: u16) {
+    debug_assert!(protocol != Protocol::Icmp);
+    match end {
+        End::Source => rewrite_transport::<true>(pkt, ipv4::HEADER_LEN, protocol, addr, port, true),
+        End::Destination => rewrite_transport::<false>(pkt, ipv4::HEADER_LEN, protocol, addr, port, true),
     }
 }
 

@@ -431,7 +431,7 @@ impl<E: EventSink> Worker<E> {
             self.counters.incr(Counter::TranslatedOut);
         }
         if p.more_frags() {
-            self.record_first_fragment(p, true, public, new_dst, egress);
+            self.record_first_fragment(pkt, p, true, public, new_dst, egress);
         }
         self.leave(egress, frag)
     }
@@ -495,7 +495,7 @@ impl<E: EventSink> Worker<E> {
         rewrite::rewrite_endpoint(pkt, p, protocol, End::Destination, inside, inside_port, true);
         self.counters.incr(Counter::TranslatedIn);
         if p.more_frags() {
-            self.record_first_fragment(p, false, p.src, inside, Side::Inside);
+            self.record_first_fragment(pkt, p, false, p.src, inside, Side::Inside);
         }
         self.leave(Side::Inside, frag)
     }
@@ -512,18 +512,27 @@ impl<E: EventSink> Worker<E> {
         }
     }
 
-    fn record_first_fragment(&mut self, p: &Parsed, from_inside: bool, src: u32, dst: u32, side: Side) {
-        let key = FragmentKey {
-            src: p.src,
-            dst: p.dst,
-            protocol: p.protocol,
-            ident: p.ident,
-            from_inside,
-        };
+    /// Remembers how the first fragment `pkt` (its header `p` as received;
+    /// the Identification is not rewritten) was translated.
+    fn record_first_fragment(&mut self, pkt: &[u8], p: &Parsed, from_inside: bool, src: u32, dst: u32, side: Side) {
+        let key = Self::fragment_key(pkt, p, from_inside);
         match self.frags.record(key, FragmentRewrite { src, dst, side }, self.now) {
             Ok(()) => self.resolved = Some(key),
             Err(RecordError::Full) => self.counters.count_drop(DropReason::FragmentCacheFull),
             Err(RecordError::SourceLimit) => self.counters.count_drop(DropReason::FragmentSourceLimit),
+        }
+    }
+
+    /// The datagram a fragment belongs to (RFC 791: source, destination,
+    /// protocol and Identification), read from the packet's header `p` and,
+    /// for the Identification, its bytes (the fast path never needs it).
+    fn fragment_key(pkt: &[u8], p: &Parsed, from_inside: bool) -> FragmentKey {
+        FragmentKey {
+            src: p.src,
+            dst: p.dst,
+            protocol: p.protocol,
+            ident: ipv4::Packet::new_unchecked(pkt).ident(),
+            from_inside,
         }
     }
 
@@ -535,13 +544,7 @@ impl<E: EventSink> Worker<E> {
         if p.protocol == crate::wire::ip_protocol::TCP && p.frag_offset() == 8 {
             return Verdict::Drop(DropReason::TinyFragment);
         }
-        let key = FragmentKey {
-            src: p.src,
-            dst: p.dst,
-            protocol: p.protocol,
-            ident: p.ident,
-            from_inside,
-        };
+        let key = Self::fragment_key(pkt, p, from_inside);
         match self.frags.lookup(&key, self.now) {
             Some(rw) => {
                 if rw.src != p.src {
