@@ -69,6 +69,18 @@ impl Layout {
         Some((n, offset - n * self.block_size))
     }
 
+    /// The block number on its address of `port` and the port's offset
+    /// from the address's first port (`port - port_first`), or `None` if no
+    /// block holds it. Block `n` holds offsets `n * block_size ..`, so the
+    /// offset also indexes the address's ports without the in-block
+    /// remainder.
+    #[inline(always)]
+    pub(crate) fn locate_on_address(&self, port: u16) -> Option<(u32, u32)> {
+        let offset = port.checked_sub(self.port_first)? as u32;
+        let n = self.div(offset);
+        (n < self.blocks_per_address).then_some((n, offset))
+    }
+
     /// The offset of `port` in its block (`port` must be in a block).
     #[inline(always)]
     pub(crate) fn offset_in_block(&self, port: u16) -> u32 {

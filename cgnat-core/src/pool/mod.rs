@@ -105,15 +105,24 @@ pub struct BlockInfo {
     pub last_port: u16,
 }
 
+/// A located public port: its block and the index of its mapping records.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PortSlot {
+    /// The block holding the port.
+    pub block: u32,
+    /// Index of the port in the mapping-record arrays.
+    index: usize,
+}
+
 /// The pool.
 pub struct Pool {
-    /// Ranges of consecutive public addresses: (first address, count, index
-    /// of the first); `nat.pool` with `nat.pool_exclude` cut out.
-    ranges: Vec<(u32, u32, u32)>,
-    /// The first range's first address and count (its index base is 0),
-    /// kept flat: most pools are one range, and every packet maps an
-    /// address to its index or back.
+    /// The first range of consecutive public addresses (first address,
+    /// count; its first index is 0), kept flat: most pools are one range,
+    /// and every packet maps an address to its index or back.
     first_range: (u32, u32),
+    /// The other ranges: (first address, count, index of the first);
+    /// `nat.pool` with `nat.pool_exclude` cut out.
+    more_ranges: Box<[(u32, u32, u32)]>,
     size: u32,
     /// The port geometry of every address: first port, block size, blocks
     /// per address (and the block size's reciprocal).
@@ -156,8 +165,8 @@ impl Pool {
         }
         let first_range = ranges.first().map_or((0, 0), |&(first, count, _)| (first, count));
         Pool {
-            ranges,
             first_range,
+            more_ranges: ranges.into_iter().skip(1).collect(),
             size: base,
             layout: layout::Layout::new(config.port_range.first, block_size, blocks_per_address),
             blocks,
@@ -197,7 +206,7 @@ impl Pool {
         if addr.wrapping_sub(first) < count {
             return Some(addr - first);
         }
-        for &(first, count, base) in self.ranges.iter().skip(1) {
+        for &(first, count, base) in self.more_ranges.iter() {
             if addr.wrapping_sub(first) < count {
                 return Some(base + (addr - first));
             }
@@ -212,7 +221,7 @@ impl Pool {
         if index < count {
             return first + index;
         }
-        for &(first, count, base) in self.ranges.iter().skip(1) {
+        for &(first, count, base) in self.more_ranges.iter() {
             if index < base + count {
                 return first + (index - base);
             }
@@ -225,6 +234,29 @@ impl Pool {
     pub fn block_of(&self, pool_index: u32, port: u16) -> Option<u32> {
         let (n, _) = self.layout.locate(port)?;
         Some(pool_index * self.layout.blocks_per_address() + n)
+    }
+
+    /// The block holding `port` on address `pool_index` and the index of
+    /// the port's mapping records ([`Pool::port_at`]): [`Pool::block_of`]
+    /// and [`Pool::port`] with the port located once (one multiplication by
+    /// the block size's reciprocal instead of two).
+    #[inline(always)]
+    pub fn locate(&self, pool_index: u32, port: u16) -> Option<PortSlot> {
+        let (n, offset) = self.layout.locate_on_address(port)?;
+        let per_address = self.layout.blocks_per_address();
+        // Block b's records start at b * block_size; those of block
+        // pool_index * per_address + n at the address's start plus
+        // n * block_size, which with the in-block offset is `offset`.
+        Some(PortSlot {
+            block: pool_index * per_address + n,
+            index: pool_index as usize * (per_address * self.layout.block_size()) as usize + offset as usize,
+        })
+    }
+
+    /// The mapping record of `protocol` at a located port.
+    #[inline(always)]
+    pub fn port_at(&self, protocol: Protocol, slot: PortSlot) -> &PortEntry {
+        self.ports.get(protocol, slot.index)
     }
 
     /// The address index of a block.
@@ -263,6 +295,16 @@ impl Pool {
             first_port,
             last_port,
         }
+    }
+
+    /// The inside address owning `block` if it is an allocated dynamic
+    /// block whose allocation record is durable: [`Pool::owner_of`]'s common
+    /// case, one masked comparison.
+    #[inline(always)]
+    pub fn allocated_owner(&self, block: u32) -> Option<u32> {
+        let b = &self.blocks[block as usize];
+        let w = b.word.load(Ordering::Acquire);
+        (w & (3 << ST_SHIFT | PENDING) == ALLOCATED << ST_SHIFT).then(|| b.owner_addr.load(Ordering::Relaxed))
     }
 
     /// Outside→inside, step 1: the inside address owning a dynamic block, or
@@ -488,6 +530,28 @@ mod tests {
         assert_eq!(p.block_of(1, 2024), Some(65));
         assert_eq!(p.block_of(1, 65_524), None, "past the last whole block");
         assert_eq!(p.block_ports(65), (2024, 3023));
+    }
+
+    /// `locate` (one reciprocal multiply, records indexed by the port's
+    /// offset on its address) finds the block and the mapping record that
+    /// `block_of` and `port` find, on every address and port, and the
+    /// flat first range maps addresses as the range list does.
+    #[test]
+    fn locate_agrees_with_block_of_and_port() {
+        let p = pool();
+        for pool_index in 0..p.size() {
+            assert_eq!(p.index_of(p.addr_of(pool_index)), Some(pool_index));
+            for port in 0..=u16::MAX {
+                let slot = p.locate(pool_index, port);
+                assert_eq!(slot.map(|s| s.block), p.block_of(pool_index, port), "{pool_index}:{port}");
+                if let Some(slot) = slot {
+                    for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Icmp] {
+                        assert!(core::ptr::eq(p.port_at(protocol, slot), p.port(protocol, slot.block, port)));
+                    }
+                }
+            }
+        }
+        assert_eq!(p.index_of(u32::from(Ipv4Addr::new(203, 0, 113, 4))), None);
     }
 
     /// Issue 15: "the pool can exclude addresses" — an excluded address

@@ -20,16 +20,29 @@ impl<E: EventSink> Worker<E> {
     #[inline(always)]
     pub(crate) fn resolve_public(&self, protocol: Protocol, pool_index: u32, port: u16) -> Option<(u32, u16)> {
         let nat = &*self.nat;
-        let block = nat.pool.block_of(pool_index, port)?;
-        let inside = match nat.pool.owner_of(block)? {
-            (BlockState::Allocated, a) => a,
-            _ => match &nat.deterministic {
-                Some(d) => d.reverse_index(pool_index, port)?,
-                None => nat.static_owner(protocol, pool_index, port)?,
-            },
+        let slot = nat.pool.locate(pool_index, port)?;
+        let inside = match nat.pool.allocated_owner(slot.block) {
+            Some(a) => a,
+            None => self.reserved_owner(protocol, pool_index, port, slot.block)?,
         };
-        let (inside_port, _) = nat.pool.port(protocol, block, port).mapping()?;
+        let (inside_port, _) = nat.pool.port_at(protocol, slot).mapping()?;
         Some((inside, inside_port))
+    }
+
+    /// [`Self::resolve_public`] for a block that is not an allocated
+    /// dynamic one: reserved blocks belong to the deterministic map or to a
+    /// static mapping; any other state has no owner.
+    #[cold]
+    #[inline(never)]
+    fn reserved_owner(&self, protocol: Protocol, pool_index: u32, port: u16, block: u32) -> Option<u32> {
+        let nat = &*self.nat;
+        match nat.pool.owner_of(block)? {
+            (BlockState::Allocated, a) => Some(a),
+            _ => match &nat.deterministic {
+                Some(d) => d.reverse_index(pool_index, port),
+                None => nat.static_owner(protocol, pool_index, port),
+            },
+        }
     }
 
     /// The inside endpoint of an inbound packet's flow, creating the

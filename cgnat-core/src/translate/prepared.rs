@@ -227,33 +227,33 @@ pub enum RxChecksum {
     Bad,
 }
 
-/// The parsed IPv4 header of `packet`, or why it is dropped. The common
-/// header without options is read as a fixed 20-byte array; anything else
-/// goes through [`parse_header_general`]. `hw`: what the NIC reported of
-/// the header checksum.
+/// The plain IPv4 header of `packet` (no options; the common case, read as
+/// a fixed 20-byte array), `None` for anything else, which
+/// [`parse_header_general`] handles; `Err` if its checksum is wrong. `hw`:
+/// what the NIC reported of the header checksum.
 #[inline(always)]
-fn parse_header(packet: &[u8], hw: RxChecksum) -> Result<Parsed, DropReason> {
-    if let Some(h) = packet.first_chunk::<{ ipv4::HEADER_LEN }>() {
-        let ip = ipv4::Packet::new_unchecked(&h[..]);
-        let total_len = ip.total_len() as usize;
-        if ip.is_plain_v4() && total_len >= ipv4::HEADER_LEN && total_len <= packet.len() {
-            // RFC 1812 section 5.2.2: a packet with a wrong header checksum is dropped.
-            let good = match hw {
-                RxChecksum::Good => true,
-                RxChecksum::Bad => false,
-                RxChecksum::Unknown => checksum::verifies_20(h),
-            };
-            if !good {
-                return Err(DropReason::BadChecksum);
-            }
-            return Ok(Parsed::of(&ip, ipv4::HEADER_LEN, total_len));
-        }
+fn parse_plain_header(packet: &[u8], hw: RxChecksum) -> Option<Result<Parsed, DropReason>> {
+    let h = packet.first_chunk::<{ ipv4::HEADER_LEN }>()?;
+    let ip = ipv4::Packet::new_unchecked(&h[..]);
+    let total_len = ip.total_len() as usize;
+    if !(ip.is_plain_v4() && total_len >= ipv4::HEADER_LEN && total_len <= packet.len()) {
+        return None;
     }
-    parse_header_general(packet, hw)
+    // RFC 1812 section 5.2.2: a packet with a wrong header checksum is dropped.
+    let good = match hw {
+        RxChecksum::Good => true,
+        RxChecksum::Bad => false,
+        RxChecksum::Unknown => checksum::verifies_20(h),
+    };
+    Some(match good {
+        true => Ok(Parsed::of(&ip, ipv4::HEADER_LEN, total_len)),
+        false => Err(DropReason::BadChecksum),
+    })
 }
 
-/// [`parse_header`] for headers with options and for malformed packets.
-#[inline(never)]
+/// The IPv4 header of a packet [`parse_plain_header`] does not take:
+/// headers with options, and malformed packets.
+#[inline(always)]
 fn parse_header_general(packet: &[u8], hw: RxChecksum) -> Result<Parsed, DropReason> {
     let ip = ipv4::Packet::new_checked(packet).map_err(|_| DropReason::Malformed)?;
     // RFC 1812 section 5.2.2: a packet with a wrong header checksum is dropped.
@@ -266,13 +266,42 @@ fn parse_header_general(packet: &[u8], hw: RxChecksum) -> Result<Parsed, DropRea
 impl<E: EventSink> Worker<E> {
     /// Parses `packet` (an IPv4 packet received on `side`): header checks,
     /// ports, destination pool index, whether the fast lane applies and,
-    /// from the inside, the session key's hash. No prefetch.
+    /// from the inside, the session key's hash. No prefetch. The plain
+    /// header is parsed inline, with its length a constant; the rest out
+    /// of line.
     #[inline(always)]
     pub(crate) fn parse(&self, side: Side, packet: &[u8], hw: RxChecksum) -> Prepared {
-        let p = match parse_header(packet, hw) {
-            Ok(p) => p,
-            Err(reason) => return Prepared::dropped(reason),
-        };
+        match parse_plain_header(packet, hw) {
+            Some(Ok(p)) => self.parse_transport(side, packet, p),
+            Some(Err(reason)) => Prepared::dropped(reason),
+            None => self.parse_general(side, packet, hw),
+        }
+    }
+
+    /// [`Worker::parse`] for a packet with a plain header (the fast lane's
+    /// only candidates); `None` for any other (and for a plain header with
+    /// a wrong checksum), which the general path parses. No out-of-line
+    /// call, so the result can live in registers.
+    #[inline(always)]
+    pub(crate) fn parse_plain(&self, side: Side, packet: &[u8]) -> Option<Prepared> {
+        match parse_plain_header(packet, RxChecksum::Unknown) {
+            Some(Ok(p)) => Some(self.parse_transport(side, packet, p)),
+            _ => None,
+        }
+    }
+
+    /// [`Worker::parse`] for headers with options and malformed packets.
+    #[inline(never)]
+    fn parse_general(&self, side: Side, packet: &[u8], hw: RxChecksum) -> Prepared {
+        match parse_header_general(packet, hw) {
+            Ok(p) => self.parse_transport(side, packet, p),
+            Err(reason) => Prepared::dropped(reason),
+        }
+    }
+
+    /// The rest of [`Worker::parse`] once the IPv4 header `p` is checked.
+    #[inline(always)]
+    fn parse_transport(&self, side: Side, packet: &[u8], p: Parsed) -> Prepared {
         let dst_pool = self.nat.pool.index_of(p.dst).unwrap_or(NO_POOL);
         let protocol = match Protocol::from_ip(p.protocol) {
             Some(protocol) if p.frag_offset() == 0 => protocol,

@@ -130,8 +130,8 @@ impl<E: EventSink> Worker<E> {
         if self.fast_lane {
             // The parse stays in registers: the general path parses again
             // (only for packets the lane hands back, nothing changed).
-            let prep = self.parse(side, packet, super::prepared::RxChecksum::Unknown);
-            if prep.fast {
+            let prep = self.parse_plain(side, packet);
+            if let Some(prep) = prep.filter(|p| p.fast) {
                 self.begin(now);
                 if let Some(v) = self.fast_lane(side, packet, &prep) {
                     return v;

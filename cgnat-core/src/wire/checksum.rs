@@ -86,11 +86,15 @@ pub fn verifies_20(header: &[u8; 20]) -> bool {
 /// Folds the carries of a 32-bit partial sum into 16 bits (RFC 1071 §4.1
 /// "Fold 32-bit sum to 16 bits"). The result is *not* complemented: a
 /// packet whose checksum is correct folds to `0xFFFF`.
+///
+/// Computed as the high half of `sum + sum.rotate_left(16)`: that is
+/// `t + (t >> 16)` modulo 2^16 with `t = hi + lo`, the end-around carry
+/// done once, which is all a sum of two 16-bit halves needs (`t` is at most
+/// 0x1FFFE, so the result never carries again). Three instructions instead
+/// of two rounds of shift, mask and add.
 #[inline(always)]
 pub fn fold(sum: u32) -> u16 {
-    let s = (sum >> 16) + (sum & 0xFFFF);
-    let s = (s >> 16) + (s & 0xFFFF);
-    s as u16
+    (sum.wrapping_add(sum.rotate_left(16)) >> 16) as u16
 }
 
 /// The value to put in a checksum field: `!fold(sum)` (RFC 1071 §1).
@@ -248,6 +252,19 @@ mod tests {
                 prop_assert!(verifies_20(&h));
             }
             prop_assert_eq!(verifies_20(&h), fold(sum(&h)) == 0xFFFF);
+        }
+    }
+
+    proptest! {
+        /// The rotate-and-add fold is RFC 1071 §4.1's "while (sum>>16)
+        /// sum = (sum & 0xffff) + (sum >> 16)" on every 32-bit sum.
+        #[test]
+        fn fold_is_the_end_around_carry(sum in any::<u32>()) {
+            let mut s = sum;
+            while s >> 16 != 0 {
+                s = (s & 0xFFFF) + (s >> 16);
+            }
+            prop_assert_eq!(fold(sum), s as u16);
         }
     }
 
