@@ -146,7 +146,9 @@ impl PortEntry {
 /// The zero-initialised array of every port record, per protocol.
 pub(super) struct PortArray {
     entries: Table<PortEntry>,
-    per_protocol: usize,
+    /// Where each protocol's records start, indexed by the protocol's code
+    /// (1..=3; a load instead of a multiplication per packet).
+    base: [usize; 4],
 }
 
 impl PortArray {
@@ -155,12 +157,16 @@ impl PortArray {
         // ports are used, so a large pool costs memory only where used.
         // SAFETY: a zero PortEntry is a free port.
         let entries = unsafe { sparse_table(per_protocol * 3, || PortEntry(AtomicU64::new(0))) };
-        PortArray { entries, per_protocol }
+        PortArray {
+            entries,
+            base: [0, 0, per_protocol, 2 * per_protocol],
+        }
     }
 
     #[inline(always)]
     pub(super) fn get(&self, protocol: Protocol, i: usize) -> &PortEntry {
-        &self.entries[protocol.index() * self.per_protocol + i]
+        debug_assert_eq!(self.base[protocol as usize], protocol.index() * self.base[Protocol::Udp as usize]);
+        &self.entries[self.base[protocol as usize] + i]
     }
 
     pub(super) fn memory_bytes(&self) -> usize {

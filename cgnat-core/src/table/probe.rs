@@ -123,7 +123,10 @@ fn step(i: usize, n: usize) -> usize {
 pub(crate) fn find<S: Slot, V, const T: u32>(slots: &[S], home: usize, tag: u64, read: impl Fn(&S) -> Option<V>) -> Found<V> {
     let n = slots.len();
     let mut i = home;
-    let mut left = MAX_PROBE.min(n);
+    // Not `min(n)`: in a table smaller than MAX_PROBE with no empty slot
+    // the probe wraps and sees slots again, which finds nothing new and
+    // ends all the same; one comparison less per lookup.
+    let mut left = MAX_PROBE;
     while left > 0 {
         left -= 1;
         let Some(s) = slots.get(i) else { break };

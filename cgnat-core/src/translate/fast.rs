@@ -40,7 +40,9 @@ impl<E: EventSink> Worker<E> {
         let p = *prep.header().ok()?;
         let protocol = prep.protocol;
         let (sport, dport, flags) = prep.ports()?;
-        let pkt = &mut packet[..p.total_len()];
+        // The rewrite touches only the headers, which the parse found
+        // within the packet's Total Length; no need to cut off padding.
+        let pkt = packet;
         let nat = &*self.nat;
         match side {
             Side::Inside => {
