@@ -477,9 +477,9 @@ impl Pool {
     /// `port`) will read: the block and the port's mapping record.
     #[inline(always)]
     pub fn prefetch(&self, protocol: Protocol, pool_index: u32, port: u16) {
-        if let Some(b) = self.block_of(pool_index, port) {
-            crate::mem::prefetch(&self.blocks[b as usize]);
-            crate::mem::prefetch(self.port(protocol, b, port));
+        if let Some(slot) = self.locate(pool_index, port) {
+            crate::mem::prefetch(&self.blocks[slot.block as usize]);
+            crate::mem::prefetch(self.port_at(protocol, slot));
         }
     }
 
