@@ -158,6 +158,14 @@ impl Prepared {
         }
     }
 
+    /// The destination address (host order) of a packet whose IPv4 header
+    /// passed the parse, so that a data plane can test it against its own
+    /// addresses without parsing the header again.
+    #[inline(always)]
+    pub fn dst_addr(&self) -> Option<u32> {
+        self.header().ok().map(|p| p.dst)
+    }
+
     /// (source port, destination port, TCP flags), or the ICMP identifier
     /// as both ports.
     #[inline(always)]

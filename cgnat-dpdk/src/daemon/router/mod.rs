@@ -368,7 +368,13 @@ impl Router {
 
     /// An IPv4 packet at offset `l2` of `m`, received on `side`.
     fn ipv4<E: Egress>(&mut self, side: Side, m: Mbuf, l2: usize, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
-        if let Some((local, addr)) = self.to_our_address(side, &m, l2) {
+        // The burst's parse already read the destination: a packet that is
+        // not for one of our addresses skips the second look at its header.
+        let ours = match prep.and_then(Prepared::dst_addr) {
+            Some(dst) if !self.may_be_ours(side, dst) => None,
+            _ => self.to_our_address(side, &m, l2),
+        };
+        if let Some((local, addr)) = ours {
             return self.local(side, m, l2, local, addr, now, eg);
         }
         self.translate(side, m, l2, false, prep, now, eg);
@@ -428,7 +434,7 @@ impl Router {
     fn to_our_address(&self, side: Side, m: &Mbuf, l2: usize) -> Option<(Local, u32)> {
         let ip = ipv4::Packet::new_checked(m.data().get(l2..)?).ok()?;
         let dst = ip.dst_addr_u32();
-        if dst != self.shared.outside.addr && (side == Side::Outside || dst != self.shared.inside.addr) {
+        if !self.may_be_ours(side, dst) {
             return None;
         }
         let local = match ip.protocol() {
@@ -440,6 +446,13 @@ impl Router {
             _ => Local::Drop,
         };
         Some((local, dst))
+    }
+
+    /// Whether `dst` is an interface address a packet received on `side`
+    /// may reach (see [`Router::to_our_address`]).
+    #[inline(always)]
+    fn may_be_ours(&self, side: Side, dst: u32) -> bool {
+        dst == self.shared.outside.addr || (side == Side::Inside && dst == self.shared.inside.addr)
     }
 
     /// A packet for the appliance's own address `addr`, received on `side`.
