@@ -50,7 +50,7 @@ impl Burst {
     }
 
     /// Adds an mbuf at the end; gives it back if the burst is full.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
         if self.is_full() {
             return Err(m);

@@ -199,13 +199,24 @@ impl Pool {
         self.blocks.len() as u32
     }
 
-    /// Index of a public address (host order) in the pool.
-    #[inline]
+    /// Index of a public address (host order) in the pool. Inlined: every
+    /// packet asks it; the first range is tested here, any others out of
+    /// line.
+    #[inline(always)]
     pub fn index_of(&self, addr: u32) -> Option<u32> {
         let (first, count) = self.first_range;
         if addr.wrapping_sub(first) < count {
             return Some(addr - first);
         }
+        if self.more_ranges.is_empty() {
+            return None;
+        }
+        self.index_in_more_ranges(addr)
+    }
+
+    /// [`Pool::index_of`] past the first range.
+    #[inline(never)]
+    fn index_in_more_ranges(&self, addr: u32) -> Option<u32> {
         for &(first, count, base) in self.more_ranges.iter() {
             if addr.wrapping_sub(first) < count {
                 return Some(base + (addr - first));
@@ -214,13 +225,19 @@ impl Pool {
         None
     }
 
-    /// The public address (host order) at `index`.
-    #[inline]
+    /// The public address (host order) at `index` (see [`Pool::index_of`]).
+    #[inline(always)]
     pub fn addr_of(&self, index: u32) -> u32 {
         let (first, count) = self.first_range;
         if index < count {
             return first + index;
         }
+        self.addr_in_more_ranges(index)
+    }
+
+    /// [`Pool::addr_of`] past the first range.
+    #[inline(never)]
+    fn addr_in_more_ranges(&self, index: u32) -> u32 {
         for &(first, count, base) in self.more_ranges.iter() {
             if index < base + count {
                 return first + (index - base);

@@ -367,6 +367,7 @@ impl Router {
     }
 
     /// An IPv4 packet at offset `l2` of `m`, received on `side`.
+    #[inline(always)]
     fn ipv4<E: Egress>(&mut self, side: Side, m: Mbuf, l2: usize, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
         // The burst's parse already read the destination: a packet that is
         // not for one of our addresses skips the second look at its header.
@@ -397,6 +398,7 @@ impl Router {
     /// `prep`: what the burst's prefetch stage parsed of it) and acts on
     /// the verdict.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn translate<E: Egress>(&mut self, side: Side, mut m: Mbuf, l2: usize, again: bool, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
         let packet = &mut m.data_mut()[l2..];
         let verdict = match (again, prep) {

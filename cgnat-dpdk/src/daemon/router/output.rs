@@ -36,9 +36,33 @@ pub(super) struct L2Cache {
     header: [u8; ethernet::VLAN_HEADER_LEN],
 }
 
+/// Writes the first `len` bytes of a cached link-layer header over the
+/// frame `d`. The two lengths a link has (14 bytes, 18 with a VLAN tag) are
+/// written as 8-byte words (overlapping for 14), so no per-packet call to
+/// `memcpy` for a length the compiler cannot see (it merges plain
+/// fixed-size array copies back into one).
+#[inline(always)]
+fn copy_l2_header(d: &mut [u8], header: &[u8; ethernet::VLAN_HEADER_LEN], len: usize) {
+    let word = |at: usize| u64::from_ne_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+    match len {
+        ethernet::HEADER_LEN if d.len() >= ethernet::HEADER_LEN => {
+            let (a, b) = (word(0), word(6));
+            d[..8].copy_from_slice(&a.to_ne_bytes());
+            d[6..14].copy_from_slice(&b.to_ne_bytes());
+        }
+        ethernet::VLAN_HEADER_LEN if d.len() >= ethernet::VLAN_HEADER_LEN => {
+            let (a, b, c) = (word(0), word(8), word(10));
+            d[..8].copy_from_slice(&a.to_ne_bytes());
+            d[8..16].copy_from_slice(&b.to_ne_bytes());
+            d[10..18].copy_from_slice(&c.to_ne_bytes());
+        }
+        _ => d[..len].copy_from_slice(&header[..len]),
+    }
+}
+
 impl Router {
     /// Queues a complete frame for `side`, flushing the burst when full.
-    #[inline]
+    #[inline(always)]
     pub(super) fn push<E: Egress>(&mut self, side: Side, m: Mbuf, now: Instant, eg: &mut E) {
         let i = side_index(side);
         if self.tx[i].is_full() {
@@ -77,6 +101,7 @@ impl Router {
 
     /// Rewrites the Ethernet header of the IPv4 packet at offset `l2_in`
     /// of `m` for the `egress` link and sends it to its next hop.
+    #[inline(always)]
     pub(super) fn forward<E: Egress>(&mut self, _ingress: Side, egress: Side, mut m: Mbuf, l2_in: usize, now: Instant, eg: &mut E) {
         let link = self.shared.link(egress);
         let l2_out = link.l2_len;
@@ -93,17 +118,19 @@ impl Router {
         }
         let (mac, vlan) = (link.mac, link.vlan);
         let d = m.data_mut();
+        // The NAT forwards only packets whose IPv4 header it checked; the
+        // destination is read through the view without checking it again.
         let Some(dst) = d
             .get(l2_out..)
-            .and_then(|ip| ipv4::Packet::new_checked(ip).ok())
-            .map(|ip| ip.dst_addr_u32())
+            .and_then(|ip| ip.first_chunk::<{ ipv4::HEADER_LEN }>())
+            .map(|h| ipv4::Packet::new_unchecked(&h[..]).dst_addr_u32())
         else {
             self.counters.incr(DpCounter::BadFrame);
             return;
         };
         let c = &self.l2_cache[side_index(egress)];
         if c.valid && c.now_us == now.as_micros() && c.len as usize == l2_out && link.next_hop(dst) == Some(c.next_hop) {
-            d[..l2_out].copy_from_slice(&c.header[..l2_out]);
+            copy_l2_header(d, &c.header, l2_out);
             self.push(egress, m, now, eg);
             return;
         }
