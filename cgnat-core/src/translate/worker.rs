@@ -173,6 +173,9 @@ impl<E: EventSink> Worker<E> {
     /// `process` call already counted and answered with [`Verdict::Hold`],
     /// i.e. a fragment the data plane held and now processes again after
     /// [`Worker::take_resolved_fragment`]. Its verdict is counted as usual.
+    /// [`Worker::process`] also ends here, after counting the packet, for
+    /// every packet the fast lane does not take (it parses again: the
+    /// lane's parse stayed in registers).
     #[inline(never)]
     pub fn process_again(&mut self, side: Side, packet: &mut [u8], now: Instant) -> Verdict {
         let prep = self.parse(side, packet, super::prepared::RxChecksum::Unknown);
