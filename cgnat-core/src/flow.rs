@@ -106,6 +106,21 @@ pub struct SessionKey {
 }
 
 impl SessionKey {
+    /// The key of a flow between (`inside_addr`, `inside_port`) and
+    /// (`remote_addr`, `remote_port`). An ICMP query has no remote port: its
+    /// identifier is the inside "port" (RFC 5508 section 3.1), so the remote
+    /// port is 0 whatever was passed.
+    #[inline(always)]
+    pub fn new(protocol: Protocol, inside_addr: u32, inside_port: u16, remote_addr: u32, remote_port: u16) -> SessionKey {
+        SessionKey {
+            protocol,
+            inside_addr,
+            inside_port,
+            remote_addr,
+            remote_port: if protocol == Protocol::Icmp { 0 } else { remote_port },
+        }
+    }
+
     /// The subscriber address.
     pub fn inside(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.inside_addr)

@@ -15,19 +15,7 @@ use super::rewrite::{self, End};
 use super::{Verdict, Worker};
 use crate::counters::Counter;
 use crate::event::EventSink;
-use crate::flow::{Protocol, SessionKey, Side};
-
-/// The session key of a TCP or UDP packet from the inside.
-#[inline(always)]
-fn outbound_key(src: u32, dst: u32, protocol: Protocol, sport: u16, dport: u16) -> SessionKey {
-    SessionKey {
-        protocol,
-        inside_addr: src,
-        inside_port: sport,
-        remote_addr: dst,
-        remote_port: dport,
-    }
-}
+use crate::flow::{SessionKey, Side};
 
 impl<E: EventSink> Worker<E> {
     /// Translates `packet` if it is on the fast lane (`prep.fast`) and its
@@ -51,7 +39,7 @@ impl<E: EventSink> Worker<E> {
                 if !nat.is_inside(p.src) || prep.dst_pool().is_some() || nat.is_inside(p.dst) || nat.is_bypass(p.dst) {
                     return None;
                 }
-                let key = outbound_key(p.src, p.dst, protocol, sport, dport);
+                let key = SessionKey::new(protocol, p.src, sport, p.dst, dport);
                 let hash = prep.own_hash()?;
                 debug_assert_eq!(hash, nat.sessions.hash_of(&key), "a Prepared of another packet");
                 let r = match nat.sessions.find_hashed(&key, hash) {

@@ -126,13 +126,7 @@ impl<E: EventSink> Worker<E> {
             .resolve_public(q.protocol, pool_index, q.sport)
             .ok_or(Verdict::Drop(DropReason::IcmpErrorNoMapping))?;
         // RFC 5508 section 4.2: translate only errors about a live session.
-        let key = SessionKey {
-            protocol: q.protocol,
-            inside_addr: inside,
-            inside_port,
-            remote_addr: q.dst,
-            remote_port: if q.protocol == Protocol::Icmp { 0 } else { q.dport },
-        };
+        let key = SessionKey::new(q.protocol, inside, inside_port, q.dst, q.dport);
         if self.nat.sessions.find(&key).is_none() {
             return Err(Verdict::Drop(DropReason::IcmpErrorNoMapping));
         }
@@ -150,13 +144,7 @@ impl<E: EventSink> Worker<E> {
         if !self.nat.is_inside(q.dst) {
             return Err(Verdict::Drop(DropReason::IcmpErrorNoMapping));
         }
-        let key = SessionKey {
-            protocol: q.protocol,
-            inside_addr: q.dst,
-            inside_port: q.dport,
-            remote_addr: q.src,
-            remote_port: if q.protocol == Protocol::Icmp { 0 } else { q.sport },
-        };
+        let key = SessionKey::new(q.protocol, q.dst, q.dport, q.src, q.sport);
         let r = self.nat.sessions.find(&key).ok_or(Verdict::Drop(DropReason::IcmpErrorNoMapping))?;
         let public = self.nat.pool.addr_of(r.pool_index);
         ipv4::Packet::new_unchecked(&mut *pkt).rewrite_src_addr(public);

@@ -31,13 +31,7 @@ impl<E: EventSink> Worker<E> {
         flags: u8,
         hint: Option<SessionHint>,
     ) -> Result<(u32, u16), Verdict> {
-        let key = SessionKey {
-            protocol,
-            inside_addr: src,
-            inside_port: sport,
-            remote_addr: dst,
-            remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
-        };
+        let key = SessionKey::new(protocol, src, sport, dst, dport);
         if let Some(r) = self.find_session(&key, SessionHint::hash_for(hint, src, sport)) {
             if !r.value.dying() {
                 self.touch(r, src, protocol, true, flags);

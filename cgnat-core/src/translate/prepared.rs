@@ -338,13 +338,7 @@ impl<E: EventSink> Worker<E> {
                 && p.total_len() <= self.nat.min_mtu(),
         };
         if side == Side::Inside {
-            let key = SessionKey {
-                protocol,
-                inside_addr: p.src,
-                inside_port: sport,
-                remote_addr: p.dst,
-                remote_port: if protocol == Protocol::Icmp { 0 } else { dport },
-            };
+            let key = SessionKey::new(protocol, p.src, sport, p.dst, dport);
             out.set_hint(Hint::Own, p.src, sport, self.nat.sessions.hash_of(&key));
         }
         out
@@ -390,13 +384,7 @@ impl<E: EventSink> Worker<E> {
         let p = &prep.header;
         let protocol = prep.protocol;
         if let Some((inside, inside_port)) = self.resolve_public(protocol, prep.dst_pool, prep.dport) {
-            let key = SessionKey {
-                protocol,
-                inside_addr: inside,
-                inside_port,
-                remote_addr: p.src,
-                remote_port: if protocol == Protocol::Icmp { 0 } else { prep.sport },
-            };
+            let key = SessionKey::new(protocol, inside, inside_port, p.src, prep.sport);
             let h = self.nat.sessions.hash_of(&key);
             self.nat.sessions.prefetch_hash(h);
             prep.set_hint(Hint::Resolved, inside, inside_port, h);
