@@ -80,32 +80,6 @@ pub mod ip_protocol {
 /// A fixed field: a byte range inside a header.
 pub(crate) type Field = Range<usize>;
 
-/// Reads a big-endian ("network byte order", RFC 791 Appendix B) `u16`.
-#[inline(always)]
-pub(crate) fn get_u16(data: &[u8], field: Field) -> u16 {
-    let b = &data[field];
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-/// Reads a big-endian `u32`.
-#[inline(always)]
-pub(crate) fn get_u32(data: &[u8], field: Field) -> u32 {
-    let b = &data[field];
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-/// Writes a big-endian `u16`.
-#[inline(always)]
-pub(crate) fn set_u16(data: &mut [u8], field: Field, value: u16) {
-    data[field].copy_from_slice(&value.to_be_bytes());
-}
-
-/// Writes a big-endian `u32`.
-#[inline(always)]
-pub(crate) fn set_u32(data: &mut [u8], field: Field, value: u32) {
-    data[field].copy_from_slice(&value.to_be_bytes());
-}
-
 /// Reads a 16-bit field as it lies in memory (machine byte order): for
 /// checksum arithmetic, which RFC 1071 §2(B) makes byte-order independent,
 /// so fields that only take part in a sum need no swapping.
@@ -132,4 +106,28 @@ pub(crate) fn set_ne16(data: &mut [u8], field: Field, value: u16) {
 #[inline(always)]
 pub(crate) fn set_ne32(data: &mut [u8], field: Field, value: u32) {
     data[field].copy_from_slice(&value.to_ne_bytes());
+}
+
+/// Reads a big-endian ("network byte order", RFC 791 Appendix B) `u16`.
+#[inline(always)]
+pub(crate) fn get_u16(data: &[u8], field: Field) -> u16 {
+    u16::from_be(get_ne16(data, field))
+}
+
+/// Reads a big-endian `u32`.
+#[inline(always)]
+pub(crate) fn get_u32(data: &[u8], field: Field) -> u32 {
+    u32::from_be(get_ne32(data, field))
+}
+
+/// Writes a big-endian `u16`.
+#[inline(always)]
+pub(crate) fn set_u16(data: &mut [u8], field: Field, value: u16) {
+    set_ne16(data, field, value.to_be());
+}
+
+/// Writes a big-endian `u32`.
+#[inline(always)]
+pub(crate) fn set_u32(data: &mut [u8], field: Field, value: u32) {
+    set_ne32(data, field, value.to_be());
 }
