@@ -57,25 +57,13 @@ impl Layout {
         ((offset as u64 * self.reciprocal) >> 32) as u32
     }
 
-    /// The block number on its address (`0..blocks_per_address`) and the
-    /// offset in that block of `port`, or `None` if no block holds it.
+    /// The block number on its address (`0..blocks_per_address`) of
+    /// `port` and the port's offset from the address's first port
+    /// (`port - port_first`), or `None` if no block holds it. Block `n`
+    /// holds offsets `n * block_size ..`, so the offset indexes the
+    /// address's ports directly, without the in-block remainder.
     #[inline(always)]
     pub(crate) fn locate(&self, port: u16) -> Option<(u32, u32)> {
-        let offset = port.checked_sub(self.port_first)? as u32;
-        let n = self.div(offset);
-        if n >= self.blocks_per_address {
-            return None;
-        }
-        Some((n, offset - n * self.block_size))
-    }
-
-    /// The block number on its address of `port` and the port's offset
-    /// from the address's first port (`port - port_first`), or `None` if no
-    /// block holds it. Block `n` holds offsets `n * block_size ..`, so the
-    /// offset also indexes the address's ports without the in-block
-    /// remainder.
-    #[inline(always)]
-    pub(crate) fn locate_on_address(&self, port: u16) -> Option<(u32, u32)> {
         let offset = port.checked_sub(self.port_first)? as u32;
         let n = self.div(offset);
         (n < self.blocks_per_address).then_some((n, offset))
@@ -94,14 +82,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The arithmetic this layout replaces (a division and a remainder).
-    fn reference(first: u16, size: u32, per_address: u32, port: u16) -> Option<(u32, u32)> {
+    /// The arithmetic this layout replaces: the block by a division, the
+    /// offset on the address, and the offset in the block by a remainder.
+    fn reference(first: u16, size: u32, per_address: u32, port: u16) -> Option<(u32, u32, u32)> {
         let off = (port as u32).wrapping_sub(first as u32);
         let n = off / size;
         if port < first || n >= per_address {
             return None;
         }
-        Some((n, off % size))
+        Some((n, off, off % size))
     }
 
     fn check_every_port(first: u16, size: u32) {
@@ -109,9 +98,13 @@ mod tests {
         let l = Layout::new(first, size, per_address);
         for port in 0..=u16::MAX {
             let want = reference(first, size, per_address, port);
-            assert_eq!(l.locate(port), want, "first {first}, block size {size}, port {port}");
-            if let Some((_, off)) = want {
-                assert_eq!(l.offset_in_block(port), off, "first {first}, block size {size}, port {port}");
+            assert_eq!(
+                l.locate(port),
+                want.map(|(n, off, _)| (n, off)),
+                "first {first}, block size {size}, port {port}"
+            );
+            if let Some((_, _, in_block)) = want {
+                assert_eq!(l.offset_in_block(port), in_block, "first {first}, block size {size}, port {port}");
             }
         }
     }
@@ -136,9 +129,9 @@ mod tests {
             let per_address = room / size;
             let l = Layout::new(first, size, per_address);
             let want = reference(first, size, per_address, port);
-            prop_assert_eq!(l.locate(port), want);
-            if let Some((_, off)) = want {
-                prop_assert_eq!(l.offset_in_block(port), off);
+            prop_assert_eq!(l.locate(port), want.map(|(n, off, _)| (n, off)));
+            if let Some((_, _, in_block)) = want {
+                prop_assert_eq!(l.offset_in_block(port), in_block);
             }
         }
     }

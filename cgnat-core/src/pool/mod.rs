@@ -249,8 +249,7 @@ impl Pool {
     /// The block holding `port` on address `pool_index`.
     #[inline(always)]
     pub fn block_of(&self, pool_index: u32, port: u16) -> Option<u32> {
-        let (n, _) = self.layout.locate(port)?;
-        Some(pool_index * self.layout.blocks_per_address() + n)
+        self.locate(pool_index, port).map(|slot| slot.block)
     }
 
     /// The block holding `port` on address `pool_index` and the index of
@@ -259,7 +258,7 @@ impl Pool {
     /// the block size's reciprocal instead of two).
     #[inline(always)]
     pub fn locate(&self, pool_index: u32, port: u16) -> Option<PortSlot> {
-        let (n, offset) = self.layout.locate_on_address(port)?;
+        let (n, offset) = self.layout.locate(port)?;
         let per_address = self.layout.blocks_per_address();
         // Block b's records start at b * block_size; those of block
         // pool_index * per_address + n at the address's start plus
@@ -329,13 +328,11 @@ impl Pool {
     /// durable yet: nothing has left through it). No hashing.
     #[inline(always)]
     pub fn owner_of(&self, block: u32) -> Option<(BlockState, u32)> {
-        let b = &self.blocks[block as usize];
-        let w = b.word.load(Ordering::Acquire);
-        match state_of(w) {
-            BlockState::Allocated if w & PENDING == 0 => Some((BlockState::Allocated, b.owner_addr.load(Ordering::Relaxed))),
-            BlockState::Reserved => Some((BlockState::Reserved, 0)),
-            _ => None,
+        if let Some(a) = self.allocated_owner(block) {
+            return Some((BlockState::Allocated, a));
         }
+        let w = self.blocks[block as usize].word.load(Ordering::Acquire);
+        (state_of(w) == BlockState::Reserved).then_some((BlockState::Reserved, 0))
     }
 
     /// Reserves a block for configuration (a static mapping's block).
@@ -550,18 +547,23 @@ mod tests {
     }
 
     /// `locate` (one reciprocal multiply, records indexed by the port's
-    /// offset on its address) finds the block and the mapping record that
-    /// `block_of` and `port` find, on every address and port, and the
-    /// flat first range maps addresses as the range list does.
+    /// offset on its address) finds, on every address and port, the block
+    /// of that address whose port range holds the port (none outside the
+    /// whole blocks), and the mapping record that `port` finds from the
+    /// block; the flat first range maps addresses as the range list does.
     #[test]
-    fn locate_agrees_with_block_of_and_port() {
+    fn locate_agrees_with_block_ports_and_port() {
         let p = pool();
+        let (first, last) = (p.block_ports(0).0, p.block_ports(p.blocks_per_address() - 1).1);
         for pool_index in 0..p.size() {
             assert_eq!(p.index_of(p.addr_of(pool_index)), Some(pool_index));
             for port in 0..=u16::MAX {
                 let slot = p.locate(pool_index, port);
-                assert_eq!(slot.map(|s| s.block), p.block_of(pool_index, port), "{pool_index}:{port}");
+                assert_eq!(slot.is_some(), (first..=last).contains(&port), "{pool_index}:{port}");
                 if let Some(slot) = slot {
+                    assert_eq!(p.block_address(slot.block), pool_index);
+                    let (lo, hi) = p.block_ports(slot.block);
+                    assert!((lo..=hi).contains(&port), "{pool_index}:{port} in block {}", slot.block);
                     for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Icmp] {
                         assert!(core::ptr::eq(p.port_at(protocol, slot), p.port(protocol, slot.block, port)));
                     }
