@@ -369,13 +369,7 @@ impl Router {
     /// An IPv4 packet at offset `l2` of `m`, received on `side`.
     #[inline(always)]
     fn ipv4<E: Egress>(&mut self, side: Side, m: Mbuf, l2: usize, prep: Option<&Prepared>, now: Instant, eg: &mut E) {
-        // The burst's parse already read the destination: a packet that is
-        // not for one of our addresses skips the second look at its header.
-        let ours = match prep.and_then(Prepared::dst_addr) {
-            Some(dst) if !self.may_be_ours(side, dst) => None,
-            _ => self.to_our_address(side, &m, l2),
-        };
-        if let Some((local, addr)) = ours {
+        if let Some((local, addr)) = self.to_our_address(side, &m, l2, prep) {
             return self.local(side, m, l2, local, addr, now, eg);
         }
         self.translate(side, m, l2, false, prep, now, eg);
@@ -433,7 +427,21 @@ impl Router {
     /// the inside; from the outside only the outside address is (the inside
     /// address is in subscriber space, which the internet must not reach:
     /// such packets go to the NAT, which drops them as not for the pool).
-    fn to_our_address(&self, side: Side, m: &Mbuf, l2: usize) -> Option<(Local, u32)> {
+    /// `prep`: what the burst's parse read of the packet, if it did.
+    #[inline(always)]
+    fn to_our_address(&self, side: Side, m: &Mbuf, l2: usize, prep: Option<&Prepared>) -> Option<(Local, u32)> {
+        // The burst's parse already read the destination: a packet for none
+        // of our addresses is not looked at again.
+        if prep.and_then(Prepared::dst_addr).is_some_and(|dst| !self.may_be_ours(side, dst)) {
+            return None;
+        }
+        self.our_address_in(side, m, l2)
+    }
+
+    /// [`Router::to_our_address`] read from the packet's own header (out
+    /// of line: burst packets for other destinations never get here).
+    #[inline(never)]
+    fn our_address_in(&self, side: Side, m: &Mbuf, l2: usize) -> Option<(Local, u32)> {
         let ip = ipv4::Packet::new_checked(m.data().get(l2..)?).ok()?;
         let dst = ip.dst_addr_u32();
         if !self.may_be_ours(side, dst) {
