@@ -8,6 +8,7 @@ mod inbound;
 mod nat;
 mod outbound;
 mod prepared;
+mod refresh;
 mod rewrite;
 mod runtime;
 mod worker;
