@@ -167,15 +167,19 @@ pub(crate) fn prefetch<T>(x: &T) {
     let _ = x;
 }
 
-/// [`prefetch`] for a value that may straddle two cache lines (a 24-byte
-/// table slot does one time in three): both lines are asked for.
+/// [`prefetch`] for `bytes` bytes starting at `x`, which may run past
+/// `x` into the values after it: the first and the last line (so at most
+/// two lines, `bytes` <= 64). The span may run past the end of its array:
+/// the address is only computed (`wrapping_add`), never dereferenced, and a
+/// prefetch never faults.
 #[inline(always)]
-pub(crate) fn prefetch_whole<T>(x: &T) {
+pub(crate) fn prefetch_span<T>(x: &T, bytes: usize) {
+    debug_assert!((1..=64).contains(&bytes));
     prefetch(x);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch never faults; the address is the last byte of `x`.
+    // SAFETY: prefetch never faults, whatever the address.
     unsafe {
-        let last = (x as *const T as *const i8).add(core::mem::size_of::<T>().saturating_sub(1));
+        let last = (x as *const T as *const i8).wrapping_add(bytes - 1);
         core::arch::x86_64::_mm_prefetch(last, core::arch::x86_64::_MM_HINT_T0);
     }
 }

@@ -299,12 +299,10 @@ impl SessionTable {
     #[inline(always)]
     pub fn prefetch_hash(&self, h: u64) {
         let home = probe::home(h, self.slots.len());
-        crate::mem::prefetch_whole(&self.slots[home]);
-        // A chain often goes on into the next slot (linear probing at up to
-        // 80% load).
-        if let Some(next) = self.slots.get(home + 1) {
-            crate::mem::prefetch_whole(next);
-        }
+        // The home slot and the next one (a chain often goes on into it:
+        // linear probing at up to 80% load) are at most two cache lines;
+        // past the table's last slot the second line is a harmless hint.
+        crate::mem::prefetch_span(&self.slots[home], 2 * core::mem::size_of::<SessionSlot>());
     }
 
     /// The slot a key's probe chain starts at.
