@@ -281,3 +281,43 @@ pub fn icmp(data: &[u8]) {
         let _ = p.data_mut().len();
     }
 }
+
+/// `pcp::Request`, `pcp::Response` and the `pcp::Packet` view: every
+/// request the parser accepts emits back to bytes that parse to the same
+/// request (RFC 6887 messages are fully determined by their fields), and a
+/// server's response to it (its data and options echoed) parses back.
+pub fn pcp(data: &[u8]) {
+    use cgnat_core::wire::pcp;
+    if let Ok(p) = pcp::Packet::new_checked(data) {
+        let _ = (p.version(), p.is_response(), p.opcode(), p.lifetime());
+        let _ = (p.client_addr(), p.result_code(), p.epoch(), p.body().len());
+    }
+    let _ = pcp::Response::parse(data);
+    if let Ok(r) = pcp::Request::parse(data) {
+        let mut buf = vec![0u8; r.len()];
+        assert_eq!(r.emit(&mut buf), Ok(r.len()));
+        assert_eq!(pcp::Request::parse(&buf).as_ref(), Ok(&r));
+        let resp = pcp::Response {
+            result: pcp::ResultCode::Success,
+            lifetime: r.lifetime,
+            epoch: 1,
+            op: r.op.clone(),
+            options: r.options.clone(),
+        };
+        let mut out = vec![0u8; resp.len()];
+        assert_eq!(resp.emit(&mut out), Ok(resp.len()));
+        assert_eq!(pcp::Response::parse(&out), Ok(resp));
+    }
+}
+
+/// `natpmp::Request` and `natpmp::Response`: accepted requests emit back
+/// to the same request.
+pub fn natpmp(data: &[u8]) {
+    use cgnat_core::wire::natpmp;
+    let _ = natpmp::Response::parse(data);
+    if let Ok(r) = natpmp::Request::parse(data) {
+        let mut buf = [0u8; natpmp::MAP_REQUEST_LEN];
+        let n = r.emit(&mut buf).unwrap();
+        assert_eq!(natpmp::Request::parse(&buf[..n]), Ok(r));
+    }
+}

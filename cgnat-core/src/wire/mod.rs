@@ -36,6 +36,8 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod natpmp;
+pub mod pcp;
 pub mod tcp;
 pub mod udp;
 
