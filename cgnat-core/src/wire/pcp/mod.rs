@@ -358,20 +358,12 @@ impl Request {
             return Err(RequestError::Reply(ResultCode::MalformedRequest));
         }
         let p = Packet::new_unchecked(data);
-        let body = p.body();
-        let malformed = RequestError::Reply(ResultCode::MalformedRequest);
-        let (op, rest) = match p.opcode() {
-            opcode::ANNOUNCE => (Operation::Announce, body),
-            opcode::MAP => {
-                let d = body.get(..MAP_LEN).ok_or(malformed)?;
-                (Operation::Map(MapData::parse(d)), &body[MAP_LEN..])
-            }
-            opcode::PEER => {
-                let d = body.get(..PEER_LEN).ok_or(malformed)?;
-                (Operation::Peer(PeerData::parse(d)), &body[PEER_LEN..])
-            }
-            _ => return Err(RequestError::Reply(ResultCode::UnsuppOpcode)),
-        };
+        let (op, rest) = split_body(p.opcode(), p.body()).map_err(|e| {
+            RequestError::Reply(match e {
+                BodyError::UnknownOpcode => ResultCode::UnsuppOpcode,
+                BodyError::Truncated => ResultCode::MalformedRequest,
+            })
+        })?;
         let options = Options::parse(rest, op.opcode()).map_err(RequestError::Reply)?;
         Ok(Request {
             lifetime: p.lifetime(),
@@ -383,7 +375,7 @@ impl Request {
 
     /// Length of the request on the wire.
     pub fn len(&self) -> usize {
-        HEADER_LEN + self.op.data_len() + self.options.len()
+        message_len(&self.op, &self.options)
     }
 
     /// Never empty: a request has at least its header.
@@ -394,14 +386,9 @@ impl Request {
     /// Writes the request into `buf` and returns its length, `Err` if
     /// `buf` is too short.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let n = self.len();
-        let out = buf.get_mut(..n).ok_or(Error::Truncated)?;
-        let mut p = Packet::new_unchecked(&mut *out);
-        p.emit_request_header(self.op.opcode(), self.lifetime, self.client);
-        let body = p.body_mut();
-        self.op.emit(body);
-        self.options.emit(&mut body[self.op.data_len()..]);
-        Ok(n)
+        emit_message(buf, &self.op, &self.options, |p| {
+            p.emit_request_header(self.op.opcode(), self.lifetime, self.client)
+        })
     }
 }
 
@@ -424,7 +411,7 @@ pub struct Response {
 impl Response {
     /// Length of the response on the wire.
     pub fn len(&self) -> usize {
-        HEADER_LEN + self.op.data_len() + self.options.len()
+        message_len(&self.op, &self.options)
     }
 
     /// Never empty: a response has at least its header.
@@ -434,14 +421,9 @@ impl Response {
 
     /// Writes the response into `buf` and returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let n = self.len();
-        let out = buf.get_mut(..n).ok_or(Error::Truncated)?;
-        let mut p = Packet::new_unchecked(&mut *out);
-        p.emit_response_header(self.op.opcode(), self.result, self.lifetime, self.epoch);
-        let body = p.body_mut();
-        self.op.emit(body);
-        self.options.emit(&mut body[self.op.data_len()..]);
-        Ok(n)
+        emit_message(buf, &self.op, &self.options, |p| {
+            p.emit_response_header(self.op.opcode(), self.result, self.lifetime, self.epoch)
+        })
     }
 
     /// Parses a response (for clients and tests): version 2, the R bit,
@@ -452,19 +434,10 @@ impl Response {
             return Err(Error::Malformed);
         }
         let result = ResultCode::from_u8(p.result_code()).ok_or(Error::Malformed)?;
-        let body = p.body();
-        let (op, rest) = match p.opcode() {
-            opcode::ANNOUNCE => (Operation::Announce, body),
-            opcode::MAP => (
-                Operation::Map(MapData::parse(body.get(..MAP_LEN).ok_or(Error::Truncated)?)),
-                &body[MAP_LEN..],
-            ),
-            opcode::PEER => (
-                Operation::Peer(PeerData::parse(body.get(..PEER_LEN).ok_or(Error::Truncated)?)),
-                &body[PEER_LEN..],
-            ),
-            _ => return Err(Error::Malformed),
-        };
+        let (op, rest) = split_body(p.opcode(), p.body()).map_err(|e| match e {
+            BodyError::UnknownOpcode => Error::Malformed,
+            BodyError::Truncated => Error::Truncated,
+        })?;
         let options = Options::parse(rest, op.opcode()).map_err(|_| Error::Malformed)?;
         Ok(Response {
             result,
@@ -474,4 +447,49 @@ impl Response {
             options,
         })
     }
+}
+
+/// Why [`split_body`] found no opcode data.
+enum BodyError {
+    /// Not ANNOUNCE, MAP or PEER.
+    UnknownOpcode,
+    /// Shorter than the opcode's data.
+    Truncated,
+}
+
+/// The opcode data of `opcode` at the start of `body` (what follows a
+/// header, in requests and responses alike), and the bytes after it (the
+/// options).
+fn split_body(opcode: u8, body: &[u8]) -> core::result::Result<(Operation, &[u8]), BodyError> {
+    let len = match opcode {
+        opcode::ANNOUNCE => 0,
+        opcode::MAP => MAP_LEN,
+        opcode::PEER => PEER_LEN,
+        _ => return Err(BodyError::UnknownOpcode),
+    };
+    let d = body.get(..len).ok_or(BodyError::Truncated)?;
+    let op = match opcode {
+        opcode::MAP => Operation::Map(MapData::parse(d)),
+        opcode::PEER => Operation::Peer(PeerData::parse(d)),
+        _ => Operation::Announce,
+    };
+    Ok((op, &body[len..]))
+}
+
+/// Length on the wire of a message of `op` with `options`.
+fn message_len(op: &Operation, options: &Options) -> usize {
+    HEADER_LEN + op.data_len() + options.len()
+}
+
+/// Writes a message of `op` with `options` into `buf` after the header
+/// `header` writes; returns its length, `Err` if `buf` is too short.
+fn emit_message(buf: &mut [u8], op: &Operation, options: &Options, header: impl FnOnce(&mut Packet<&mut [u8]>)) -> Result<usize> {
+    let n = message_len(op, options);
+    let out = buf.get_mut(..n).ok_or(Error::Truncated)?;
+    let mut p = Packet::new_unchecked(out);
+    header(&mut p);
+    let body = p.body_mut();
+    op.emit(body);
+    options.emit(&mut body[op.data_len()..]);
+    Ok(n)
 }
