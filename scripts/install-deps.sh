@@ -56,3 +56,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "  e.g. curl -sSf https://sh.rustup.rs | sh -s -- -y, then re-run." >&2
   exit 2
 fi
+
+# cargo-fuzz: the test command runs every fuzz target for a few seconds, so
+# a target that cannot even start (its fixed configuration refused by a
+# newer validation, say) fails the run instead of rotting unnoticed. From
+# crates.io; the targets run on the stable toolchain with RUSTC_BOOTSTRAP=1.
+if ! command -v cargo-fuzz >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-fuzz" ]; then
+  echo "install-deps: installing cargo-fuzz (crates.io)"
+  cargo install --locked --quiet cargo-fuzz
+fi

@@ -42,15 +42,23 @@ LAB_PORTS=afxdp LAB_QUICK=1 LAB_METRICS_PORT=9473 LAB_PREFIX=cgx LAB_IF_IN=cgx-i
 step "loom models of the table protocol"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p cgnat-core --test loom_tables --release
 
-step "fuzz targets build (and a short run when cargo-fuzz is available)"
+step "fuzz targets: build, and run each for a few seconds"
 CARGO_TARGET_DIR=target/fuzz cargo build --quiet --manifest-path cgnat-core/fuzz/Cargo.toml
 if command -v cargo-fuzz >/dev/null 2>&1; then
   secs=${CGNAT_FUZZ_SECONDS:-5}
+  mkdir -p target/fuzz-logs
   (cd cgnat-core && for t in $(cargo fuzz list); do
-     RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 | tail -n 1
+     log=../target/fuzz-logs/$t.log
+     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 >"$log" 2>&1; then
+       grep -v '^ *#[0-9]' "$log" | tail -n 30
+       echo "fuzz target $t failed (input in cgnat-core/fuzz/artifacts/$t/)" >&2
+       exit 1
+     fi
+     echo "fuzz $t: $(tail -n 1 "$log")"
    done)
 else
-  echo "cargo-fuzz not installed: targets built only (cargo install cargo-fuzz to run them)"
+  echo "cargo-fuzz missing although scripts/install-deps.sh installs it" >&2
+  exit 1
 fi
 
 step "benchmarks compile (criterion --test mode runs each once)"

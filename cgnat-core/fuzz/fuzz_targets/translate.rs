@@ -263,6 +263,13 @@ fn config() -> Option<NatConfig> {
         inside_mtu: 1280,
         bypass: vec!["192.0.2.0/24".parse().ok()?],
         seed: Some(7),
+        // Within this config's per-subscriber limits (the defaults are
+        // larger than 32 sessions and 2 blocks, which validation refuses).
+        unconfirmed: cgnat_core::config::Unconfirmed {
+            max_sessions: 16,
+            max_blocks: 1,
+            ..Default::default()
+        },
         fragments: cgnat_core::config::Fragments {
             max_tracked: 8,
             max_held: 4,
