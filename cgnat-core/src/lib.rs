@@ -43,4 +43,4 @@ pub use counters::{Counter, DropReason};
 pub use event::{Event, EventKind, EventSink};
 pub use flow::{Protocol, Side};
 pub use time::Instant;
-pub use translate::{Nat, Prepared, RxChecksum, Verdict, Worker};
+pub use translate::{Nat, PcpGrant, PcpRefusal, Prepared, RxChecksum, Verdict, Worker};

@@ -397,14 +397,16 @@ impl<E: EventSink> Sweeper<E> {
         }
     }
 
-    /// Removes every session matching `pred`, then releases the blocks left
-    /// empty among `blocks` with `reason`.
+    /// Removes every session matching `pred`, drops the PCP holds
+    /// (decision 017) on the ports of `blocks` that `ports` accepts, then
+    /// releases the blocks left empty among `blocks` with `reason`.
     fn clear_where(
         &mut self,
         now: Instant,
         reason: Reason,
         pred: impl Fn(&SessionEntry) -> bool,
         blocks: impl Fn(&BlockStateView) -> bool,
+        ports: impl Fn(u16) -> bool,
     ) -> SweepStats {
         let mut s = SweepStats::default();
         let nat = self.nat.clone();
@@ -424,6 +426,11 @@ impl<E: EventSink> Sweeper<E> {
                 last_port: info.last_port,
             };
             if info.state == BlockState::Allocated && blocks(&v) {
+                // With its sessions gone, a block still holding mappings
+                // holds them for PCP.
+                if info.mappings > 0 {
+                    drop_pcp_holds(&nat, b, v.owner, &ports);
+                }
                 s.add(self.release_block(b, reason, now));
             }
         }
@@ -434,7 +441,7 @@ impl<E: EventSink> Sweeper<E> {
     /// subscriber and releases its blocks (logged with reason `cleared`).
     pub fn clear_subscriber(&mut self, subscriber: Ipv4Addr, now: Instant) -> SweepStats {
         let a = u32::from(subscriber);
-        self.clear_where(now, Reason::Cleared, |e| e.key.inside_addr == a, |b| b.owner == a)
+        self.clear_where(now, Reason::Cleared, |e| e.key.inside_addr == a, |b| b.owner == a, |_| true)
     }
 
     /// `cgnatctl clear --public IP:PORT`: removes the sessions using one
@@ -450,26 +457,49 @@ impl<E: EventSink> Sweeper<E> {
             Reason::Cleared,
             |e| e.pool_index == pool_index && e.value.public_port() == port,
             |b| b.public == p && b.first_port <= port && port <= b.last_port,
+            |q| q == port,
         )
     }
 
     /// `cgnatctl clear --all --yes`: removes every session and releases
     /// every block (reason `cleared`).
     pub fn clear_all(&mut self, now: Instant) -> SweepStats {
-        self.clear_where(now, Reason::Cleared, |_| true, |_| true)
+        self.clear_where(now, Reason::Cleared, |_| true, |_| true, |_| true)
     }
 
     /// Clean shutdown: removes every session and releases every block with
     /// reason `shutdown`, and logs the release of every static mapping, so
     /// the log closes every open block.
     pub fn shutdown(&mut self, now: Instant) -> SweepStats {
-        let s = self.clear_where(now, Reason::Shutdown, |_| true, |_| true);
+        let s = self.clear_where(now, Reason::Shutdown, |_| true, |_| true, |_| true);
         // The static mappings' release records (their allocation records
         // were logged at start).
         for e in self.nat.shutdown_events(now) {
             self.seq.emit(&mut self.sink, e);
         }
         s
+    }
+}
+
+/// Drops the PCP holds on the ports of `block` (owned by `owner`) that
+/// `ports` accepts: each port is freed with its mapping's last session
+/// (here, with none left, at once).
+fn drop_pcp_holds(nat: &Nat, block: u32, owner: u32, ports: &impl Fn(u16) -> bool) {
+    let (first, last) = nat.pool.block_ports(block);
+    let pool_index = nat.pool.block_address(block);
+    for port in (first..=last).filter(|p| ports(*p)) {
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            let entry = nat.pool.port(protocol, block, port);
+            let Some((inside_port, _)) = entry.mapping() else { continue };
+            if entry.is_pcp() && entry.unmark_pcp() {
+                let key = MappingKey {
+                    protocol,
+                    inside_addr: owner,
+                    inside_port,
+                };
+                release_mapping_ref(nat, &key, pool_index, port, false);
+            }
+        }
     }
 }
 

@@ -1,11 +1,17 @@
 //! Per-port mapping records: one 8-byte word per (protocol, public port).
 //!
 //! ```text
-//!  63    62    61       48 47            32 31           16 15            0
-//! +----+-----+-----------+----------------+---------------+---------------+
-//! |used|dying|     -     |inbound sessions|   sessions    |  inside port  |
-//! +----+-----+-----------+----------------+---------------+---------------+
+//!  63    62    61   60      48 47            32 31           16 15            0
+//! +----+-----+---+----------+----------------+---------------+---------------+
+//! |used|dying|pcp|    -     |inbound sessions|   sessions    |  inside port  |
+//! +----+-----+---+----------+----------------+---------------+---------------+
 //! ```
+//!
+//! `pcp`: a PCP MAP mapping (RFC 6887 section 11, decision 017) holds the
+//! port. It counts as one of `sessions`, like a static mapping's reference,
+//! so the sweeper never frees the port (nor its block) while it is set;
+//! inbound packets may create sessions on it whatever the filtering
+//! behaviour (that is what MAP asks for).
 //!
 //! `sessions` counts every session of the mapping (at most
 //! [`MAX_SESSIONS_PER_MAPPING`]; the per-subscriber session limit is capped
@@ -24,6 +30,7 @@ use crate::sync::{AtomicU64, Ordering};
 
 const USED: u64 = 1 << 63;
 const DYING: u64 = 1 << 62;
+const PCP: u64 = 1 << 61;
 const COUNT_SHIFT: u32 = 16;
 const INBOUND_SHIFT: u32 = 32;
 const FIELD: u64 = 0xFFFF;
@@ -136,6 +143,42 @@ impl PortEntry {
         }
     }
 
+    /// Marks the live mapping of `inside_port` as held by PCP, taking one
+    /// of its session references for the hold (the caller added it, as for
+    /// a new session). `Some(true)`: marked now, the reference is the
+    /// hold's; `Some(false)`: already marked, the caller gives its
+    /// reference back with [`PortEntry::release`]; `None`: the port is
+    /// free, dying or mapped to another inside port.
+    #[inline]
+    pub fn mark_pcp(&self, inside_port: u16) -> Option<bool> {
+        let mut w = self.0.load(Ordering::Acquire);
+        loop {
+            if w & (USED | DYING) != USED || w as u16 != inside_port {
+                return None;
+            }
+            if w & PCP != 0 {
+                return Some(false);
+            }
+            match self.0.compare_exchange_weak(w, w | PCP, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(true),
+                Err(a) => w = a,
+            }
+        }
+    }
+
+    /// Clears the PCP mark; `true` if it was set (the caller then gives the
+    /// hold's reference back with [`PortEntry::release`]).
+    #[inline]
+    pub fn unmark_pcp(&self) -> bool {
+        self.0.fetch_and(!PCP, Ordering::AcqRel) & PCP != 0
+    }
+
+    /// Whether a live mapping holds the port for PCP.
+    #[inline]
+    pub fn is_pcp(&self) -> bool {
+        self.0.load(Ordering::Acquire) & (USED | DYING | PCP) == USED | PCP
+    }
+
     /// Frees a dying entry for reuse.
     #[inline]
     pub fn free(&self) {
@@ -177,6 +220,28 @@ impl PortArray {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pcp_mark_holds_one_reference() {
+        let a = PortArray::new(4);
+        let e = a.get(Protocol::Udp, 1);
+        assert_eq!(e.mark_pcp(7000), None, "a free port has nothing to mark");
+        assert!(e.try_claim(7000), "the mapping, with the hold's reference");
+        assert_eq!(e.mark_pcp(7001), None, "another inside port");
+        assert_eq!(e.mark_pcp(7000), Some(true));
+        assert!(e.is_pcp());
+        assert!(e.acquire(7000), "a session joins");
+        assert_eq!(e.mark_pcp(7000), Some(false), "a refresh does not take a second reference");
+        assert!(!e.release(false), "the session leaves; the hold keeps the port");
+        assert_eq!(e.mapping(), Some((7000, 1)));
+        assert!(e.unmark_pcp());
+        assert!(!e.unmark_pcp(), "once");
+        assert!(!e.is_pcp());
+        assert!(e.release(false), "the hold's reference was the last");
+        assert!(!e.is_pcp() && e.mapping().is_none(), "dying");
+        e.free();
+        assert!(e.try_claim(1) && !e.is_pcp(), "free again, unmarked");
+    }
 
     #[test]
     fn lifecycle() {

@@ -86,7 +86,9 @@ impl<E: EventSink> Worker<E> {
             Filtering::AddressDependent => self.nat.sessions.any_to_remote_addr(&key),
             Filtering::AddressAndPortDependent => false,
         };
-        if !allowed {
+        // RFC 6887 section 11: a PCP MAP mapping lets remotes in (FILTER
+        // options are not applied yet: decision 017).
+        if !allowed && !self.pcp_holds(protocol, pool_index, port) {
             return Err(Verdict::Drop(DropReason::Filtered));
         }
         self.create_inbound(&key, pool_index, port, flags)

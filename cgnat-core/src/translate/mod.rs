@@ -7,6 +7,7 @@ mod icmp_error;
 mod inbound;
 mod nat;
 mod outbound;
+mod pcp;
 mod prepared;
 mod refresh;
 mod rewrite;
@@ -14,6 +15,7 @@ mod runtime;
 mod worker;
 
 pub use nat::{Nat, PublicOwner, Runtime};
+pub use pcp::{PcpGrant, PcpRefusal};
 pub use prepared::{Prepared, RxChecksum};
 pub use worker::Worker;
 

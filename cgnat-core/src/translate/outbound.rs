@@ -126,7 +126,7 @@ impl<E: EventSink> Worker<E> {
     /// admission limits let it in (RFC 6888 section 6: a flood of new
     /// sources cannot take the table, the pool or the log).
     /// Also says whether it was created here, counting the new session.
-    fn subscriber_for(&mut self, key: &SessionKey) -> Result<(SubscriberRef, bool), Verdict> {
+    pub(crate) fn subscriber_for(&mut self, key: &SessionKey) -> Result<(SubscriberRef, bool), Verdict> {
         if let Some(s) = self.nat.subscribers.find(key.inside_addr) {
             return Ok((s, false));
         }
@@ -169,7 +169,7 @@ impl<E: EventSink> Worker<E> {
     /// The endpoint-independent mapping (RFC 4787 REQ-1) of the flow's
     /// inside endpoint, with one more session counted on it; created if
     /// there is none.
-    fn mapping_for(&mut self, key: &SessionKey, sub: SubscriberRef) -> Result<u16, Verdict> {
+    pub(crate) fn mapping_for(&mut self, key: &SessionKey, sub: SubscriberRef) -> Result<u16, Verdict> {
         let mk = key.mapping();
         if let Some(m) = self.nat.mappings.find(&mk) {
             return self.join_mapping(&mk, m.pool_index, m.public_port);

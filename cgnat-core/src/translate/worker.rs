@@ -185,7 +185,7 @@ impl<E: EventSink> Worker<E> {
     /// The per-packet state every translation starts from: the packet
     /// clock, and no block to wait for.
     #[inline(always)]
-    fn begin(&mut self, now: Instant) {
+    pub(crate) fn begin(&mut self, now: Instant) {
         self.set_clock(now);
         self.await_block = None;
     }

@@ -448,8 +448,10 @@ pub fn check_invariants(nat: &Nat) {
     }
     for (k @ (proto, pi, port), n) in &users {
         let block = pool.block_of(*pi, *port).unwrap();
-        let (_, count) = pool.port(*proto, block, *port).mapping().unwrap();
-        let extra = statics.contains(&(*proto, Ipv4Addr::from(pool.addr_of(*pi)), *port)) as u64;
+        let entry = pool.port(*proto, block, *port);
+        let (_, count) = entry.mapping().unwrap();
+        // A static mapping and a PCP hold each count one reference.
+        let extra = statics.contains(&(*proto, Ipv4Addr::from(pool.addr_of(*pi)), *port)) as u64 + entry.is_pcp() as u64;
         assert_eq!(u64::from(count), n + extra, "sessions counted on the mapping record {k:?}");
     }
     for i in 0..nat.subscribers().slots() as u32 {
