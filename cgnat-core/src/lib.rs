@@ -28,6 +28,7 @@ pub mod flow;
 pub mod frag;
 mod mem;
 pub mod natlog;
+pub mod pcp;
 pub mod pool;
 pub mod ring;
 pub mod sweeper;

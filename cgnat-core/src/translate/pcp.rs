@@ -125,6 +125,22 @@ impl<E: EventSink> Worker<E> {
         true
     }
 
+    /// The public address `inside` has, or would get now (paired pooling,
+    /// RFC 6888 REQ-2: chosen once per subscriber), for NAT-PMP's external
+    /// address request (RFC 6886 section 3.2). `None` outside the inside
+    /// prefixes or with no address left.
+    pub fn pcp_external_address(&self, inside: Ipv4Addr) -> Option<Ipv4Addr> {
+        let a = u32::from(inside);
+        if !self.nat.is_inside(a) {
+            return None;
+        }
+        let index = match self.nat.subscribers.find(a) {
+            Some(s) => s.pool_index,
+            None => self.nat.choose_address(a)?,
+        };
+        Some(Ipv4Addr::from(self.nat.pool.addr_of(index)))
+    }
+
     /// Whether the public port is held by a PCP mapping (inbound packets
     /// may then create sessions whatever the filtering behaviour).
     pub(crate) fn pcp_holds(&self, protocol: Protocol, pool_index: u32, port: u16) -> bool {

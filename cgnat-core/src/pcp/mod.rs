@@ -1,0 +1,350 @@
+//! The PCP server (RFC 6887) with NAT-PMP compatibility (RFC 6886, RFC
+//! 6887 Appendix A): issue 12, decision 017. Sans-IO: the management core
+//! hands it each datagram a subscriber sent to the appliance's inside
+//! address on port 5351 and sends back what it writes; the NAT's state
+//! changes go through a [`Worker`] of the management core
+//! ([`Worker::pcp_map`], [`Worker::pcp_unmap`]). The server keeps what the
+//! workers do not need: nonces, lifetimes, per-subscriber counts.
+//!
+//! Built: ANNOUNCE; MAP for TCP and UDP with nonces (section 11.2),
+//! lifetimes clamped to the server's bounds and 0 to delete (section 15),
+//! PREFER_FAILURE (13.2), THIRD_PARTY for trusted clients only (13.1),
+//! the client address check (ADDRESS_MISMATCH), a per-subscriber limit
+//! (USER_EX_QUOTA); NAT-PMP's external address and mapping requests.
+//! Not yet (issue 12): PEER (answered UNSUPP_OPCODE), FILTER (answered
+//! UNSUPP_OPTION rather than ignored: the NAT cannot apply it yet), a
+//! suggested port other than the endpoint's own.
+
+use std::collections::HashMap;
+
+use core::net::Ipv4Addr;
+
+use crate::config::Ipv4Prefix;
+use crate::event::EventSink;
+use crate::flow::Protocol;
+use crate::time::Instant;
+use crate::translate::{PcpRefusal, Worker};
+use crate::wire::pcp::{self, MapData, Operation, Options, Request, RequestError, Response, ResultCode};
+
+mod natpmp;
+
+/// Lifetime of a short-lifetime error (RFC 6887 section 7.4: the client
+/// may retry soon).
+const SHORT_ERROR_LIFETIME: u32 = 30;
+/// Lifetime of a long-lifetime error (section 7.4 suggests 30 minutes).
+const LONG_ERROR_LIFETIME: u32 = 1800;
+
+/// The server's bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PcpLimits {
+    /// Shortest lifetime granted, seconds (RFC 6887 section 15: servers
+    /// should allow at least 120 s).
+    pub min_lifetime: u32,
+    /// Longest lifetime granted, seconds.
+    pub max_lifetime: u32,
+    /// PCP and NAT-PMP mappings one subscriber may hold at once.
+    pub max_mappings_per_subscriber: u32,
+    /// Inside prefixes of trusted clients (an operator's PCP proxy) that
+    /// may ask for another host with THIRD_PARTY; empty: refused.
+    pub third_party_from: Vec<Ipv4Prefix>,
+}
+
+impl Default for PcpLimits {
+    fn default() -> Self {
+        PcpLimits {
+            min_lifetime: 120,
+            max_lifetime: 86_400,
+            max_mappings_per_subscriber: 16,
+            third_party_from: Vec::new(),
+        }
+    }
+}
+
+/// A mapping the server holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PcpMapping {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The subscriber's internal address.
+    pub inside: Ipv4Addr,
+    /// The internal port.
+    pub inside_port: u16,
+    /// The public address.
+    pub public_addr: Ipv4Addr,
+    /// The public port.
+    pub public_port: u16,
+    /// The client's mapping nonce (all zeros for NAT-PMP, which has none).
+    pub nonce: [u8; 12],
+    /// When the lifetime runs out.
+    pub expires: Instant,
+}
+
+/// What to do with an answer the server wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Nothing to send (the request is dropped silently).
+    None,
+    /// Send the first `len` bytes of the output now.
+    Send(usize),
+    /// Send them once `block`'s allocation record is durable (decision 008:
+    /// no port is handed out before its record).
+    AfterBlock {
+        /// Bytes of the answer.
+        len: usize,
+        /// The block the mapping's port lies in.
+        block: u32,
+    },
+}
+
+/// The key of a mapping: protocol, internal address, internal port.
+type Key = (Protocol, u32, u16);
+
+/// What [`PcpServer::map_endpoint`] granted.
+struct Granted {
+    lifetime: u32,
+    public_addr: Ipv4Addr,
+    public_port: u16,
+    block: Option<u32>,
+}
+
+/// The PCP server.
+pub struct PcpServer {
+    limits: PcpLimits,
+    start: Instant,
+    mappings: HashMap<Key, PcpMapping>,
+    per_subscriber: HashMap<u32, u32>,
+    results: [u64; 14],
+}
+
+impl PcpServer {
+    /// A server started at `start` (its epoch, RFC 6887 section 8.5: a
+    /// restart resets it, which tells clients to renew their mappings).
+    pub fn new(limits: PcpLimits, start: Instant) -> PcpServer {
+        PcpServer {
+            limits,
+            start,
+            mappings: HashMap::new(),
+            per_subscriber: HashMap::new(),
+            results: [0; 14],
+        }
+    }
+
+    /// Seconds since the epoch began.
+    pub fn epoch(&self, now: Instant) -> u32 {
+        now.as_secs().saturating_sub(self.start.as_secs()).min(u64::from(u32::MAX)) as u32
+    }
+
+    /// The mappings held, in no particular order.
+    pub fn mappings(&self) -> impl Iterator<Item = &PcpMapping> {
+        self.mappings.values()
+    }
+
+    /// PCP answers sent, by result code.
+    pub fn results(&self) -> &[u64; 14] {
+        &self.results
+    }
+
+    /// Handles one datagram from the subscriber address `src`, writing the
+    /// answer into `out` (at least [`pcp::MAX_LEN`] bytes).
+    pub fn handle<E: EventSink>(&mut self, w: &mut Worker<E>, src: Ipv4Addr, data: &[u8], now: Instant, out: &mut [u8]) -> Reply {
+        if data.first() == Some(&crate::wire::natpmp::VERSION) {
+            return self.handle_natpmp(w, src, data, now, out);
+        }
+        let req = match Request::parse(data) {
+            Ok(r) => r,
+            Err(RequestError::Drop) => return Reply::None,
+            Err(RequestError::Reply(code)) => {
+                // Header only: the request could not be read further.
+                let mut p = pcp::Packet::new_unchecked(&mut out[..pcp::HEADER_LEN]);
+                p.emit_response_header(data[1] & 0x7f, code, error_lifetime(code), self.epoch(now));
+                self.results[code as usize] += 1;
+                return Reply::Send(pcp::HEADER_LEN);
+            }
+        };
+        let (result, lifetime, op, block) = match self.serve(w, src, &req, now) {
+            Ok((lifetime, op, block)) => (ResultCode::Success, lifetime, op, block),
+            // Section 7.3 / 11.3: an error answer carries the request's
+            // opcode data; nothing changed.
+            Err(code) => (code, error_lifetime(code), req.op.clone(), None),
+        };
+        self.results[result as usize] += 1;
+        let resp = Response {
+            result,
+            lifetime,
+            epoch: self.epoch(now),
+            op,
+            options: req.options.clone(),
+        };
+        let len = resp.emit(out).unwrap_or(0);
+        match block {
+            Some(block) => Reply::AfterBlock { len, block },
+            None => Reply::Send(len),
+        }
+    }
+
+    /// Ends every mapping whose lifetime ran out by `now` (RFC 6887 section
+    /// 15); returns how many.
+    pub fn expire<E: EventSink>(&mut self, w: &mut Worker<E>, now: Instant) -> usize {
+        let due: Vec<Key> = self.mappings.iter().filter(|(_, m)| m.expires <= now).map(|(k, _)| *k).collect();
+        for k in &due {
+            self.remove(w, *k);
+        }
+        due.len()
+    }
+
+    /// A request checked against its source, served.
+    fn serve<E: EventSink>(
+        &mut self,
+        w: &mut Worker<E>,
+        src: Ipv4Addr,
+        req: &Request,
+        now: Instant,
+    ) -> Result<(u32, Operation, Option<u32>), ResultCode> {
+        // Section 8.1: the client's address field must be the packet's
+        // source (else a NAT sits between them).
+        if pcp::unmapped(req.client) != Some(src) {
+            return Err(ResultCode::AddressMismatch);
+        }
+        let m = match &req.op {
+            Operation::Announce => return Ok((0, Operation::Announce, None)),
+            Operation::Peer(_) => return Err(ResultCode::UnsuppOpcode),
+            Operation::Map(m) => m,
+        };
+        let internal = self.internal_host(src, &req.options)?;
+        if !req.options.filters.is_empty() {
+            return Err(ResultCode::UnsuppOption);
+        }
+        let protocol = match m.protocol {
+            crate::wire::ip_protocol::TCP => Protocol::Tcp,
+            crate::wire::ip_protocol::UDP => Protocol::Udp,
+            _ => return Err(ResultCode::UnsuppProtocol),
+        };
+        // Section 11.1: internal port 0 is only for protocol 0 (all).
+        if m.internal_port == 0 {
+            return Err(ResultCode::MalformedRequest);
+        }
+        let key = (protocol, u32::from(internal), m.internal_port);
+        if req.lifetime == 0 {
+            self.unmap_endpoint(w, key, m.nonce)?;
+            return Ok((0, Operation::Map(*m), None));
+        }
+        let prefer = req
+            .options
+            .prefer_failure
+            .then(|| (m.external_port, pcp::unmapped(m.external_addr).filter(|a| !a.is_unspecified())));
+        let g = self.map_endpoint(w, key, m.nonce, req.lifetime, prefer, now)?;
+        let assigned = MapData {
+            external_port: g.public_port,
+            external_addr: pcp::mapped(g.public_addr),
+            ..*m
+        };
+        Ok((g.lifetime, Operation::Map(assigned), g.block))
+    }
+
+    /// The host a MAP is for: the source, or with THIRD_PARTY (section
+    /// 13.1) the named host, for trusted clients only.
+    fn internal_host(&self, src: Ipv4Addr, options: &Options) -> Result<Ipv4Addr, ResultCode> {
+        let Some(tp) = options.third_party else {
+            return Ok(src);
+        };
+        if self.limits.third_party_from.is_empty() {
+            return Err(ResultCode::UnsuppOption);
+        }
+        if !self.limits.third_party_from.iter().any(|p| p.contains(src)) {
+            return Err(ResultCode::NotAuthorized);
+        }
+        pcp::unmapped(tp).ok_or(ResultCode::MalformedOption)
+    }
+
+    /// Creates or refreshes the mapping of `key` for a client with `nonce`
+    /// (section 11.3: a mapping belongs to the nonce that made it);
+    /// `prefer`: PREFER_FAILURE's suggested port and address.
+    fn map_endpoint<E: EventSink>(
+        &mut self,
+        w: &mut Worker<E>,
+        key: Key,
+        nonce: [u8; 12],
+        lifetime: u32,
+        prefer: Option<(u16, Option<Ipv4Addr>)>,
+        now: Instant,
+    ) -> Result<Granted, ResultCode> {
+        let (protocol, inside, port) = key;
+        let existing = self.mappings.get(&key);
+        if existing.is_some_and(|e| e.nonce != nonce) {
+            return Err(ResultCode::NotAuthorized);
+        }
+        if existing.is_none() && self.per_subscriber.get(&inside).copied().unwrap_or(0) >= self.limits.max_mappings_per_subscriber {
+            return Err(ResultCode::UserExQuota);
+        }
+        let g = w.pcp_map(protocol, Ipv4Addr::from(inside), port, now).map_err(|r| match r {
+            PcpRefusal::NotInside => ResultCode::NotAuthorized,
+            PcpRefusal::UnsupportedProtocol => ResultCode::UnsuppProtocol,
+            PcpRefusal::Refused(_) => ResultCode::NoResources,
+        })?;
+        if let Some((want_port, want_addr)) = prefer {
+            let port_ok = want_port == 0 || want_port == g.public_port;
+            let addr_ok = want_addr.map_or(true, |a| a == g.public_addr);
+            if !(port_ok && addr_ok) {
+                // Section 13.2: no other mapping than the one asked for.
+                if g.created {
+                    w.pcp_unmap(protocol, Ipv4Addr::from(inside), port);
+                }
+                return Err(ResultCode::CannotProvideExternal);
+            }
+        }
+        let lifetime = lifetime.clamp(self.limits.min_lifetime, self.limits.max_lifetime);
+        let m = PcpMapping {
+            protocol,
+            inside: Ipv4Addr::from(inside),
+            inside_port: port,
+            public_addr: g.public_addr,
+            public_port: g.public_port,
+            nonce,
+            expires: now.plus_secs(u64::from(lifetime)),
+        };
+        if self.mappings.insert(key, m).is_none() {
+            *self.per_subscriber.entry(inside).or_default() += 1;
+        }
+        Ok(Granted {
+            lifetime,
+            public_addr: g.public_addr,
+            public_port: g.public_port,
+            block: g.pending_block,
+        })
+    }
+
+    /// Deletes the mapping of `key` if `nonce` owns it (section 15: a
+    /// delete of a mapping that does not exist succeeds).
+    fn unmap_endpoint<E: EventSink>(&mut self, w: &mut Worker<E>, key: Key, nonce: [u8; 12]) -> Result<(), ResultCode> {
+        match self.mappings.get(&key) {
+            Some(e) if e.nonce != nonce => Err(ResultCode::NotAuthorized),
+            Some(_) => {
+                self.remove(w, key);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets a mapping and gives its hold back to the NAT.
+    fn remove<E: EventSink>(&mut self, w: &mut Worker<E>, key: Key) {
+        if self.mappings.remove(&key).is_some() {
+            w.pcp_unmap(key.0, Ipv4Addr::from(key.1), key.2);
+            if let Some(n) = self.per_subscriber.get_mut(&key.1) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_subscriber.remove(&key.1);
+                }
+            }
+        }
+    }
+}
+
+/// The lifetime an error answer carries (RFC 6887 section 7.4).
+fn error_lifetime(code: ResultCode) -> u32 {
+    if code.is_short_lifetime() {
+        SHORT_ERROR_LIFETIME
+    } else {
+        LONG_ERROR_LIFETIME
+    }
+}

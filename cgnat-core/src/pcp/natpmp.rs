@@ -1,0 +1,115 @@
+//! NAT-PMP requests served by the PCP server (RFC 6887 Appendix A: a
+//! version 0 request on port 5351 is NAT-PMP, RFC 6886). Its mappings are
+//! the server's mappings, with an all-zero nonce (NAT-PMP has none), so a
+//! PCP client cannot take over a NAT-PMP mapping nor the other way round.
+
+use core::net::Ipv4Addr;
+
+use super::{PcpServer, Reply};
+use crate::event::EventSink;
+use crate::flow::Protocol;
+use crate::time::Instant;
+use crate::translate::Worker;
+use crate::wire::natpmp::{MapProtocol, Request, RequestError, Response, ResultCode};
+use crate::wire::pcp;
+
+/// The nonce NAT-PMP mappings are kept under.
+const NATPMP_NONCE: [u8; 12] = [0; 12];
+
+impl PcpServer {
+    /// Handles a NAT-PMP datagram from `src` (RFC 6886 sections 3.2, 3.3
+    /// and 3.5).
+    pub(super) fn handle_natpmp<E: EventSink>(
+        &mut self,
+        w: &mut Worker<E>,
+        src: Ipv4Addr,
+        data: &[u8],
+        now: Instant,
+        out: &mut [u8],
+    ) -> Reply {
+        let epoch = self.epoch(now);
+        let (resp, block) = match Request::parse(data) {
+            Err(RequestError::Drop) => return Reply::None,
+            Err(RequestError::Reply { opcode, result }) => (Response::Error { opcode, result, epoch }, None),
+            Ok(Request::ExternalAddress) => {
+                let resp = match w.pcp_external_address(src) {
+                    Some(addr) => Response::ExternalAddress {
+                        result: ResultCode::Success,
+                        epoch,
+                        addr,
+                    },
+                    None => Response::ExternalAddress {
+                        result: ResultCode::NotAuthorized,
+                        epoch,
+                        addr: Ipv4Addr::UNSPECIFIED,
+                    },
+                };
+                (resp, None)
+            }
+            Ok(Request::Map {
+                protocol,
+                internal_port,
+                suggested_port: _,
+                lifetime,
+            }) => self.natpmp_map(w, src, protocol, internal_port, lifetime, now),
+        };
+        let len = resp.emit(out).unwrap_or(0);
+        match block {
+            Some(block) => Reply::AfterBlock { len, block },
+            None => Reply::Send(len),
+        }
+    }
+
+    /// A NAT-PMP mapping request (section 3.3): lifetime 0 deletes the
+    /// mapping of `internal_port`, or with port 0 every NAT-PMP mapping of
+    /// the client for the protocol (section 3.4).
+    fn natpmp_map<E: EventSink>(
+        &mut self,
+        w: &mut Worker<E>,
+        src: Ipv4Addr,
+        protocol: MapProtocol,
+        internal_port: u16,
+        lifetime: u32,
+        now: Instant,
+    ) -> (Response, Option<u32>) {
+        let epoch = self.epoch(now);
+        let proto = match protocol {
+            MapProtocol::Udp => Protocol::Udp,
+            MapProtocol::Tcp => Protocol::Tcp,
+        };
+        let answer = |result, external_port, lifetime| Response::Map {
+            protocol,
+            result,
+            epoch,
+            internal_port,
+            external_port,
+            lifetime,
+        };
+        let inside = u32::from(src);
+        if lifetime == 0 {
+            let keys: Vec<_> = self
+                .mappings
+                .iter()
+                .filter(|(k, m)| k.0 == proto && k.1 == inside && (internal_port == 0 || k.2 == internal_port) && m.nonce == NATPMP_NONCE)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in keys {
+                self.remove(w, k);
+            }
+            return (answer(ResultCode::Success, 0, 0), None);
+        }
+        if internal_port == 0 {
+            return (answer(ResultCode::NotAuthorized, 0, 0), None);
+        }
+        match self.map_endpoint(w, (proto, inside, internal_port), NATPMP_NONCE, lifetime, None, now) {
+            Ok(g) => (answer(ResultCode::Success, g.public_port, g.lifetime), g.block),
+            Err(code) => {
+                let result = match code {
+                    pcp::ResultCode::NoResources | pcp::ResultCode::UserExQuota => ResultCode::OutOfResources,
+                    _ => ResultCode::NotAuthorized,
+                };
+                (answer(result, 0, 0), None)
+            }
+        }
+    }
+}
