@@ -491,7 +491,7 @@ fn drop_pcp_holds(nat: &Nat, block: u32, owner: u32, ports: &impl Fn(u16) -> boo
         for protocol in [Protocol::Tcp, Protocol::Udp] {
             let entry = nat.pool.port(protocol, block, port);
             let Some((inside_port, _)) = entry.mapping() else { continue };
-            if entry.is_pcp() && entry.unmark_pcp() {
+            if entry.unmark_pcp(inside_port) {
                 let key = MappingKey {
                     protocol,
                     inside_addr: owner,

@@ -166,11 +166,22 @@ impl PortEntry {
         }
     }
 
-    /// Clears the PCP mark; `true` if it was set (the caller then gives the
-    /// hold's reference back with [`PortEntry::release`]).
+    /// Clears the PCP mark of the live mapping of `inside_port`; `true` if
+    /// it was set (the caller then gives the hold's reference back with
+    /// [`PortEntry::release`]). A port mapped to another inside port keeps
+    /// its mark.
     #[inline]
-    pub fn unmark_pcp(&self) -> bool {
-        self.0.fetch_and(!PCP, Ordering::AcqRel) & PCP != 0
+    pub fn unmark_pcp(&self, inside_port: u16) -> bool {
+        let mut w = self.0.load(Ordering::Acquire);
+        loop {
+            if w & (USED | DYING | PCP) != USED | PCP || w as u16 != inside_port {
+                return false;
+            }
+            match self.0.compare_exchange_weak(w, w & !PCP, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(a) => w = a,
+            }
+        }
     }
 
     /// Whether a live mapping holds the port for PCP.
@@ -234,8 +245,9 @@ mod tests {
         assert_eq!(e.mark_pcp(7000), Some(false), "a refresh does not take a second reference");
         assert!(!e.release(false), "the session leaves; the hold keeps the port");
         assert_eq!(e.mapping(), Some((7000, 1)));
-        assert!(e.unmark_pcp());
-        assert!(!e.unmark_pcp(), "once");
+        assert!(!e.unmark_pcp(7001), "another inside port's mark is not this one's");
+        assert!(e.unmark_pcp(7000));
+        assert!(!e.unmark_pcp(7000), "once");
         assert!(!e.is_pcp());
         assert!(e.release(false), "the hold's reference was the last");
         assert!(!e.is_pcp() && e.mapping().is_none(), "dying");

@@ -118,7 +118,7 @@ impl<E: EventSink> Worker<E> {
         let Some(block) = nat.pool.block_of(m.pool_index, m.public_port) else {
             return false;
         };
-        if !nat.pool.port(protocol, block, m.public_port).unmark_pcp() {
+        if !nat.pool.port(protocol, block, m.public_port).unmark_pcp(inside_port) {
             return false;
         }
         crate::sweeper::release_mapping_ref(nat, &mk, m.pool_index, m.public_port, false);
