@@ -328,3 +328,18 @@ fn answers_parse_and_natpmp_mappings_are_not_pcp_clients_to_take() {
     assert_eq!(r.epoch, 1);
     assert_eq!(s.mappings().count(), 1, "the NAT-PMP mapping only");
 }
+
+/// RFC 6887 section 11.3 / 13.2 with issue 12 item 2: a suggested port
+/// free in a block the subscriber holds is granted, so PREFER_FAILURE
+/// succeeds with it.
+#[test]
+fn a_suggested_port_in_the_subscribers_block_is_granted_with_prefer_failure() {
+    let nat = strict();
+    let mut w = worker(&nat);
+    let mut s = server();
+    let v = out(&mut w, udp(SUB_A, 1, SERVER, 53, b"q"), at(0));
+    let want = v.sport ^ 1; // the neighbouring port, in the same block (blocks are even-sized and aligned)
+    let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 600, 1, 17, 9000, want, &[2, 0, 0, 0]), 1);
+    assert_eq!(result(&a), 0);
+    assert_eq!(assigned(&a), (v.src, want));
+}

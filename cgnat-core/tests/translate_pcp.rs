@@ -40,7 +40,7 @@ fn a_map_lets_unsolicited_inbound_traffic_reach_the_subscriber() {
     let nat = strict();
     let mut w = worker(&nat);
     // Without a mapping nothing gets in.
-    let grant = w.pcp_map(Protocol::Tcp, SUB_A, 8080, at(0)).unwrap();
+    let grant = w.pcp_map(Protocol::Tcp, SUB_A, 8080, None, at(0)).unwrap();
     assert!(grant.created);
     assert_eq!(grant.pending_block, None, "this NAT does not wait for a durable log");
     // A remote the subscriber never contacted reaches it.
@@ -62,7 +62,7 @@ fn a_map_lets_unsolicited_inbound_traffic_reach_the_subscriber() {
 fn the_port_lies_in_a_logged_block_of_the_subscriber() {
     let nat = strict();
     let mut w = worker(&nat);
-    let g = w.pcp_map(Protocol::Udp, SUB_A, 5000, at(0)).unwrap();
+    let g = w.pcp_map(Protocol::Udp, SUB_A, 5000, None, at(0)).unwrap();
     assert_eq!(
         block_owner(&nat, g.public_addr, g.public_port),
         Some((BlockState::Allocated, SUB_A))
@@ -88,10 +88,10 @@ fn an_existing_mapping_of_the_endpoint_is_reused_and_a_refresh_takes_nothing_mor
     let nat = strict();
     let mut w = worker(&nat);
     let v = out(&mut w, udp(SUB_A, 6000, SERVER, 53, b"q"), at(0));
-    let g = w.pcp_map(Protocol::Udp, SUB_A, 6000, at(1)).unwrap();
+    let g = w.pcp_map(Protocol::Udp, SUB_A, 6000, None, at(1)).unwrap();
     assert_eq!((g.public_addr, g.public_port), (v.src, v.sport));
     assert!(g.created);
-    let again = w.pcp_map(Protocol::Udp, SUB_A, 6000, at(2)).unwrap();
+    let again = w.pcp_map(Protocol::Udp, SUB_A, 6000, None, at(2)).unwrap();
     assert_eq!(
         (again.public_addr, again.public_port, again.created),
         (g.public_addr, g.public_port, false)
@@ -114,7 +114,7 @@ fn the_hold_outlives_sessions_and_its_deletion_frees_the_port() {
     let nat = strict();
     let mut w = worker(&nat);
     let mut sweeper = Sweeper::new(nat.clone(), Vec::<Event>::new());
-    let g = w.pcp_map(Protocol::Udp, SUB_A, 7000, at(0)).unwrap();
+    let g = w.pcp_map(Protocol::Udp, SUB_A, 7000, None, at(0)).unwrap();
     let _ = inb(&mut w, udp(SERVER, 1111, g.public_addr, g.public_port, b"x"), at(1));
     assert_eq!(nat.sessions().len(), 1);
     // Long after the session's timeout: the session is gone, the mapping
@@ -151,8 +151,11 @@ fn the_hold_outlives_sessions_and_its_deletion_frees_the_port() {
 fn outside_addresses_and_icmp_are_refused() {
     let nat = strict();
     let mut w = worker(&nat);
-    assert_eq!(w.pcp_map(Protocol::Udp, SERVER, 53, at(0)), Err(PcpRefusal::NotInside));
-    assert_eq!(w.pcp_map(Protocol::Icmp, SUB_A, 1, at(0)), Err(PcpRefusal::UnsupportedProtocol));
+    assert_eq!(w.pcp_map(Protocol::Udp, SERVER, 53, None, at(0)), Err(PcpRefusal::NotInside));
+    assert_eq!(
+        w.pcp_map(Protocol::Icmp, SUB_A, 1, None, at(0)),
+        Err(PcpRefusal::UnsupportedProtocol)
+    );
     assert_eq!(nat.mappings().len(), 0);
     assert!(!w.pcp_unmap(Protocol::Udp, SUB_B, 1), "nothing to delete");
 }
@@ -164,7 +167,7 @@ fn a_subscriber_created_by_pcp_counts_no_session_and_is_kept() {
     let nat = strict();
     let mut w = worker(&nat);
     let mut sweeper = Sweeper::new(nat.clone(), Vec::<Event>::new());
-    let g = w.pcp_map(Protocol::Tcp, SUB_C, 22, at(0)).unwrap();
+    let g = w.pcp_map(Protocol::Tcp, SUB_C, 22, None, at(0)).unwrap();
     let sub = nat.subscribers().find(u32::from(SUB_C)).expect("created");
     let e = nat.subscribers().entry(sub.index).unwrap();
     assert_eq!((e.sessions, e.inbound_sessions), (0, 0));
@@ -182,9 +185,9 @@ fn a_subscriber_created_by_pcp_counts_no_session_and_is_kept() {
 fn clearing_and_shutdown_drop_the_holds_and_release_their_blocks() {
     let nat = strict();
     let mut w = worker(&nat);
-    let a1 = w.pcp_map(Protocol::Tcp, SUB_A, 80, at(0)).unwrap();
-    let a2 = w.pcp_map(Protocol::Udp, SUB_A, 81, at(0)).unwrap();
-    let b = w.pcp_map(Protocol::Udp, SUB_B, 82, at(0)).unwrap();
+    let a1 = w.pcp_map(Protocol::Tcp, SUB_A, 80, None, at(0)).unwrap();
+    let a2 = w.pcp_map(Protocol::Udp, SUB_A, 81, None, at(0)).unwrap();
+    let b = w.pcp_map(Protocol::Udp, SUB_B, 82, None, at(0)).unwrap();
     let mut sweeper = Sweeper::new(nat.clone(), Vec::<Event>::new());
     // One public port: only its hold goes; the block keeps the other one.
     sweeper.clear_public(a1.public_addr, a1.public_port, at(1));
@@ -215,5 +218,85 @@ fn clearing_and_shutdown_drop_the_holds_and_release_their_blocks() {
         block_owner(&nat, b.public_addr, b.public_port),
         Some((BlockState::Allocated, _))
     ));
+    check_invariants(&nat);
+}
+
+/// Issue 12 item 2: "suggested port honoured when it is in a block the
+/// subscriber holds"; never a port of another subscriber's block.
+#[test]
+fn a_suggested_port_is_taken_from_the_subscribers_own_blocks_only() {
+    // One public address: both subscribers' blocks are on it.
+    let nat = nat("filtering = \"address-and-port-dependent\"\npool = [\"203.0.113.1/32\"]");
+    let mut w = worker(&nat);
+    // SUB_A's first flow gives it a block; SUB_B's gives it another.
+    let a = out(&mut w, udp(SUB_A, 1, SERVER, 53, b"q"), at(0));
+    let b = out(&mut w, udp(SUB_B, 1, SERVER, 53, b"q"), at(0));
+    let pool = nat.pool();
+    let own = |v: &View| {
+        let pi = pool.index_of(u32::from(v.src)).unwrap();
+        pool.block_ports(pool.block_of(pi, v.sport).unwrap())
+    };
+    let (a_first, a_last) = own(&a);
+    let want = if a.sport == a_last { a_first } else { a.sport + 1 };
+    let g = w.pcp_map(Protocol::Tcp, SUB_A, 8080, Some(want), at(1)).unwrap();
+    assert_eq!((g.public_addr, g.public_port), (a.src, want), "a free port of its own block");
+    // Taken now: the next suggestion of the same port gets another one.
+    let g2 = w.pcp_map(Protocol::Tcp, SUB_A, 8081, Some(want), at(1)).unwrap();
+    assert_ne!(g2.public_port, want);
+    // A port of SUB_B's block is never SUB_A's, even when suggested.
+    let (b_first, b_last) = own(&b);
+    let theirs = if b.sport == b_last { b_first } else { b.sport + 1 };
+    let g3 = w.pcp_map(Protocol::Tcp, SUB_A, 8082, Some(theirs), at(1)).unwrap();
+    assert_eq!(a.src, b.src);
+    assert!(
+        !(b_first..=b_last).contains(&g3.public_port),
+        "{g3:?} in {SUB_B}'s block {b_first}-{b_last}"
+    );
+    assert_eq!(
+        block_owner(&nat, g3.public_addr, g3.public_port),
+        Some((BlockState::Allocated, SUB_A))
+    );
+    check_invariants(&nat);
+}
+
+/// Issue 12 item 3: "Deterministic mode: MAP answers with a port from the
+/// subscriber's deterministic range" (RFC 7422), a suggested one included
+/// when it lies there.
+#[test]
+fn deterministic_mode_maps_inside_the_subscribers_range() {
+    let nat = nat("mode = \"deterministic\"\ninside_prefixes = [\"100.64.0.0/24\"]\npool = [\"203.0.113.0/30\"]\n");
+    let map = nat.deterministic().expect("deterministic map").clone();
+    let mut w = worker(&nat);
+    let r = map.forward(SUB_A).unwrap();
+    let g = w.pcp_map(Protocol::Udp, SUB_A, 5060, None, at(0)).unwrap();
+    assert_eq!(g.public_addr, r.public_addr);
+    assert!((r.first_port..=r.last_port).contains(&g.public_port), "{g:?} outside {r:?}");
+    let g = w.pcp_map(Protocol::Udp, SUB_A, 5061, Some(r.last_port), at(0)).unwrap();
+    assert_eq!(g.public_port, r.last_port);
+    // Another subscriber's range is not SUB_A's to take.
+    let other = map.forward(SUB_B).unwrap();
+    let g = w.pcp_map(Protocol::Udp, SUB_A, 5062, Some(other.first_port), at(0)).unwrap();
+    assert!((r.first_port..=r.last_port).contains(&g.public_port) && g.public_addr == r.public_addr);
+    let v = inb(&mut w, udp(SERVER, 9, g.public_addr, g.public_port, b"x"), at(1));
+    assert_eq!((v.dst, v.dport), (SUB_A, 5062));
+}
+
+/// A static mapping's block is reserved by configuration, not the
+/// subscriber's: a suggested port inside it is never granted (its ports
+/// are not attributed to the subscriber by any block record).
+#[test]
+fn a_suggested_port_in_a_static_mappings_block_is_not_granted() {
+    let nat = nat(concat!(
+        "filtering = \"address-and-port-dependent\"\npool = [\"203.0.113.1/32\"]\n",
+        "[[static_mappings]]\nprotocol = \"tcp\"\npublic_addr = \"203.0.113.1\"\npublic_port = 1100\n",
+        "inside_addr = \"100.64.0.9\"\ninside_port = 80\n"
+    ));
+    let mut w = worker(&nat);
+    let g = w.pcp_map(Protocol::Tcp, SUB_A, 8080, Some(1101), at(0)).unwrap();
+    assert_ne!(g.public_port, 1101);
+    assert_eq!(
+        block_owner(&nat, g.public_addr, g.public_port),
+        Some((BlockState::Allocated, SUB_A))
+    );
     check_invariants(&nat);
 }

@@ -11,9 +11,11 @@
 //! PREFER_FAILURE (13.2), THIRD_PARTY for trusted clients only (13.1),
 //! the client address check (ADDRESS_MISMATCH), a per-subscriber limit
 //! (USER_EX_QUOTA); NAT-PMP's external address and mapping requests.
-//! Not yet (issue 12): PEER (answered UNSUPP_OPCODE), FILTER (answered
-//! UNSUPP_OPTION rather than ignored: the NAT cannot apply it yet), a
-//! suggested port other than the endpoint's own.
+//! A suggested external port is taken when the endpoint has no mapping
+//! yet and the port is free in a block the subscriber holds (or in its
+//! deterministic range). Not yet (issue 12): PEER (answered UNSUPP_OPCODE),
+//! FILTER (answered UNSUPP_OPTION rather than ignored: the NAT cannot
+//! apply it yet), a suggested port in a block the subscriber does not hold.
 
 use std::collections::HashMap;
 
@@ -98,6 +100,21 @@ pub enum Reply {
 
 /// The key of a mapping: protocol, internal address, internal port.
 type Key = (Protocol, u32, u16);
+
+/// What a client asks of [`PcpServer::map_endpoint`].
+struct Ask {
+    /// The endpoint.
+    key: Key,
+    /// The client's nonce.
+    nonce: [u8; 12],
+    /// The requested lifetime, seconds.
+    lifetime: u32,
+    /// The suggested external port (0: none), taken if the subscriber's
+    /// blocks have it free.
+    suggested: u16,
+    /// PREFER_FAILURE's suggested port and address: no other mapping.
+    prefer: Option<(u16, Option<Ipv4Addr>)>,
+}
 
 /// What [`PcpServer::map_endpoint`] granted.
 struct Granted {
@@ -232,7 +249,14 @@ impl PcpServer {
             .options
             .prefer_failure
             .then(|| (m.external_port, pcp::unmapped(m.external_addr).filter(|a| !a.is_unspecified())));
-        let g = self.map_endpoint(w, key, m.nonce, req.lifetime, prefer, now)?;
+        let ask = Ask {
+            key,
+            nonce: m.nonce,
+            lifetime: req.lifetime,
+            suggested: m.external_port,
+            prefer,
+        };
+        let g = self.map_endpoint(w, ask, now)?;
         let assigned = MapData {
             external_port: g.public_port,
             external_addr: pcp::mapped(g.public_addr),
@@ -256,18 +280,16 @@ impl PcpServer {
         pcp::unmapped(tp).ok_or(ResultCode::MalformedOption)
     }
 
-    /// Creates or refreshes the mapping of `key` for a client with `nonce`
-    /// (section 11.3: a mapping belongs to the nonce that made it);
-    /// `prefer`: PREFER_FAILURE's suggested port and address.
-    fn map_endpoint<E: EventSink>(
-        &mut self,
-        w: &mut Worker<E>,
-        key: Key,
-        nonce: [u8; 12],
-        lifetime: u32,
-        prefer: Option<(u16, Option<Ipv4Addr>)>,
-        now: Instant,
-    ) -> Result<Granted, ResultCode> {
+    /// Creates or refreshes a mapping as `ask` says (section 11.3: a
+    /// mapping belongs to the nonce that made it).
+    fn map_endpoint<E: EventSink>(&mut self, w: &mut Worker<E>, ask: Ask, now: Instant) -> Result<Granted, ResultCode> {
+        let Ask {
+            key,
+            nonce,
+            lifetime,
+            suggested,
+            prefer,
+        } = ask;
         let (protocol, inside, port) = key;
         let existing = self.mappings.get(&key);
         if existing.is_some_and(|e| e.nonce != nonce) {
@@ -276,11 +298,13 @@ impl PcpServer {
         if existing.is_none() && self.per_subscriber.get(&inside).copied().unwrap_or(0) >= self.limits.max_mappings_per_subscriber {
             return Err(ResultCode::UserExQuota);
         }
-        let g = w.pcp_map(protocol, Ipv4Addr::from(inside), port, now).map_err(|r| match r {
-            PcpRefusal::NotInside => ResultCode::NotAuthorized,
-            PcpRefusal::UnsupportedProtocol => ResultCode::UnsuppProtocol,
-            PcpRefusal::Refused(_) => ResultCode::NoResources,
-        })?;
+        let g = w
+            .pcp_map(protocol, Ipv4Addr::from(inside), port, Some(suggested), now)
+            .map_err(|r| match r {
+                PcpRefusal::NotInside => ResultCode::NotAuthorized,
+                PcpRefusal::UnsupportedProtocol => ResultCode::UnsuppProtocol,
+                PcpRefusal::Refused(_) => ResultCode::NoResources,
+            })?;
         if let Some((want_port, want_addr)) = prefer {
             let port_ok = want_port == 0 || want_port == g.public_port;
             let addr_ok = want_addr.map_or(true, |a| a == g.public_addr);

@@ -5,7 +5,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::{PcpServer, Reply};
+use super::{Ask, PcpServer, Reply};
 use crate::event::EventSink;
 use crate::flow::Protocol;
 use crate::time::Instant;
@@ -15,6 +15,14 @@ use crate::wire::pcp;
 
 /// The nonce NAT-PMP mappings are kept under.
 const NATPMP_NONCE: [u8; 12] = [0; 12];
+
+/// The fields of a NAT-PMP mapping request.
+struct MapAsk {
+    protocol: MapProtocol,
+    internal_port: u16,
+    suggested_port: u16,
+    lifetime: u32,
+}
 
 impl PcpServer {
     /// Handles a NAT-PMP datagram from `src` (RFC 6886 sections 3.2, 3.3
@@ -49,9 +57,17 @@ impl PcpServer {
             Ok(Request::Map {
                 protocol,
                 internal_port,
-                suggested_port: _,
+                suggested_port,
                 lifetime,
-            }) => self.natpmp_map(w, src, protocol, internal_port, lifetime, now),
+            }) => {
+                let map = MapAsk {
+                    protocol,
+                    internal_port,
+                    suggested_port,
+                    lifetime,
+                };
+                self.natpmp_map(w, src, map, now)
+            }
         };
         let len = resp.emit(out).unwrap_or(0);
         match block {
@@ -60,18 +76,16 @@ impl PcpServer {
         }
     }
 
-    /// A NAT-PMP mapping request (section 3.3): lifetime 0 deletes the
-    /// mapping of `internal_port`, or with port 0 every NAT-PMP mapping of
-    /// the client for the protocol (section 3.4).
-    fn natpmp_map<E: EventSink>(
-        &mut self,
-        w: &mut Worker<E>,
-        src: Ipv4Addr,
-        protocol: MapProtocol,
-        internal_port: u16,
-        lifetime: u32,
-        now: Instant,
-    ) -> (Response, Option<u32>) {
+    /// A NAT-PMP mapping request `map` (section 3.3): lifetime 0 deletes
+    /// the mapping of its internal port, or with port 0 every NAT-PMP
+    /// mapping of the client for the protocol (section 3.4).
+    fn natpmp_map<E: EventSink>(&mut self, w: &mut Worker<E>, src: Ipv4Addr, map: MapAsk, now: Instant) -> (Response, Option<u32>) {
+        let MapAsk {
+            protocol,
+            internal_port,
+            suggested_port,
+            lifetime,
+        } = map;
         let epoch = self.epoch(now);
         let proto = match protocol {
             MapProtocol::Udp => Protocol::Udp,
@@ -101,7 +115,14 @@ impl PcpServer {
         if internal_port == 0 {
             return (answer(ResultCode::NotAuthorized, 0, 0), None);
         }
-        match self.map_endpoint(w, (proto, inside, internal_port), NATPMP_NONCE, lifetime, None, now) {
+        let ask = Ask {
+            key: (proto, inside, internal_port),
+            nonce: NATPMP_NONCE,
+            lifetime,
+            suggested: suggested_port,
+            prefer: None,
+        };
+        match self.map_endpoint(w, ask, now) {
             Ok(g) => (answer(ResultCode::Success, g.public_port, g.lifetime), g.block),
             Err(code) => {
                 let result = match code {

@@ -10,6 +10,7 @@ use crate::admission::Admit;
 use crate::counters::{Counter, DropReason};
 use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, TableId};
 use crate::flow::{MappingKey, Protocol, SessionKey};
+use crate::pool::BlockState;
 use crate::table::mapping::MappingInsert;
 use crate::table::session::SessionInsert;
 use crate::table::session::SessionValue;
@@ -170,11 +171,23 @@ impl<E: EventSink> Worker<E> {
     /// inside endpoint, with one more session counted on it; created if
     /// there is none.
     pub(crate) fn mapping_for(&mut self, key: &SessionKey, sub: SubscriberRef) -> Result<u16, Verdict> {
+        self.mapping_preferring(key, sub, None)
+    }
+
+    /// [`Self::mapping_for`], taking public port `prefer` for a new
+    /// mapping if it lies in a block the subscriber holds and is free (a
+    /// PCP client's suggested port, RFC 6887 section 11.3); otherwise a
+    /// port as usual.
+    pub(crate) fn mapping_preferring(&mut self, key: &SessionKey, sub: SubscriberRef, prefer: Option<u16>) -> Result<u16, Verdict> {
         let mk = key.mapping();
         if let Some(m) = self.nat.mappings.find(&mk) {
             return self.join_mapping(&mk, m.pool_index, m.public_port);
         }
-        let port = self.allocate_port(key, sub)?;
+        let preferred = prefer.and_then(|p| self.claim_preferred(key, sub, p));
+        let port = match preferred {
+            Some(p) => p,
+            None => self.allocate_port(key, sub)?,
+        };
         match self.nat.mappings.insert(&mk, port, sub.pool_index) {
             MappingInsert::Inserted(_) => {
                 self.counters.incr(Counter::MappingsCreated);
@@ -226,6 +239,37 @@ impl<E: EventSink> Worker<E> {
             pool.port(protocol, b, port).free();
             pool.block_release(b);
         }
+    }
+
+    /// Claims public port `want` for `key`'s new mapping if it lies in a
+    /// block of the subscriber's (its allocated blocks; in deterministic
+    /// mode its own range, RFC 7422) and is free.
+    fn claim_preferred(&mut self, key: &SessionKey, sub: SubscriberRef, want: u16) -> Option<u16> {
+        let nat = &*self.nat;
+        let pool = &nat.pool;
+        let b = pool.block_of(sub.pool_index, want)?;
+        let (own, slot) = match &nat.deterministic {
+            Some(d) => {
+                let r = d.forward(Ipv4Addr::from(key.inside_addr))?;
+                (
+                    r.pool_index == sub.pool_index && b == r.pool_index * pool.blocks_per_address() + r.slot,
+                    0,
+                )
+            }
+            None => (
+                matches!(pool.owner_of(b), Some((BlockState::Allocated, a)) if a == key.inside_addr),
+                sub.index,
+            ),
+        };
+        if !own || !pool.block_acquire(b, slot) {
+            return None;
+        }
+        if !pool.port(key.protocol, b, want).try_claim(key.inside_port) {
+            pool.block_release(b);
+            return None;
+        }
+        self.await_if_pending(b);
+        Some(want)
     }
 
     /// A free port for a new mapping: in one of the subscriber's blocks, or

@@ -52,10 +52,19 @@ pub enum PcpRefusal {
 impl<E: EventSink> Worker<E> {
     /// Creates or refreshes the PCP mapping of `inside`:`inside_port` for
     /// `protocol` at `now` (RFC 6887 section 11.3: the mapping's external
-    /// port is the endpoint's existing one, if any). The subscriber is
-    /// created if needed, under the same admission limits as a first
-    /// packet (RFC 6888 section 6).
-    pub fn pcp_map(&mut self, protocol: Protocol, inside: Ipv4Addr, inside_port: u16, now: Instant) -> Result<PcpGrant, PcpRefusal> {
+    /// port is the endpoint's existing one, if any; else `suggested` if it
+    /// lies in a block the subscriber holds and is free; else any port of
+    /// its blocks or of a new one). The subscriber is created if needed,
+    /// under the same admission limits as a first packet (RFC 6888
+    /// section 6).
+    pub fn pcp_map(
+        &mut self,
+        protocol: Protocol,
+        inside: Ipv4Addr,
+        inside_port: u16,
+        suggested: Option<u16>,
+        now: Instant,
+    ) -> Result<PcpGrant, PcpRefusal> {
         if !self.nat.is_inside(u32::from(inside)) {
             return Err(PcpRefusal::NotInside);
         }
@@ -66,7 +75,7 @@ impl<E: EventSink> Worker<E> {
         // The mapping key ignores the remote endpoint.
         let key = SessionKey::new(protocol, u32::from(inside), inside_port, 0, 0);
         let (sub, counted) = self.subscriber_for(&key).map_err(refusal)?;
-        let port = self.mapping_for(&key, sub);
+        let port = self.mapping_preferring(&key, sub, suggested.filter(|p| *p != 0));
         // A subscriber created just now counted the session a first packet
         // would open; the PCP hold is not a session. Given back after the
         // mapping, whose block keeps the subscriber from the sweeper.
