@@ -162,7 +162,8 @@ impl PcpServer {
     }
 
     /// Handles one datagram from the subscriber address `src`, writing the
-    /// answer into `out` (at least [`pcp::MAX_LEN`] bytes).
+    /// answer into `out` (at least [`pcp::MAX_LEN`] bytes; a shorter one
+    /// may get [`Reply::None`]).
     pub fn handle<E: EventSink>(&mut self, w: &mut Worker<E>, src: Ipv4Addr, data: &[u8], now: Instant, out: &mut [u8]) -> Reply {
         if data.first() == Some(&crate::wire::natpmp::VERSION) {
             return self.handle_natpmp(w, src, data, now, out);
@@ -172,7 +173,10 @@ impl PcpServer {
             Err(RequestError::Drop) => return Reply::None,
             Err(RequestError::Reply(code)) => {
                 // Header only: the request could not be read further.
-                let mut p = pcp::Packet::new_unchecked(&mut out[..pcp::HEADER_LEN]);
+                let Some(header) = out.get_mut(..pcp::HEADER_LEN) else {
+                    return Reply::None;
+                };
+                let mut p = pcp::Packet::new_unchecked(header);
                 p.emit_response_header(data[1] & 0x7f, code, error_lifetime(code), self.epoch(now));
                 self.results[code as usize] += 1;
                 return Reply::Send(pcp::HEADER_LEN);
@@ -192,7 +196,11 @@ impl PcpServer {
             op,
             options: req.options.clone(),
         };
-        let len = resp.emit(out).unwrap_or(0);
+        // An output shorter than the answer (the caller's mistake) sends
+        // nothing rather than a cut answer.
+        let Ok(len) = resp.emit(out) else {
+            return Reply::None;
+        };
         match block {
             Some(block) => Reply::AfterBlock { len, block },
             None => Reply::Send(len),

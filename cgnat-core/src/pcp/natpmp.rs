@@ -69,7 +69,9 @@ impl PcpServer {
                 self.natpmp_map(w, src, map, now)
             }
         };
-        let len = resp.emit(out).unwrap_or(0);
+        let Ok(len) = resp.emit(out) else {
+            return Reply::None;
+        };
         match block {
             Some(block) => Reply::AfterBlock { len, block },
             None => Reply::Send(len),
