@@ -273,8 +273,15 @@ fn expired_mappings_are_removed() {
     let mut s = server();
     let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 200, 1, 17, 6000, 0, &[]), 0);
     let (public, port) = assigned(&a);
-    assert_eq!(s.expire(&mut w, at(199)), 0);
+    // A refresh moves the expiry: the old time no longer ends it.
+    let b = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 150, 1, 17, 6001, 0, &[]), 0);
+    assert_eq!(lifetime(&b), 150);
+    let _ = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 400, 1, 17, 6001, 0, &[]), 100);
+    assert_eq!(s.expire(&mut w, at(199)), 0, "6001 was refreshed at 100 s for 400 s");
     assert_eq!(s.expire(&mut w, at(200)), 1);
+    assert_eq!(s.mappings().count(), 1);
+    assert_eq!(s.expire(&mut w, at(499)), 0);
+    assert_eq!(s.expire(&mut w, at(500)), 1);
     let late = udp(SERVER, 9, public, port, b"x");
     assert_eq!(verdict(&mut w, Side::Outside, &late, at(201)), Verdict::Drop(DropReason::NoMapping));
     assert_eq!(nat.mappings().len(), 0);

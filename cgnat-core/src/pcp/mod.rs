@@ -17,7 +17,7 @@
 //! FILTER (answered UNSUPP_OPTION rather than ignored: the NAT cannot
 //! apply it yet), a suggested port in a block the subscriber does not hold.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use core::net::Ipv4Addr;
 
@@ -129,6 +129,9 @@ pub struct PcpServer {
     limits: PcpLimits,
     start: Instant,
     mappings: HashMap<Key, PcpMapping>,
+    /// The mappings by expiry, so that [`PcpServer::expire`] visits only
+    /// the due ones (it runs every management tick).
+    by_expiry: BTreeSet<(Instant, Key)>,
     per_subscriber: HashMap<u32, u32>,
     results: [u64; 14],
 }
@@ -141,6 +144,7 @@ impl PcpServer {
             limits,
             start,
             mappings: HashMap::new(),
+            by_expiry: BTreeSet::new(),
             per_subscriber: HashMap::new(),
             results: [0; 14],
         }
@@ -210,11 +214,15 @@ impl PcpServer {
     /// Ends every mapping whose lifetime ran out by `now` (RFC 6887 section
     /// 15); returns how many.
     pub fn expire<E: EventSink>(&mut self, w: &mut Worker<E>, now: Instant) -> usize {
-        let due: Vec<Key> = self.mappings.iter().filter(|(_, m)| m.expires <= now).map(|(k, _)| *k).collect();
-        for k in &due {
-            self.remove(w, *k);
+        let mut n = 0;
+        while let Some(&(at, key)) = self.by_expiry.first() {
+            if at > now {
+                break;
+            }
+            self.remove(w, key);
+            n += 1;
         }
-        due.len()
+        n
     }
 
     /// A request checked against its source, served.
@@ -334,9 +342,13 @@ impl PcpServer {
             nonce,
             expires: now.plus_secs(u64::from(lifetime)),
         };
-        if self.mappings.insert(key, m).is_none() {
-            *self.per_subscriber.entry(inside).or_default() += 1;
+        match self.mappings.insert(key, m) {
+            Some(old) => {
+                self.by_expiry.remove(&(old.expires, key));
+            }
+            None => *self.per_subscriber.entry(inside).or_default() += 1,
         }
+        self.by_expiry.insert((m.expires, key));
         Ok(Granted {
             lifetime,
             public_addr: g.public_addr,
@@ -360,7 +372,8 @@ impl PcpServer {
 
     /// Forgets a mapping and gives its hold back to the NAT.
     fn remove<E: EventSink>(&mut self, w: &mut Worker<E>, key: Key) {
-        if self.mappings.remove(&key).is_some() {
+        if let Some(m) = self.mappings.remove(&key) {
+            self.by_expiry.remove(&(m.expires, key));
             w.pcp_unmap(key.0, Ipv4Addr::from(key.1), key.2);
             if let Some(n) = self.per_subscriber.get_mut(&key.1) {
                 *n -= 1;
