@@ -10,6 +10,7 @@ use crate::admission::Admit;
 use crate::counters::{Counter, DropReason};
 use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason, TableId};
 use crate::flow::{MappingKey, Protocol, SessionKey};
+use crate::pool::deterministic::DeterministicRange;
 use crate::pool::BlockState;
 use crate::table::mapping::MappingInsert;
 use crate::table::session::SessionInsert;
@@ -241,6 +242,14 @@ impl<E: EventSink> Worker<E> {
         }
     }
 
+    /// In deterministic mode (RFC 7422): the range of inside address
+    /// `inside` and the reserved block that holds it.
+    fn deterministic_block(&self, inside: u32) -> Option<(DeterministicRange, u32)> {
+        let r = self.nat.deterministic.as_ref()?.forward(Ipv4Addr::from(inside))?;
+        let block = r.pool_index * self.nat.pool.blocks_per_address() + r.slot;
+        Some((r, block))
+    }
+
     /// Claims public port `want` for `key`'s new mapping if it lies in a
     /// block of the subscriber's (its allocated blocks; in deterministic
     /// mode its own range, RFC 7422) and is free.
@@ -248,14 +257,9 @@ impl<E: EventSink> Worker<E> {
         let nat = &*self.nat;
         let pool = &nat.pool;
         let b = pool.block_of(sub.pool_index, want)?;
-        let (own, slot) = match &nat.deterministic {
-            Some(d) => {
-                let r = d.forward(Ipv4Addr::from(key.inside_addr))?;
-                (
-                    r.pool_index == sub.pool_index && b == r.pool_index * pool.blocks_per_address() + r.slot,
-                    0,
-                )
-            }
+        let (own, slot) = match self.deterministic_block(key.inside_addr) {
+            Some((_, block)) => (block == b, 0),
+            None if nat.deterministic.is_some() => return None,
             None => (
                 matches!(pool.owner_of(b), Some((BlockState::Allocated, a)) if a == key.inside_addr),
                 sub.index,
@@ -301,11 +305,10 @@ impl<E: EventSink> Worker<E> {
         }
         let nat = self.nat.clone();
         let pool = &nat.pool;
-        if let Some(d) = &nat.deterministic {
-            let r = d
-                .forward(Ipv4Addr::from(key.inside_addr))
+        if nat.deterministic.is_some() {
+            let (r, block) = self
+                .deterministic_block(key.inside_addr)
                 .ok_or(Verdict::Drop(DropReason::PoolExhausted))?;
-            let block = r.pool_index * pool.blocks_per_address() + r.slot;
             // Deterministic blocks are reserved by configuration: their epoch
             // record was written before the first worker started.
             if pool.block_acquire(block, 0) {
