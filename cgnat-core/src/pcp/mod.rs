@@ -25,7 +25,7 @@ use crate::config::Ipv4Prefix;
 use crate::event::EventSink;
 use crate::flow::Protocol;
 use crate::time::Instant;
-use crate::translate::{PcpRefusal, Worker};
+use crate::translate::{PcpGrant, PcpRefusal, Worker};
 use crate::wire::pcp::{self, MapData, Operation, Options, Request, RequestError, Response, ResultCode};
 
 mod natpmp;
@@ -114,14 +114,6 @@ struct Ask {
     suggested: u16,
     /// PREFER_FAILURE's suggested port and address: no other mapping.
     prefer: Option<(u16, Option<Ipv4Addr>)>,
-}
-
-/// What [`PcpServer::map_endpoint`] granted.
-struct Granted {
-    lifetime: u32,
-    public_addr: Ipv4Addr,
-    public_port: u16,
-    block: Option<u32>,
 }
 
 /// The PCP server.
@@ -272,13 +264,13 @@ impl PcpServer {
             suggested: m.external_port,
             prefer,
         };
-        let g = self.map_endpoint(w, ask, now)?;
+        let (lifetime, g) = self.map_endpoint(w, ask, now)?;
         let assigned = MapData {
             external_port: g.public_port,
             external_addr: pcp::mapped(g.public_addr),
             ..*m
         };
-        Ok((g.lifetime, Operation::Map(assigned), g.block))
+        Ok((lifetime, Operation::Map(assigned), g.pending_block))
     }
 
     /// The host a MAP is for: the source, or with THIRD_PARTY (section
@@ -298,7 +290,8 @@ impl PcpServer {
 
     /// Creates or refreshes a mapping as `ask` says (section 11.3: a
     /// mapping belongs to the nonce that made it).
-    fn map_endpoint<E: EventSink>(&mut self, w: &mut Worker<E>, ask: Ask, now: Instant) -> Result<Granted, ResultCode> {
+    /// Returns the lifetime granted and the NAT's grant.
+    fn map_endpoint<E: EventSink>(&mut self, w: &mut Worker<E>, ask: Ask, now: Instant) -> Result<(u32, PcpGrant), ResultCode> {
         let Ask {
             key,
             nonce,
@@ -349,12 +342,7 @@ impl PcpServer {
             None => *self.per_subscriber.entry(inside).or_default() += 1,
         }
         self.by_expiry.insert((m.expires, key));
-        Ok(Granted {
-            lifetime,
-            public_addr: g.public_addr,
-            public_port: g.public_port,
-            block: g.pending_block,
-        })
+        Ok((lifetime, g))
     }
 
     /// Deletes the mapping of `key` if `nonce` owns it (section 15: a

@@ -125,7 +125,7 @@ impl PcpServer {
             prefer: None,
         };
         match self.map_endpoint(w, ask, now) {
-            Ok(g) => (answer(ResultCode::Success, g.public_port, g.lifetime), g.block),
+            Ok((lifetime, g)) => (answer(ResultCode::Success, g.public_port, lifetime), g.pending_block),
             Err(code) => {
                 let result = match code {
                     pcp::ResultCode::NoResources | pcp::ResultCode::UserExQuota => ResultCode::OutOfResources,
