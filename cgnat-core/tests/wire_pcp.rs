@@ -258,12 +258,12 @@ fn natpmp_fixtures() {
     let map = [0x00, 0x01, 0x00, 0x00, 0x1f, 0x90, 0x1f, 0x90, 0x00, 0x00, 0x1c, 0x20];
     assert_eq!(
         natpmp::Request::parse(&map),
-        Ok(natpmp::Request::Map {
+        Ok(natpmp::Request::Map(natpmp::MapRequest {
             protocol: natpmp::MapProtocol::Udp,
             internal_port: 8080,
             suggested_port: 8080,
             lifetime: 7200,
-        })
+        }))
     );
     assert_eq!(natpmp::Request::parse(&[0, 0]), Ok(natpmp::Request::ExternalAddress));
     // Section 3.5: a response (opcode >= 128) is ignored; an unknown
@@ -408,7 +408,7 @@ proptest! {
         let protocol = if udp { natpmp::MapProtocol::Udp } else { natpmp::MapProtocol::Tcp };
         let result = natpmp::ResultCode::from_u16(code).unwrap();
         let mut buf = [0u8; 16];
-        for req in [natpmp::Request::ExternalAddress, natpmp::Request::Map { protocol, internal_port, suggested_port, lifetime }] {
+        for req in [natpmp::Request::ExternalAddress, natpmp::Request::Map(natpmp::MapRequest { protocol, internal_port, suggested_port, lifetime })] {
             let n = req.emit(&mut buf).unwrap();
             prop_assert_eq!(natpmp::Request::parse(&buf[..n]), Ok(req));
         }

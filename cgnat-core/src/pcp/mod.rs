@@ -289,8 +289,8 @@ impl PcpServer {
     }
 
     /// Creates or refreshes a mapping as `ask` says (section 11.3: a
-    /// mapping belongs to the nonce that made it).
-    /// Returns the lifetime granted and the NAT's grant.
+    /// mapping belongs to the nonce that made it); returns the lifetime
+    /// granted and the NAT's grant.
     fn map_endpoint<E: EventSink>(&mut self, w: &mut Worker<E>, ask: Ask, now: Instant) -> Result<(u32, PcpGrant), ResultCode> {
         let Ask {
             key,

@@ -10,19 +10,11 @@ use crate::event::EventSink;
 use crate::flow::Protocol;
 use crate::time::Instant;
 use crate::translate::Worker;
-use crate::wire::natpmp::{MapProtocol, Request, RequestError, Response, ResultCode};
+use crate::wire::natpmp::{MapProtocol, MapRequest, Request, RequestError, Response, ResultCode};
 use crate::wire::pcp;
 
 /// The nonce NAT-PMP mappings are kept under.
 const NATPMP_NONCE: [u8; 12] = [0; 12];
-
-/// The fields of a NAT-PMP mapping request.
-struct MapAsk {
-    protocol: MapProtocol,
-    internal_port: u16,
-    suggested_port: u16,
-    lifetime: u32,
-}
 
 impl PcpServer {
     /// Handles a NAT-PMP datagram from `src` (RFC 6886 sections 3.2, 3.3
@@ -54,20 +46,7 @@ impl PcpServer {
                 };
                 (resp, None)
             }
-            Ok(Request::Map {
-                protocol,
-                internal_port,
-                suggested_port,
-                lifetime,
-            }) => {
-                let map = MapAsk {
-                    protocol,
-                    internal_port,
-                    suggested_port,
-                    lifetime,
-                };
-                self.natpmp_map(w, src, map, now)
-            }
+            Ok(Request::Map(map)) => self.natpmp_map(w, src, map, now),
         };
         let Ok(len) = resp.emit(out) else {
             return Reply::None;
@@ -81,8 +60,8 @@ impl PcpServer {
     /// A NAT-PMP mapping request `map` (section 3.3): lifetime 0 deletes
     /// the mapping of its internal port, or with port 0 every NAT-PMP
     /// mapping of the client for the protocol (section 3.4).
-    fn natpmp_map<E: EventSink>(&mut self, w: &mut Worker<E>, src: Ipv4Addr, map: MapAsk, now: Instant) -> (Response, Option<u32>) {
-        let MapAsk {
+    fn natpmp_map<E: EventSink>(&mut self, w: &mut Worker<E>, src: Ipv4Addr, map: MapRequest, now: Instant) -> (Response, Option<u32>) {
+        let MapRequest {
             protocol,
             internal_port,
             suggested_port,

@@ -130,23 +130,26 @@ impl MapProtocol {
     }
 }
 
+/// A NAT-PMP mapping request (section 3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapRequest {
+    /// UDP or TCP.
+    pub protocol: MapProtocol,
+    /// The client's port (0 with lifetime 0: all its mappings).
+    pub internal_port: u16,
+    /// The external port the client would like (0: no preference).
+    pub suggested_port: u16,
+    /// Requested lifetime, seconds (0 deletes; RFC 6886 recommends 7200).
+    pub lifetime: u32,
+}
+
 /// A NAT-PMP request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
     /// "What is my external address?" (section 3.2).
     ExternalAddress,
     /// Create, refresh or (lifetime 0) delete a mapping (section 3.3).
-    Map {
-        /// UDP or TCP.
-        protocol: MapProtocol,
-        /// The client's port (0 with lifetime 0: all its mappings).
-        internal_port: u16,
-        /// The external port the client would like (0: no preference).
-        suggested_port: u16,
-        /// Requested lifetime, seconds (0 deletes; RFC 6886 recommends
-        /// 7200).
-        lifetime: u32,
-    },
+    Map(MapRequest),
 }
 
 /// Why a request is not served.
@@ -196,12 +199,12 @@ impl Request {
         if data.len() < MAP_REQUEST_LEN {
             return Err(RequestError::Drop);
         }
-        Ok(Request::Map {
+        Ok(Request::Map(MapRequest {
             protocol,
             internal_port: get_u16(data, field::INTERNAL_PORT),
             suggested_port: get_u16(data, field::SUGGESTED_PORT),
             lifetime: get_u32(data, field::REQUESTED_LIFETIME),
-        })
+        }))
     }
 
     /// Writes the request into `buf` (for clients and tests).
@@ -212,19 +215,14 @@ impl Request {
                 d.copy_from_slice(&[VERSION, opcode::EXTERNAL_ADDRESS]);
                 Ok(2)
             }
-            Request::Map {
-                protocol,
-                internal_port,
-                suggested_port,
-                lifetime,
-            } => {
+            Request::Map(m) => {
                 let d = buf.get_mut(..MAP_REQUEST_LEN).ok_or(Error::Truncated)?;
                 d[field::VERSION] = VERSION;
-                d[field::OPCODE] = protocol.opcode();
+                d[field::OPCODE] = m.protocol.opcode();
                 set_u16(d, field::RESULT, 0);
-                set_u16(d, field::INTERNAL_PORT, internal_port);
-                set_u16(d, field::SUGGESTED_PORT, suggested_port);
-                set_u32(d, field::REQUESTED_LIFETIME, lifetime);
+                set_u16(d, field::INTERNAL_PORT, m.internal_port);
+                set_u16(d, field::SUGGESTED_PORT, m.suggested_port);
+                set_u32(d, field::REQUESTED_LIFETIME, m.lifetime);
                 Ok(MAP_REQUEST_LEN)
             }
         }
