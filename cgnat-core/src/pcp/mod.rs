@@ -125,7 +125,7 @@ pub struct PcpServer {
     /// the due ones (it runs every management tick).
     by_expiry: BTreeSet<(Instant, Key)>,
     per_subscriber: HashMap<u32, u32>,
-    results: [u64; 14],
+    results: [u64; ResultCode::COUNT],
 }
 
 impl PcpServer {
@@ -138,7 +138,7 @@ impl PcpServer {
             mappings: HashMap::new(),
             by_expiry: BTreeSet::new(),
             per_subscriber: HashMap::new(),
-            results: [0; 14],
+            results: [0; ResultCode::COUNT],
         }
     }
 
@@ -153,7 +153,7 @@ impl PcpServer {
     }
 
     /// PCP answers sent, by result code.
-    pub fn results(&self) -> &[u64; 14] {
+    pub fn results(&self) -> &[u64; ResultCode::COUNT] {
         &self.results
     }
 

@@ -123,6 +123,10 @@ pub enum ResultCode {
 }
 
 impl ResultCode {
+    /// How many result codes there are (0 to 13), e.g. for counters
+    /// indexed by code.
+    pub const COUNT: usize = ResultCode::ExcessiveRemotePeers as usize + 1;
+
     /// The result code of a number, `None` for an unassigned one.
     pub fn from_u8(v: u8) -> Option<ResultCode> {
         use ResultCode::*;
