@@ -55,6 +55,8 @@ mod field {
 
     pub const VERSION: usize = 0;
     pub const R_OPCODE: usize = 1;
+    /// A request's 16 reserved bits; a response's first 8 of them.
+    pub const RESERVED: Field = 2..4;
     pub const RESULT_CODE: usize = 3;
     /// Requested Lifetime (requests) or Lifetime (responses).
     pub const LIFETIME: Field = 4..8;
@@ -255,7 +257,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let d = self.buffer.as_mut();
         d[field::VERSION] = VERSION;
         d[field::R_OPCODE] = RESPONSE_BIT | (opcode & !RESPONSE_BIT);
-        d[2] = 0;
+        d[field::RESERVED.start] = 0;
         d[field::RESULT_CODE] = result as u8;
         set_u32(d, field::LIFETIME, lifetime);
         set_u32(d, field::EPOCH, epoch);
@@ -267,8 +269,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let d = self.buffer.as_mut();
         d[field::VERSION] = VERSION;
         d[field::R_OPCODE] = opcode & !RESPONSE_BIT;
-        d[2] = 0;
-        d[3] = 0;
+        d[field::RESERVED].fill(0);
         set_u32(d, field::LIFETIME, lifetime);
         set_addr(d, field::CLIENT_ADDR.start, client);
     }
