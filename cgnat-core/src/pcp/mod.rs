@@ -161,7 +161,7 @@ impl PcpServer {
     /// answer into `out` (at least [`pcp::MAX_LEN`] bytes; a shorter one
     /// may get [`Reply::None`]).
     pub fn handle<E: EventSink>(&mut self, w: &mut Worker<E>, src: Ipv4Addr, data: &[u8], now: Instant, out: &mut [u8]) -> Reply {
-        if data.first() == Some(&crate::wire::natpmp::VERSION) {
+        if pcp::version_of(data) == Some(crate::wire::natpmp::VERSION) {
             return self.handle_natpmp(w, src, data, now, out);
         }
         let req = match Request::parse(data) {
@@ -173,7 +173,7 @@ impl PcpServer {
                     return Reply::None;
                 };
                 let mut p = pcp::Packet::new_unchecked(header);
-                p.emit_response_header(data[1] & 0x7f, code, error_lifetime(code), self.epoch(now));
+                p.emit_response_header(pcp::opcode_of(data), code, error_lifetime(code), self.epoch(now));
                 self.results[code as usize] += 1;
                 return Reply::Send(pcp::HEADER_LEN);
             }

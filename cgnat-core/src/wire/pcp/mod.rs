@@ -168,6 +168,18 @@ pub fn unmapped(a: Ipv6Addr) -> Option<Ipv4Addr> {
     a.to_ipv4_mapped()
 }
 
+/// The version octet of a datagram to the PCP port: 2 for PCP, 0 for
+/// NAT-PMP (RFC 6887 Appendix A); `None` if it is empty.
+pub fn version_of(data: &[u8]) -> Option<u8> {
+    data.get(field::VERSION).copied()
+}
+
+/// The opcode of a datagram too short or malformed for [`Packet`] (R bit
+/// cleared), for the header of its error answer; 0 if it has none.
+pub fn opcode_of(data: &[u8]) -> u8 {
+    data.get(field::R_OPCODE).map_or(0, |o| o & !RESPONSE_BIT)
+}
+
 /// Reads a 128-bit address field.
 pub(crate) fn get_addr(data: &[u8], at: usize) -> Ipv6Addr {
     let mut b = [0u8; 16];
