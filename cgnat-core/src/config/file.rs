@@ -1,6 +1,6 @@
 //! The whole configuration file of `cgnatd` (and of `cgnatctl config
 //! check`): `[nat]`, `[dataplane]`, `[log]` (with `[[log.targets]]`),
-//! `[control]`, `[metrics]`, read with the `config` crate
+//! `[control]`, `[metrics]`, `[pcp]`, read with the `config` crate
 //! from one TOML file (or the embedded lab default) with `CGNAT_*`
 //! environment overrides.
 //!
@@ -31,7 +31,7 @@ pub const EMBEDDED_LAB_CONFIG: &str = include_str!("../../../configs/lab.toml");
 pub const ENV_PREFIX: &str = "CGNAT";
 
 /// The tables an environment override can name (upper case).
-const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS"];
+const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS", "PCP"];
 
 /// Keys whose environment override is a comma-separated list.
 const LIST_KEYS: &[&str] = &[
@@ -40,6 +40,7 @@ const LIST_KEYS: &[&str] = &[
     "nat.pool_exclude",
     "nat.bypass",
     "dataplane.eal_args",
+    "pcp.third_party_from",
 ];
 
 /// Everything in `cgnatd`'s configuration file.
@@ -56,6 +57,8 @@ pub struct DaemonConfig {
     pub control: ControlConfig,
     /// The metrics endpoint.
     pub metrics: MetricsConfig,
+    /// The PCP server.
+    pub pcp: super::PcpConfig,
 }
 
 impl DaemonConfig {
@@ -66,6 +69,7 @@ impl DaemonConfig {
         self.log.validate()?;
         self.control.validate()?;
         self.metrics.validate()?;
+        self.pcp.validate(&self.nat)?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ pub mod file;
 mod hostile;
 pub mod log;
 mod management;
+mod pcp;
 mod prefix;
 mod validate;
 
@@ -21,6 +22,7 @@ pub use file::{DaemonConfig, LoadError};
 pub use hostile::{Admission, Fairness, Inbound, Unconfirmed};
 pub use log::{ClockConfig, Fsync, LogConfig, LogTarget, OnStall, TargetFormat, Transport};
 pub use management::{ControlConfig, MetricsConfig};
+pub use pcp::PcpConfig;
 pub use prefix::{Ipv4Prefix, PortRange, PrefixParseError};
 pub use validate::ConfigError;
 

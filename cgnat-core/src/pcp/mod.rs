@@ -28,7 +28,10 @@ use crate::time::Instant;
 use crate::translate::{PcpGrant, PcpRefusal, Worker};
 use crate::wire::pcp::{self, MapData, Operation, Options, Request, RequestError, Response, ResultCode};
 
+mod datagram;
 mod natpmp;
+
+pub use datagram::{NotARequest, PcpDatagram, ANSWER_TTL, MAX_IPV4_LEN};
 
 /// Lifetime of a short-lifetime error (RFC 6887 section 7.4: the client
 /// may retry soon).
