@@ -162,6 +162,7 @@ fn every_control_request_and_metrics_while_traffic_runs() {
         run_mode: "test",
         config_path: Some(config_path.clone()),
         clock: Box::new(now),
+        pcp: Vec::new(),
     };
     let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();
     for (mut w, mark) in workers {

@@ -97,6 +97,7 @@ impl Harness {
             run_mode: "test",
             config_path: None,
             clock: Box::new(now),
+            pcp: Vec::new(),
         };
         let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();
         let stop = Arc::new(AtomicBool::new(false));

@@ -206,6 +206,36 @@ impl PcpServer {
         }
     }
 
+    /// Writes an unsolicited ANNOUNCE response into `out` (RFC 6887
+    /// section 14.1.3: sent after the server started or lost its state, so
+    /// that clients re-create their mappings; its epoch is near 0); returns
+    /// its length, or `None` if `out` is shorter than a header.
+    pub fn announcement(&self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        let header = out.get_mut(..pcp::HEADER_LEN)?;
+        let mut p = pcp::Packet::new_unchecked(header);
+        p.emit_response_header(pcp::opcode::ANNOUNCE, ResultCode::Success, 0, self.epoch(now));
+        Some(pcp::HEADER_LEN)
+    }
+
+    /// Forgets the mappings whose hold the NAT no longer has (an operator's
+    /// `cgnatctl clear` dropped them with their sessions and blocks);
+    /// returns how many.
+    pub fn forget_cleared<E: EventSink>(&mut self, w: &Worker<E>) -> usize {
+        let gone: Vec<Key> = self
+            .mappings
+            .iter()
+            .filter(|(k, _)| !w.pcp_mapped(k.0, Ipv4Addr::from(k.1), k.2))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in &gone {
+            if let Some(m) = self.mappings.remove(key) {
+                self.by_expiry.remove(&(m.expires, *key));
+                self.uncount(key.1);
+            }
+        }
+        gone.len()
+    }
+
     /// Ends every mapping whose lifetime ran out by `now` (RFC 6887 section
     /// 15); returns how many.
     pub fn expire<E: EventSink>(&mut self, w: &mut Worker<E>, now: Instant) -> usize {
@@ -366,11 +396,16 @@ impl PcpServer {
         if let Some(m) = self.mappings.remove(&key) {
             self.by_expiry.remove(&(m.expires, key));
             w.pcp_unmap(key.0, Ipv4Addr::from(key.1), key.2);
-            if let Some(n) = self.per_subscriber.get_mut(&key.1) {
-                *n -= 1;
-                if *n == 0 {
-                    self.per_subscriber.remove(&key.1);
-                }
+            self.uncount(key.1);
+        }
+    }
+
+    /// One mapping fewer for subscriber `inside`.
+    fn uncount(&mut self, inside: u32) {
+        if let Some(n) = self.per_subscriber.get_mut(&inside) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_subscriber.remove(&inside);
             }
         }
     }

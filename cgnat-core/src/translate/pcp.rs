@@ -134,6 +134,22 @@ impl<E: EventSink> Worker<E> {
         true
     }
 
+    /// Whether `inside`:`inside_port` has a PCP mapping for `protocol` in
+    /// the NAT (an operator's `clear` removes it under the server's feet).
+    pub fn pcp_mapped(&self, protocol: Protocol, inside: Ipv4Addr, inside_port: u16) -> bool {
+        let nat = &*self.nat;
+        let mk = MappingKey {
+            protocol,
+            inside_addr: u32::from(inside),
+            inside_port,
+        };
+        nat.mappings.find(&mk).is_some_and(|m| {
+            nat.pool
+                .block_of(m.pool_index, m.public_port)
+                .is_some_and(|b| nat.pool.port(protocol, b, m.public_port).is_pcp())
+        })
+    }
+
     /// The public address `inside` has, or would get now (paired pooling,
     /// RFC 6888 REQ-2: chosen once per subscriber), for NAT-PMP's external
     /// address request (RFC 6886 section 3.2). `None` outside the inside

@@ -105,6 +105,14 @@ impl<E: EventSink> Worker<E> {
         &mut self.sink
     }
 
+    /// The sequencer that numbers this worker's events. The management
+    /// core's PCP worker shares the sweeper's (producer `mgmt`) by swapping
+    /// it in around each call, so the records of both are numbered
+    /// consecutively as one producer.
+    pub fn sequencer_mut(&mut self) -> &mut Sequencer {
+        &mut self.seq
+    }
+
     /// After [`Verdict::Hold`]: the datagram the held fragment belongs to.
     pub fn held_fragment_key(&self) -> FragmentKey {
         self.held_key

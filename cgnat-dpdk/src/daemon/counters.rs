@@ -89,6 +89,16 @@ cgnat_core::named_counters! {
         /// Held packets dropped: the record was not durable in time
         /// (`dataplane.log_hold_ms`) or the holding area was full.
         LogWaitDropped = "log_wait_dropped",
+        /// PCP and NAT-PMP requests passed to the management core.
+        PcpRequests = "pcp_requests",
+        /// PCP requests dropped: the ring to the management core was full
+        /// (`pcp.queue`).
+        PcpQueueFull = "pcp_queue_full",
+        /// Datagrams to the PCP port dropped: bad UDP length or checksum, or
+        /// longer than 1100 bytes.
+        PcpMalformed = "pcp_malformed",
+        /// PCP answers and ANNOUNCEs sent.
+        PcpAnswersSent = "pcp_answers_sent",
     }
 }
 

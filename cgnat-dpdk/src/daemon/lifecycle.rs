@@ -364,6 +364,13 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
     let mut watermarks = Vec::new();
     let (mut nat_counters, mut dp_counters) = (Vec::new(), Vec::new());
     let mut workers = Vec::new();
+    // The PCP exception path (decision 017): two rings per worker.
+    let (pcp_paths, pcp_links) = if cfg.pcp.enabled {
+        super::management::pcp::pcp_rings(d.workers as usize, cfg.pcp.queue as usize)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut pcp_paths = pcp_paths.into_iter();
     install_signal_handlers();
     for i in 0..d.workers as usize {
         let q = i as u16;
@@ -371,7 +378,10 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         consumers.push(consumer);
         let watermark = Arc::new(AtomicU64::new(floor));
         watermarks.push(watermark.clone());
-        let router = Router::new(shared.clone(), Worker::new(nat.clone(), q, producer), pool.clone());
+        let mut router = Router::new(shared.clone(), Worker::new(nat.clone(), q, producer), pool.clone());
+        if let Some(path) = pcp_paths.next() {
+            router.set_pcp(path);
+        }
         nat_counters.push(router.nat_counters().clone());
         dp_counters.push(router.counters().clone());
         workers.push(WorkerContext {
@@ -403,6 +413,7 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         run_mode: "live",
         config_path: config_path.map(Path::to_path_buf),
         clock: Box::new(move || Instant::from_micros(display.read().at(crate::tsc_cycles()))),
+        pcp: pcp_links,
     };
     let mut core = ManagementCore::start(cfg, parts, start).map_err(io("start the management core"))?;
     eprintln!("cgnatd: NAT log targets: {}", core.log.target_names().join(", "));

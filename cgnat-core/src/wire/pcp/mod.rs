@@ -151,6 +151,28 @@ impl ResultCode {
         })
     }
 
+    /// The RFC's name of the code in lower case with dashes
+    /// (`success`, `no-resources`, ...), for metrics and `cgnatctl pcp`.
+    pub fn name(self) -> &'static str {
+        use ResultCode::*;
+        match self {
+            Success => "success",
+            UnsuppVersion => "unsupp-version",
+            NotAuthorized => "not-authorized",
+            MalformedRequest => "malformed-request",
+            UnsuppOpcode => "unsupp-opcode",
+            UnsuppOption => "unsupp-option",
+            MalformedOption => "malformed-option",
+            NetworkFailure => "network-failure",
+            NoResources => "no-resources",
+            UnsuppProtocol => "unsupp-protocol",
+            UserExQuota => "user-ex-quota",
+            CannotProvideExternal => "cannot-provide-external",
+            AddressMismatch => "address-mismatch",
+            ExcessiveRemotePeers => "excessive-remote-peers",
+        }
+    }
+
     /// RFC 6887 section 7.4: errors a client should retry soon
     /// ("short lifetime errors") rather than after a long time.
     pub fn is_short_lifetime(self) -> bool {

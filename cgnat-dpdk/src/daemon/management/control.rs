@@ -216,10 +216,16 @@ impl Executor {
     }
 
     /// Runs every queued command (non-blocking).
-    pub fn run_pending(&self, rx: &Receiver<Command>, sweeper: &mut Sweeper<Vec<Event>>, log: &mut LogPipeline, now: Instant) {
+    ///
+    /// Returns whether a `clear` ran (the PCP server then forgets the
+    /// mappings it removed).
+    pub fn run_pending(&self, rx: &Receiver<Command>, sweeper: &mut Sweeper<Vec<Event>>, log: &mut LogPipeline, now: Instant) -> bool {
+        let mut cleared = false;
         while let Ok(c) = rx.try_recv() {
+            cleared |= matches!(c, Command::Clear(..));
             self.execute(c, sweeper, log, now);
         }
+        cleared
     }
 
     /// Executes one command at packet-clock time `now`.

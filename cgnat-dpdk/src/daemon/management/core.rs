@@ -1,5 +1,5 @@
 //! [`ManagementCore`]: the management loop's state and one tick of it —
-//! sweep, control commands, log pump — plus the threads it owns (control
+//! sweep, control commands, the PCP server, log pump — plus the threads it owns (control
 //! socket, metrics). Used by live mode (`lifecycle`) and by tests that
 //! drive a cgnat-core `Worker` without DPDK.
 //!
@@ -26,6 +26,7 @@ use cgnat_core::{Instant, Nat};
 
 use super::control::{Command, Executor};
 use super::log::{LogPipeline, SHUTDOWN_DEADLINE};
+use super::pcp::{PcpLink, PcpService};
 use super::merge::Watermark;
 use super::query::QueryContext;
 use super::run;
@@ -63,6 +64,9 @@ pub struct CoreParts {
     pub config_path: Option<PathBuf>,
     /// The packet clock.
     pub clock: Box<dyn Fn() -> Instant + Send + Sync>,
+    /// The management core's ends of the workers' PCP rings (empty: no
+    /// PCP server, `pcp.enabled = false`).
+    pub pcp: Vec<PcpLink>,
 }
 
 /// What a shutdown did.
@@ -90,6 +94,7 @@ pub struct ManagementCore {
     nat: Arc<Nat>,
     durable: Vec<cgnat_core::natlog::LogRecord>,
     ctx: Arc<QueryContext>,
+    pcp: Option<PcpService>,
 }
 
 impl ManagementCore {
@@ -146,6 +151,7 @@ impl ManagementCore {
             ports: Default::default(),
             clock: parts.clock,
             started: std::time::Instant::now(),
+            pcp: Default::default(),
         });
         let exec = Executor {
             config_path: parts.config_path,
@@ -155,6 +161,8 @@ impl ManagementCore {
         let (tx, commands) = sync_channel(64);
         let servers = ManagementServers::start(&cfg.control, &cfg.metrics, ctx.clone(), tx)?;
         let nat = parts.nat.clone();
+        // After the start records: its records and ANNOUNCEs follow them.
+        let pcp = (cfg.pcp.enabled && !parts.pcp.is_empty()).then(|| PcpService::new(&cfg.pcp, nat.clone(), parts.pcp, now, ctx.pcp.clone()));
         Ok(ManagementCore {
             log,
             sweeper,
@@ -164,6 +172,7 @@ impl ManagementCore {
             nat,
             durable: Vec::new(),
             ctx,
+            pcp,
         })
     }
 
@@ -185,7 +194,8 @@ impl ManagementCore {
     /// [`BUSY_TICK`] while anything waits for the merge, a target or
     /// durability, [`IDLE_TICK`] otherwise.
     pub fn tick_interval(&mut self) -> Duration {
-        if self.log.busy() || !self.sweeper.sink_mut().is_empty() {
+        let pcp_waits = self.pcp.as_ref().is_some_and(|p| p.waiting() > 0);
+        if self.log.busy() || !self.sweeper.sink_mut().is_empty() || pcp_waits {
             BUSY_TICK
         } else {
             IDLE_TICK
@@ -213,7 +223,13 @@ impl ManagementCore {
     pub fn tick(&mut self, now: Instant) {
         let t = now.as_micros();
         self.sweeper.sweep_paced(now);
-        self.exec.run_pending(&self.commands, &mut self.sweeper, &mut self.log, now);
+        let cleared = self.exec.run_pending(&self.commands, &mut self.sweeper, &mut self.log, now);
+        if let Some(pcp) = &mut self.pcp {
+            if cleared {
+                pcp.after_clear();
+            }
+            pcp.tick(&mut self.sweeper, now);
+        }
         self.log.pump(self.sweeper.sink_mut(), t);
         self.publish_durable();
     }

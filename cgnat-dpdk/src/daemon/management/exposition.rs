@@ -245,7 +245,59 @@ pub fn dp_metric(c: DpCounter) -> Family {
             "Held packets sent once their block's record was durable.",
         ),
         DpCounter::LogWaitDropped => (DROPPED, Some(("reason", "log_wait")), DROPPED_HELP),
+        DpCounter::PcpRequests => (
+            "cgnat_pcp_received_requests_total",
+            None,
+            "PCP and NAT-PMP requests the workers passed to the management core.",
+        ),
+        DpCounter::PcpQueueFull => (DROPPED, Some(("reason", "pcp_queue_full")), DROPPED_HELP),
+        DpCounter::PcpMalformed => (DROPPED, Some(("reason", "pcp_malformed")), DROPPED_HELP),
+        DpCounter::PcpAnswersSent => (
+            "cgnat_pcp_sent_answers_total",
+            None,
+            "PCP and NAT-PMP answers and unsolicited ANNOUNCEs the workers sent.",
+        ),
     }
+}
+
+/// The PCP server's metrics (issue 12 item 5): requests by opcode, answers
+/// by result code, mappings, expiries, unanswered requests.
+pub fn render_pcp(x: &mut Exposition, s: &super::pcp::PcpStatus) {
+    use super::pcp::RequestKind;
+    use cgnat_core::wire::pcp::ResultCode;
+    x.sample("cgnat_pcp_enabled", "gauge", "1 while the PCP server runs.", "", u8::from(s.enabled));
+    if !s.enabled {
+        return;
+    }
+    for (k, n) in RequestKind::ALL.iter().zip(s.requests) {
+        x.sample(
+            "cgnat_pcp_requests_total",
+            "counter",
+            "PCP and NAT-PMP requests served, by opcode.",
+            &format!("opcode=\"{}\"", k.name()),
+            n,
+        );
+    }
+    for (code, n) in s.results.iter().enumerate() {
+        let Some(r) = ResultCode::from_u8(code as u8) else { continue };
+        x.sample(
+            "cgnat_pcp_results_total",
+            "counter",
+            "PCP answers, by result code (RFC 6887 section 7.4).",
+            &format!("result=\"{}\"", r.name()),
+            n,
+        );
+    }
+    x.sample("cgnat_pcp_mappings", "gauge", "PCP and NAT-PMP mappings held.", "", s.mappings.len());
+    x.sample("cgnat_pcp_expired_mappings_total", "counter", "PCP mappings ended by their lifetime.", "", s.expired);
+    x.sample(
+        "cgnat_pcp_unanswered_requests_total",
+        "counter",
+        "Requests served but not answered: the answer ring was full or the mapping's block was not durable within 5 s.",
+        "",
+        s.unanswered,
+    );
+    x.sample("cgnat_pcp_announcements_total", "counter", "Unsolicited PCP ANNOUNCEs sent.", "", s.announcements);
 }
 
 /// The exposition being written: each family's HELP and TYPE once, before

@@ -24,6 +24,7 @@ pub mod log;
 pub mod merge;
 pub mod metrics;
 pub mod output;
+pub mod pcp;
 pub mod query;
 pub mod roll;
 pub mod run;

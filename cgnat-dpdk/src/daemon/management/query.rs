@@ -60,6 +60,9 @@ pub struct QueryContext {
     pub clock: Box<dyn Fn() -> Instant + Send + Sync>,
     /// Wall-clock start.
     pub started: std::time::Instant,
+    /// The PCP server's mappings and counters, published by the
+    /// management loop.
+    pub pcp: Arc<Mutex<super::pcp::PcpStatus>>,
 }
 
 fn protocol_name(p: Protocol) -> ProtocolName {

@@ -19,6 +19,7 @@
 mod arp;
 mod log_wait;
 mod output;
+mod pcp;
 
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ use cgnat_core::config::{DaemonConfig, PortConfig};
 use cgnat_core::event::Event;
 use cgnat_core::frag::{FragmentStash, HoldError};
 use cgnat_core::ring::Producer;
-use cgnat_core::wire::{ethernet, icmp, ip_protocol, ipv4};
+use cgnat_core::wire::{ethernet, icmp, ip_protocol, ipv4, udp};
 use cgnat_core::{Instant, Nat, Prepared, Side, Verdict, Worker};
 
 use super::counters::{DpCounter, DpCounters};
@@ -34,6 +35,7 @@ use super::neighbour::{NeighbourTable, NeighbourTimers};
 use crate::{Burst, Mbuf, Mempool, BURST_SIZE};
 
 pub use output::Egress;
+pub use pcp::PcpPath;
 
 /// The NAT worker type of the daemon: events go into an SPSC ring.
 pub type NatWorker = Worker<Producer<Event>>;
@@ -176,6 +178,8 @@ enum Local {
     Echo,
     /// UDP: answered with ICMP port unreachable.
     PortUnreachable,
+    /// UDP to the inside address, port 5351: a PCP request.
+    Pcp,
     /// TCP: dropped, counted as refused.
     Refuse,
     /// Anything else: dropped.
@@ -241,6 +245,10 @@ pub struct Router {
     /// Per side (inside, outside): the Ethernet header of the burst's
     /// resolved next hop.
     l2_cache: [output::L2Cache; 2],
+    /// The PCP exception path, if the server runs.
+    pcp: Option<PcpPath>,
+    /// IPv4 Identification of the next PCP answer.
+    pcp_ident: u16,
 }
 
 impl Router {
@@ -272,6 +280,8 @@ impl Router {
             icmp_last: 0,
             prepared: [Prepared::default(); BURST_SIZE],
             l2_cache: Default::default(),
+            pcp: None,
+            pcp_ident: 0,
         }
     }
 
@@ -451,6 +461,7 @@ impl Router {
             // No reassembly for the appliance's own traffic.
             _ if ip.is_fragment() => Local::Drop,
             ip_protocol::ICMP if ip.payload().first() == Some(&icmp::msg_type::ECHO_REQUEST) => Local::Echo,
+            ip_protocol::UDP if dst == self.shared.inside.addr && udp::Packet::new_checked(ip.payload()).is_ok_and(|u| self.takes_pcp(u.dst_port())) => Local::Pcp,
             ip_protocol::UDP => Local::PortUnreachable,
             ip_protocol::TCP => Local::Refuse,
             _ => Local::Drop,
@@ -480,6 +491,7 @@ impl Router {
                 self.counters.incr(DpCounter::LocalRefused);
                 self.icmp_error(side, m, l2, icmp::msg_type::DEST_UNREACHABLE, PORT_UNREACHABLE, 0, addr, now, eg);
             }
+            Local::Pcp => self.pcp_request(m, l2),
             Local::Refuse => self.counters.incr(DpCounter::LocalRefused),
             Local::Drop => self.counters.incr(DpCounter::LocalDropped),
         }

@@ -206,9 +206,10 @@ impl Router {
 
     /// Periodic work: sends held packets whose next hop resolved or whose
     /// block's log record became durable, drops those that waited too long,
-    /// expires held fragments, and runs the NAT worker's own housekeeping.
+    /// expires held fragments, sends the PCP server's answers, and runs the NAT worker's own housekeeping.
     pub fn housekeeping<E: Egress>(&mut self, now: Instant, eg: &mut E) {
         self.release_logged(now, eg);
+        self.pcp_answers(now, eg);
         self.worker.housekeeping(now);
         if self.held_count > 0 {
             for i in 0..self.held.len() {

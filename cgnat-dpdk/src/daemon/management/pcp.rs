@@ -1,0 +1,314 @@
+//! The management core's end of the PCP exception path (issue 12, decision
+//! 017): [`PcpService`] takes the requests the workers queued, runs the
+//! sans-IO [`PcpServer`] on them through a NAT worker of its own, and
+//! queues the answers back to the worker that received the request. An
+//! answer whose mapping needed a new port block waits until the block's
+//! allocation record is durable (decision 008), as a first packet would.
+//!
+//! The PCP worker numbers its NAT log records as producer `mgmt` with the
+//! sweeper: the two share the sweeper's sequencer (swapped in around each
+//! call), so one producer's records stay consecutive.
+
+use std::sync::{Arc, Mutex};
+
+use cgnat_core::config::PcpConfig;
+use cgnat_core::event::{Event, MANAGEMENT_WORKER};
+use cgnat_core::pcp::{PcpDatagram, PcpMapping, PcpServer, Reply};
+use cgnat_core::ring::{ring, Consumer, Producer};
+use cgnat_core::sweeper::Sweeper;
+use cgnat_core::wire::{natpmp, pcp};
+use cgnat_core::{Instant, Nat, Worker};
+
+use crate::daemon::router::PcpPath;
+
+/// Requests taken from one worker's ring per tick (the rest wait for the
+/// next tick, about a millisecond later).
+const REQUESTS_PER_TICK: usize = 256;
+/// How long an answer may wait for its block's record, microseconds; after
+/// that it is dropped (the client retransmits, RFC 6887 section 8.1.1).
+const BLOCK_WAIT_US: u64 = 5_000_000;
+/// Unsolicited ANNOUNCEs after a start (RFC 6887 section 14.1.3).
+const ANNOUNCEMENTS: u32 = 10;
+/// The gap before the second one, doubling after each.
+const FIRST_ANNOUNCE_GAP_US: u64 = 1_000_000;
+/// All hosts on the link (RFC 6887 section 14.1.3).
+const ALL_HOSTS: core::net::Ipv4Addr = core::net::Ipv4Addr::new(224, 0, 0, 1);
+
+/// What a request asked for, for the per-opcode counters.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// PCP ANNOUNCE.
+    Announce,
+    /// PCP MAP.
+    Map,
+    /// PCP PEER.
+    Peer,
+    /// A PCP opcode the server does not know (answered UNSUPP_OPCODE).
+    OtherOpcode,
+    /// PCP with another version (answered UNSUPP_VERSION or dropped).
+    OtherVersion,
+    /// NAT-PMP external address request (RFC 6886 section 3.2).
+    NatPmpAddress,
+    /// NAT-PMP mapping request (RFC 6886 section 3.3).
+    NatPmpMap,
+    /// NAT-PMP with an unknown opcode.
+    NatPmpOther,
+}
+
+impl RequestKind {
+    /// Every kind, in counter order.
+    pub const ALL: [RequestKind; 8] = [
+        RequestKind::Announce,
+        RequestKind::Map,
+        RequestKind::Peer,
+        RequestKind::OtherOpcode,
+        RequestKind::OtherVersion,
+        RequestKind::NatPmpAddress,
+        RequestKind::NatPmpMap,
+        RequestKind::NatPmpOther,
+    ];
+
+    /// The name in metrics and `cgnatctl pcp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestKind::Announce => "announce",
+            RequestKind::Map => "map",
+            RequestKind::Peer => "peer",
+            RequestKind::OtherOpcode => "other",
+            RequestKind::OtherVersion => "other-version",
+            RequestKind::NatPmpAddress => "natpmp-address",
+            RequestKind::NatPmpMap => "natpmp-map",
+            RequestKind::NatPmpOther => "natpmp-other",
+        }
+    }
+
+    /// The kind of a request's bytes.
+    pub fn of(data: &[u8]) -> RequestKind {
+        match (pcp::version_of(data), pcp::opcode_of(data)) {
+            (Some(natpmp::VERSION), 0) => RequestKind::NatPmpAddress,
+            (Some(natpmp::VERSION), 1 | 2) => RequestKind::NatPmpMap,
+            (Some(natpmp::VERSION), _) => RequestKind::NatPmpOther,
+            (Some(pcp::VERSION), pcp::opcode::ANNOUNCE) => RequestKind::Announce,
+            (Some(pcp::VERSION), pcp::opcode::MAP) => RequestKind::Map,
+            (Some(pcp::VERSION), pcp::opcode::PEER) => RequestKind::Peer,
+            (Some(pcp::VERSION), _) => RequestKind::OtherOpcode,
+            _ => RequestKind::OtherVersion,
+        }
+    }
+}
+
+/// What the control socket and the metrics read of the PCP server,
+/// published by the management loop.
+#[derive(Clone, Debug, Default)]
+pub struct PcpStatus {
+    /// Whether the server runs.
+    pub enabled: bool,
+    /// When its epoch began (the daemon's start).
+    pub started: Instant,
+    /// The mappings.
+    pub mappings: Vec<PcpMapping>,
+    /// Requests by [`RequestKind`].
+    pub requests: [u64; RequestKind::ALL.len()],
+    /// PCP answers by result code.
+    pub results: [u64; pcp::ResultCode::COUNT],
+    /// Answers not sent: the worker's answer ring was full, or the block
+    /// the mapping needed did not become durable in time.
+    pub unanswered: u64,
+    /// Mappings ended because their lifetime ran out.
+    pub expired: u64,
+    /// Unsolicited ANNOUNCEs sent.
+    pub announcements: u64,
+}
+
+/// The management core's end of one worker's PCP rings.
+pub struct PcpLink {
+    /// The worker's requests.
+    pub requests: Consumer<PcpDatagram>,
+    /// Answers to it.
+    pub answers: Producer<PcpDatagram>,
+}
+
+/// The rings of `workers` workers, `capacity` datagrams each way: the
+/// workers' ends and the management core's.
+pub fn pcp_rings(workers: usize, capacity: usize) -> (Vec<PcpPath>, Vec<PcpLink>) {
+    (0..workers)
+        .map(|_| {
+            let (req_tx, req_rx) = ring(capacity);
+            let (ans_tx, ans_rx) = ring(capacity);
+            (
+                PcpPath {
+                    requests: req_tx,
+                    answers: ans_rx,
+                },
+                PcpLink {
+                    requests: req_rx,
+                    answers: ans_tx,
+                },
+            )
+        })
+        .unzip()
+}
+
+/// An answer waiting for its block's allocation record.
+struct Waiting {
+    link: usize,
+    block: u32,
+    since: Instant,
+    answer: PcpDatagram,
+}
+
+/// The PCP server in the management loop.
+pub struct PcpService {
+    server: PcpServer,
+    worker: Worker<Vec<Event>>,
+    links: Vec<PcpLink>,
+    waiting: Vec<Waiting>,
+    out: Vec<u8>,
+    status: PcpStatus,
+    /// When the next unsolicited ANNOUNCE goes, and the gap after it.
+    announce: Option<(Instant, u64)>,
+    announced: u32,
+    shared: Arc<Mutex<PcpStatus>>,
+    dirty: bool,
+}
+
+impl PcpService {
+    /// A server for `nat` started at `now`, answering through `links`,
+    /// publishing its status to `shared`.
+    pub fn new(cfg: &PcpConfig, nat: Arc<Nat>, links: Vec<PcpLink>, now: Instant, shared: Arc<Mutex<PcpStatus>>) -> PcpService {
+        let status = PcpStatus {
+            enabled: true,
+            started: now,
+            ..PcpStatus::default()
+        };
+        PcpService {
+            server: PcpServer::new(cfg.limits(), now),
+            worker: Worker::new(nat, MANAGEMENT_WORKER, Vec::new()),
+            links,
+            waiting: Vec::new(),
+            out: vec![0; pcp::MAX_LEN],
+            status,
+            announce: cfg.announce.then_some((now, FIRST_ANNOUNCE_GAP_US)),
+            announced: 0,
+            shared,
+            dirty: true,
+        }
+    }
+
+    /// One tick at `now`: serves the queued requests, sends the answers
+    /// whose blocks became durable, ends expired mappings, sends a due
+    /// ANNOUNCE and publishes the status if it changed. The NAT log
+    /// records the PCP worker made go into the sweeper's sink.
+    pub fn tick(&mut self, sweeper: &mut Sweeper<Vec<Event>>, now: Instant) {
+        for i in 0..self.links.len() {
+            for _ in 0..REQUESTS_PER_TICK {
+                let Some(d) = self.links[i].requests.pop() else { break };
+                self.serve(i, &d, sweeper, now);
+            }
+        }
+        self.send_durable(now);
+        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
+        let expired = self.server.expire(&mut self.worker, now);
+        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
+        sweeper.sink_mut().append(self.worker.sink_mut());
+        if expired > 0 {
+            self.status.expired += expired as u64;
+            self.dirty = true;
+        }
+        self.announce(now);
+        if self.dirty {
+            self.publish();
+        }
+    }
+
+    /// After an operator's `clear`: forgets the mappings it removed.
+    pub fn after_clear(&mut self) {
+        if self.server.forget_cleared(&self.worker) > 0 {
+            self.dirty = true;
+        }
+    }
+
+    /// Answers waiting for their blocks' records.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    fn serve(&mut self, link: usize, d: &PcpDatagram, sweeper: &mut Sweeper<Vec<Event>>, now: Instant) {
+        self.status.requests[RequestKind::ALL.iter().position(|k| *k == RequestKind::of(d.data())).unwrap_or(0)] += 1;
+        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
+        let reply = self.server.handle(&mut self.worker, d.peer, d.data(), now, &mut self.out);
+        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
+        sweeper.sink_mut().append(self.worker.sink_mut());
+        self.dirty = true;
+        let (len, block) = match reply {
+            Reply::None => return,
+            Reply::Send(len) => (len, None),
+            Reply::AfterBlock { len, block } => (len, Some(block)),
+        };
+        let Some(answer) = PcpDatagram::new(d.peer, d.peer_port, &self.out[..len]) else {
+            return;
+        };
+        match block {
+            Some(block) => self.waiting.push(Waiting {
+                link,
+                block,
+                since: now,
+                answer,
+            }),
+            None => self.send(link, answer),
+        }
+    }
+
+    fn send(&mut self, link: usize, answer: PcpDatagram) {
+        if self.links[link].answers.push(answer).is_err() {
+            self.status.unanswered += 1;
+        }
+    }
+
+    fn send_durable(&mut self, now: Instant) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let nat = self.worker.nat().clone();
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let w = &self.waiting[i];
+            if !nat.pool().is_pending(w.block) {
+                let w = self.waiting.swap_remove(i);
+                self.send(w.link, w.answer);
+            } else if now.as_micros().saturating_sub(w.since.as_micros()) > BLOCK_WAIT_US {
+                self.waiting.swap_remove(i);
+                self.status.unanswered += 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// RFC 6887 section 14.1.3: after a start, ANNOUNCE to all hosts on
+    /// the inside link, ten times with a doubling gap, so that clients that
+    /// held mappings before a restart re-create them.
+    fn announce(&mut self, now: Instant) {
+        let Some((at, gap)) = self.announce else { return };
+        if now < at || self.links.is_empty() {
+            return;
+        }
+        if let Some(len) = self.server.announcement(now, &mut self.out) {
+            if let Some(d) = PcpDatagram::new(ALL_HOSTS, pcp::CLIENT_PORT, &self.out[..len]) {
+                self.send(0, d);
+                self.status.announcements += 1;
+                self.dirty = true;
+            }
+        }
+        self.announced += 1;
+        self.announce = (self.announced < ANNOUNCEMENTS).then(|| (Instant::from_micros(now.as_micros() + gap), gap * 2));
+    }
+
+    fn publish(&mut self) {
+        self.status.mappings.clear();
+        self.status.mappings.extend(self.server.mappings().copied());
+        self.status.results = *self.server.results();
+        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = self.status.clone();
+        self.dirty = false;
+    }
+}
