@@ -8,6 +8,7 @@ PKGS=(
   dpdk-dev libdpdk-dev                                 # DPDK 22.11
   iproute2 iputils-ping bridge-utils                   # namespaces, veth, bridge
   curl iperf3 dnsutils python3 python3-scapy           # lab traffic, pcap fixtures, attack generators
+  natpmpc                                              # NAT-PMP client (RFC 6886) for the PCP lab checks
   tshark nftables conntrack                            # IPFIX decode, kernel NAT peer
   ethtool procps                                       # lab: checksum offload off, cgnatd's RSS (tests/hostile)
   valgrind                                             # instruction counts

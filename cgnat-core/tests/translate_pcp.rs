@@ -300,3 +300,43 @@ fn a_suggested_port_in_a_static_mappings_block_is_not_granted() {
     );
     check_invariants(&nat);
 }
+
+/// Issue 12 item 2: "suggested port honoured when it is in a block the
+/// subscriber holds or can get". RFC 6887 section 11.3: "If the PCP
+/// server can honor the suggested external port and address, it SHOULD
+/// do so." A free block holding the suggested port becomes the
+/// subscriber's, with its allocation record first; past the subscriber's
+/// block limit the suggestion is not honoured (another port is given).
+#[test]
+fn a_suggested_port_in_a_free_block_brings_that_block_logged() {
+    let nat = nat(concat!(
+        "filtering = \"address-and-port-dependent\"\npool = [\"203.0.113.1/32\"]\n",
+        "block_size = 512\nmax_blocks_per_subscriber = 2\n"
+    ));
+    let mut w = worker(&nat);
+    let a = out(&mut w, udp(SUB_A, 1, SERVER, 53, b"q"), at(0));
+    let pool = nat.pool();
+    let pi = pool.index_of(u32::from(a.src)).unwrap();
+    let own = pool.block_ports(pool.block_of(pi, a.sport).unwrap());
+    // A port in another block, free.
+    let want = if own.0 > 20_000 { 10_007 } else { 50_007 };
+    assert_eq!(block_owner(&nat, a.src, want), None, "the block of {want} is free");
+    let g = w.pcp_map(Protocol::Tcp, SUB_A, 8080, Some(want), at(1)).unwrap();
+    assert_eq!((g.public_addr, g.public_port), (a.src, want));
+    assert_eq!(block_owner(&nat, a.src, want), Some((BlockState::Allocated, SUB_A)));
+    let events: &Vec<Event> = w.sink_mut();
+    let allocs = of_kind(events, EventKind::BlockAllocated);
+    assert!(
+        allocs
+            .iter()
+            .any(|e| e.subscriber == SUB_A && (e.first_port..=e.last_port).contains(&want)),
+        "the block of {want} was logged for {SUB_A}: {allocs:?}"
+    );
+    // SUB_A holds its two blocks now: a third block's port is not given.
+    let third = if want > 30_000 { 30_007 } else { 40_007 };
+    let g = w.pcp_map(Protocol::Tcp, SUB_A, 8081, Some(third), at(1)).unwrap();
+    assert_ne!(g.public_port, third);
+    assert_eq!(block_owner(&nat, a.src, third), None);
+    assert_eq!(block_owner(&nat, g.public_addr, g.public_port), Some((BlockState::Allocated, SUB_A)));
+    check_invariants(&nat);
+}

@@ -375,6 +375,31 @@ impl Pool {
         None
     }
 
+    /// Claims block `id` as [`Pool::claim_block`] would if it is free and
+    /// out of its hold-down (for a PCP client's suggested port, RFC 6887
+    /// section 11.3); `false` otherwise.
+    pub fn claim_block_at(&self, id: u32, now: u32, hold_down: u32) -> bool {
+        let Some(b) = self.blocks.get(id as usize) else {
+            return false;
+        };
+        let w = b.word.load(Ordering::Acquire);
+        if w != word(FREE, 0, 0) {
+            return false;
+        }
+        let released = b.time.load(Ordering::Relaxed);
+        if released != 0 && now.wrapping_sub(released) < hold_down {
+            return false;
+        }
+        if b.word
+            .compare_exchange(w, word(TRANSIT, 0, 1), Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.used_per_address[self.block_address(id) as usize].fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
     /// Makes a claimed block the subscriber's: from now on inbound packets
     /// find `owner_addr` through it. With `pending`, it waits for
     /// [`Pool::mark_logged`] first (its allocation record is queued but not

@@ -252,9 +252,12 @@ impl<E: EventSink> Worker<E> {
 
     /// Claims public port `want` for `key`'s new mapping if it lies in a
     /// block of the subscriber's (its allocated blocks; in deterministic
-    /// mode its own range, RFC 7422) and is free.
+    /// mode its own range, RFC 7422) and is free, or in a free block of
+    /// its public address that it may still get (within its block limit):
+    /// that block is then allocated and logged like any new block (RFC
+    /// 6887 section 11.3, issue 12 item 2).
     fn claim_preferred(&mut self, key: &SessionKey, sub: SubscriberRef, want: u16) -> Option<u16> {
-        let nat = &*self.nat;
+        let nat = self.nat.clone();
         let pool = &nat.pool;
         let b = pool.block_of(sub.pool_index, want)?;
         let (own, slot) = match self.deterministic_block(key.inside_addr) {
@@ -265,7 +268,24 @@ impl<E: EventSink> Worker<E> {
                 sub.index,
             ),
         };
-        if !own || !pool.block_acquire(b, slot) {
+        if !own {
+            if nat.deterministic.is_some() || pool.owner_of(b).is_some() {
+                return None;
+            }
+            let first = nat.subscribers.blocks(sub.index).next().is_none();
+            // claim_block_at reserved this mapping's count on the block.
+            let block = self.allocate_block(key, sub, first, Some(b)).ok()?;
+            if pool.port(key.protocol, block, want).try_claim(key.inside_port) {
+                return Some(want);
+            }
+            let start = self.random();
+            let p = pool.claim_port(key.protocol, block, start, key.inside_port);
+            if p.is_none() {
+                pool.block_release(block);
+            }
+            return p;
+        }
+        if !pool.block_acquire(b, slot) {
             return None;
         }
         if !pool.port(key.protocol, b, want).try_claim(key.inside_port) {
@@ -326,6 +346,26 @@ impl<E: EventSink> Worker<E> {
             );
             return Err(self.exhausted(DropReason::BlockLimit));
         }
+        let block = self.allocate_block(key, sub, first, None)?;
+        // claim_block reserved this first mapping's count on the block.
+        match pool.claim_port(key.protocol, block, start, key.inside_port) {
+            Some(p) => Ok(p),
+            None => {
+                pool.block_release(block);
+                Err(Verdict::Drop(DropReason::BlockLimit))
+            }
+        }
+    }
+
+    /// A new block for the subscriber of `key` (`first`: it holds none
+    /// yet), on its public address: any free block there, or block `at` if
+    /// it is free (a PCP client's suggested port, RFC 6887 section 11.3).
+    /// Its allocation record is queued first (RFC 6888 REQ-14); the block
+    /// comes back published with one mapping's count reserved on it.
+    #[inline(never)]
+    fn allocate_block(&mut self, key: &SessionKey, sub: SubscriberRef, first: bool, at: Option<u32>) -> Result<u32, Verdict> {
+        let nat = self.nat.clone();
+        let pool = &nat.pool;
         let public = pool.addr_of(sub.pool_index);
         let limits = nat.runtime.block_limits();
         match nat.subscribers.reserve_block(sub, limits) {
@@ -352,7 +392,11 @@ impl<E: EventSink> Worker<E> {
             return Err(Verdict::Drop(DropReason::BlockAdmissionLimited));
         }
         let now = self.now.secs32();
-        let Some(block) = pool.claim_block(sub.pool_index, self.random(), now, nat.runtime.block_hold_down()) else {
+        let claimed = match at {
+            None => pool.claim_block(sub.pool_index, self.random(), now, nat.runtime.block_hold_down()),
+            Some(b) => pool.claim_block_at(b, now, nat.runtime.block_hold_down()).then_some(b),
+        };
+        let Some(block) = claimed else {
             nat.subscribers.unreserve_block(sub.index);
             self.quota_event(EventKind::PoolExhausted, key.inside_addr, public, key.protocol, 0);
             return Err(self.exhausted(DropReason::PoolExhausted));
@@ -388,13 +432,6 @@ impl<E: EventSink> Worker<E> {
         }
         nat.subscribers.add_block(sub.index, block);
         self.counters.incr(Counter::BlocksAllocated);
-        // claim_block reserved this first mapping's count on the block.
-        match pool.claim_port(key.protocol, block, start, key.inside_port) {
-            Some(p) => Ok(p),
-            None => {
-                pool.block_release(block);
-                Err(Verdict::Drop(DropReason::BlockLimit))
-            }
-        }
+        Ok(block)
     }
 }
