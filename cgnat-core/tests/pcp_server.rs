@@ -222,24 +222,167 @@ fn third_party_is_refused_unless_the_client_is_trusted() {
     assert_eq!((v.dst, v.dport), (SUB_B, 80), "the mapping is the third party's");
 }
 
-/// What is not built yet is refused, never silently ignored: PEER
-/// (UNSUPP_OPCODE), FILTER (UNSUPP_OPTION: the NAT cannot apply it yet),
-/// protocols other than TCP and UDP (UNSUPP_PROTOCOL); ANNOUNCE succeeds.
+/// A FILTER option (RFC 6887 figure 15): code 3, length 20, reserved,
+/// prefix length over the IPv4-mapped address, remote port, address.
+fn filter_option(peer: Ipv4Addr, prefix_len: u8, port: u16) -> Vec<u8> {
+    let mut f = vec![3, 0, 0, 20, 0, prefix_len];
+    f.extend_from_slice(&port.to_be_bytes());
+    f.extend_from_slice(&pcp::mapped(peer).octets());
+    f
+}
+
+/// A PEER request (RFC 6887 figure 10): MAP's fields, then the remote
+/// peer's port, two reserved octets and its address.
+fn peer_request(client: Ipv4Addr, lifetime: u32, nonce: u8, protocol: u8, internal: u16, remote: Ipv4Addr, remote_port: u16) -> Vec<u8> {
+    let mut m = map_request(client, lifetime, nonce, protocol, internal, 0, &[]);
+    m[1] = pcp::opcode::PEER;
+    m.extend_from_slice(&remote_port.to_be_bytes());
+    m.extend_from_slice(&[0, 0]);
+    m.extend_from_slice(&pcp::mapped(remote).octets());
+    m
+}
+
+//= https://www.rfc-editor.org/rfc/rfc6887#section-13.3
+//# The FILTER option is used to indicate the filtering policy for
+//# inbound traffic to a mapping.
+//
+// "... the PCP server MUST ... permit only the remote peer(s) ... and
+// drop packets from other remote peers." A prefix length of 0 removes the
+// filters; a refresh without FILTER keeps them.
 #[test]
-fn peer_filter_and_other_protocols_are_refused_announce_succeeds() {
+fn filter_admits_only_the_named_peers_even_under_endpoint_independent_filtering() {
+    let nat = nat("filtering = \"endpoint-independent\"");
+    let mut w = worker(&nat);
+    let mut s = server();
+    let a = ask(
+        &mut s,
+        &mut w,
+        SUB_A,
+        &map_request(SUB_A, 600, 1, 6, 80, 0, &filter_option(SERVER, 128, 0)),
+        0,
+    );
+    assert_eq!(result(&a), 0, "FILTER accepted");
+    assert_eq!(&a[60..64], &[3, 0, 0, 20], "the FILTER option is echoed");
+    let (public, port) = assigned(&a);
+    let v = inb(&mut w, tcp(SERVER, 1234, public, port, SYN, b""), at(1));
+    assert_eq!((v.dst, v.dport), (SUB_A, 80), "the named peer gets in");
+    let other = tcp(SERVER3, 1234, public, port, SYN, b"");
+    assert_eq!(
+        verdict(&mut w, Side::Outside, &other, at(1)),
+        Verdict::Drop(DropReason::Filtered),
+        "others do not"
+    );
+    // A refresh without FILTER keeps the filters.
+    let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 600, 1, 6, 80, 0, &[]), 2);
+    assert_eq!(result(&a), 0);
+    assert_eq!(verdict(&mut w, Side::Outside, &other, at(2)), Verdict::Drop(DropReason::Filtered));
+    // Prefix length 0: every peer again.
+    let a = ask(
+        &mut s,
+        &mut w,
+        SUB_A,
+        &map_request(SUB_A, 600, 1, 6, 80, 0, &filter_option(Ipv4Addr::UNSPECIFIED, 0, 0)),
+        3,
+    );
+    assert_eq!(result(&a), 0);
+    let v = inb(&mut w, other, at(3));
+    assert_eq!((v.dst, v.dport), (SUB_A, 80));
+    // More peers than the server keeps per mapping.
+    let five: Vec<u8> = (1..=5).flat_map(|i| filter_option(Ipv4Addr::new(192, 0, 2, i), 128, 0)).collect();
+    let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 600, 1, 6, 81, 0, &five), 4);
+    assert_eq!(result(&a), ResultCode::ExcessiveRemotePeers as u8);
+    // A prefix shorter than the IPv4-mapped part names no IPv4 peers.
+    let a = ask(
+        &mut s,
+        &mut w,
+        SUB_A,
+        &map_request(SUB_A, 600, 1, 6, 81, 0, &filter_option(SERVER, 64, 0)),
+        4,
+    );
+    assert_eq!(result(&a), ResultCode::MalformedOption as u8);
+    check_invariants(&nat);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc6887#section-12
+//# The PEER Opcode allows a PCP client to create a new explicit dynamic
+//# outbound mapping to a remote peer, or to extend the lifetime of an
+//# existing outbound mapping.
+#[test]
+fn peer_keeps_the_outbound_mapping_for_its_lifetime_and_lets_that_peer_reply() {
     let nat = strict();
     let mut w = worker(&nat);
     let mut s = server();
-    let mut filter = vec![3, 0, 0, 20, 0, 128, 0, 0];
-    filter.extend_from_slice(&pcp::mapped(SERVER).octets());
-    let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 600, 1, 6, 80, 0, &filter), 0);
-    assert_eq!(result(&a), ResultCode::UnsuppOption as u8);
+    let a = ask(&mut s, &mut w, SUB_A, &peer_request(SUB_A, 600, 4, 17, 5000, SERVER, 53), 0);
+    assert_eq!(result(&a), 0);
+    assert_eq!(a[1], 0x80 | pcp::opcode::PEER);
+    assert_eq!(a.len(), 24 + 56, "PEER answer length");
+    let (public, port) = assigned(&a);
+    // The subscriber's flow to the peer leaves on the port PEER gave.
+    let v = out(&mut w, udp(SUB_A, 5000, SERVER, 53, b"q"), at(1));
+    assert_eq!((v.src, v.sport), (public, port));
+    // Long after the UDP session timeout the mapping is still there and
+    // the peer still reaches it; another remote does not (strict NAT).
+    let later = 400;
+    let mut sweeper = cgnat_core::sweeper::Sweeper::new(nat.clone(), Vec::new());
+    sweeper.sweep_all(at(later));
+    let v = inb(&mut w, udp(SERVER, 53, public, port, b"a"), at(later));
+    assert_eq!((v.dst, v.dport), (SUB_A, 5000));
+    let other = udp(SERVER3, 53, public, port, b"a");
+    assert_eq!(
+        verdict(&mut w, Side::Outside, &other, at(later)),
+        Verdict::Drop(DropReason::Filtered)
+    );
+    // Another nonce cannot delete it; the owner can, and the hold goes.
+    let a = ask(&mut s, &mut w, SUB_A, &peer_request(SUB_A, 0, 5, 17, 5000, SERVER, 53), later);
+    assert_eq!(result(&a), ResultCode::NotAuthorized as u8);
+    let a = ask(&mut s, &mut w, SUB_A, &peer_request(SUB_A, 0, 4, 17, 5000, SERVER, 53), later);
+    assert_eq!(result(&a), 0);
+    assert_eq!(s.mappings().count(), 0);
+    sweeper.sweep_all(at(later + 400));
+    assert_eq!(nat.mappings().len(), 0, "nothing holds the port any more");
+    check_invariants(&nat);
+}
+
+/// A MAP and a PEER of one internal endpoint share its mapping: ending one
+/// leaves the other's hold; the MAP's openness (no FILTER) wins while it lasts.
+#[test]
+fn map_and_peer_of_one_endpoint_share_the_mapping() {
+    let nat = strict();
+    let mut w = worker(&nat);
+    let mut s = server();
+    let p = ask(&mut s, &mut w, SUB_A, &peer_request(SUB_A, 600, 4, 6, 80, SERVER, 443), 0);
+    let m = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 600, 9, 6, 80, 0, &[]), 0);
+    assert_eq!((result(&p), result(&m)), (0, 0));
+    assert_eq!(assigned(&p), assigned(&m), "one endpoint, one external port");
+    let (public, port) = assigned(&m);
+    let v = inb(&mut w, tcp(SERVER3, 7, public, port, SYN, b""), at(1));
+    assert_eq!(v.dst, SUB_A, "MAP admits anyone");
+    let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 0, 9, 6, 80, 0, &[]), 2);
+    assert_eq!(result(&a), 0);
+    assert!(nat.mappings().len() > 0, "the PEER still holds the mapping");
+    let other = tcp(SERVER2, 7, public, port, SYN, b"");
+    assert_eq!(
+        verdict(&mut w, Side::Outside, &other, at(3)),
+        Verdict::Drop(DropReason::Filtered),
+        "only the PEER's remote now"
+    );
+    let v = inb(&mut w, tcp(SERVER, 443, public, port, SYN, b""), at(3));
+    assert_eq!(v.dst, SUB_A);
+    check_invariants(&nat);
+}
+
+/// Protocols other than TCP and UDP are refused (UNSUPP_PROTOCOL), an
+/// unknown opcode gets UNSUPP_OPCODE; ANNOUNCE succeeds.
+#[test]
+fn other_protocols_and_opcodes_are_refused_announce_succeeds() {
+    let nat = strict();
+    let mut w = worker(&nat);
+    let mut s = server();
     let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 600, 1, 0, 0, 0, &[]), 0);
     assert_eq!(result(&a), ResultCode::UnsuppProtocol as u8);
-    let mut peer = map_request(SUB_A, 600, 1, 6, 80, 0, &[0, 80, 0, 0]);
-    peer.extend_from_slice(&pcp::mapped(SERVER).octets());
-    peer[1] = pcp::opcode::PEER;
-    let a = ask(&mut s, &mut w, SUB_A, &peer, 0);
+    let mut unknown = map_request(SUB_A, 600, 1, 6, 80, 0, &[]);
+    unknown[1] = 9;
+    let a = ask(&mut s, &mut w, SUB_A, &unknown, 0);
     assert_eq!(result(&a), ResultCode::UnsuppOpcode as u8);
     let mut announce = map_request(SUB_A, 0, 0, 0, 0, 0, &[]);
     announce.truncate(24);

@@ -337,6 +337,9 @@ fn a_suggested_port_in_a_free_block_brings_that_block_logged() {
     let g = w.pcp_map(Protocol::Tcp, SUB_A, 8081, Some(third), at(1)).unwrap();
     assert_ne!(g.public_port, third);
     assert_eq!(block_owner(&nat, a.src, third), None);
-    assert_eq!(block_owner(&nat, g.public_addr, g.public_port), Some((BlockState::Allocated, SUB_A)));
+    assert_eq!(
+        block_owner(&nat, g.public_addr, g.public_port),
+        Some((BlockState::Allocated, SUB_A))
+    );
     check_invariants(&nat);
 }

@@ -57,7 +57,11 @@ impl PcpConfig {
     /// `nat.inside_prefixes`.
     pub fn validate(&self, nat: &NatConfig) -> Result<(), ConfigError> {
         if !(1..=604_800).contains(&self.min_lifetime) {
-            return Err(ConfigError::new("pcp.min_lifetime", self.min_lifetime, "between 1 and 604800 seconds"));
+            return Err(ConfigError::new(
+                "pcp.min_lifetime",
+                self.min_lifetime,
+                "between 1 and 604800 seconds",
+            ));
         }
         if !(self.min_lifetime..=604_800).contains(&self.max_lifetime) {
             return Err(ConfigError::new(
@@ -77,10 +81,7 @@ impl PcpConfig {
             return Err(ConfigError::new("pcp.queue", self.queue, "a power of two between 8 and 65536"));
         }
         for p in &self.third_party_from {
-            let inside = nat
-                .inside_prefixes
-                .iter()
-                .any(|i| i.len() <= p.len() && i.contains(p.addr()));
+            let inside = nat.inside_prefixes.iter().any(|i| i.len() <= p.len() && i.contains(p.addr()));
             if !inside {
                 return Err(ConfigError::new(
                     "pcp.third_party_from",
@@ -112,7 +113,12 @@ mod tests {
         let nat = NatConfig::default();
         let ok = PcpConfig::default();
         assert!(ok.validate(&nat).is_ok());
-        let e = PcpConfig { max_lifetime: 10, ..ok.clone() }.validate(&nat).unwrap_err();
+        let e = PcpConfig {
+            max_lifetime: 10,
+            ..ok.clone()
+        }
+        .validate(&nat)
+        .unwrap_err();
         assert!(e.to_string().contains("pcp.max_lifetime"), "{e}");
         let e = PcpConfig { queue: 100, ..ok.clone() }.validate(&nat).unwrap_err();
         assert!(e.to_string().contains("pcp.queue"), "{e}");

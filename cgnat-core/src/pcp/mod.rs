@@ -6,18 +6,24 @@
 //! ([`Worker::pcp_map`], [`Worker::pcp_unmap`]). The server keeps what the
 //! workers do not need: nonces, lifetimes, per-subscriber counts.
 //!
-//! Built: ANNOUNCE; MAP for TCP and UDP with nonces (section 11.2),
-//! lifetimes clamped to the server's bounds and 0 to delete (section 15),
-//! PREFER_FAILURE (13.2), THIRD_PARTY for trusted clients only (13.1),
-//! the client address check (ADDRESS_MISMATCH), a per-subscriber limit
-//! (USER_EX_QUOTA); NAT-PMP's external address and mapping requests.
-//! A suggested external port is taken when the endpoint has no mapping
-//! yet and the port is free in a block the subscriber holds (or in its
-//! deterministic range). Not yet (issue 12): PEER (answered UNSUPP_OPCODE),
-//! FILTER (answered UNSUPP_OPTION rather than ignored: the NAT cannot
-//! apply it yet), a suggested port in a block the subscriber does not hold.
+//! Built: ANNOUNCE (and the unsolicited one after a start); MAP and PEER
+//! for TCP and UDP with nonces (section 11.2), lifetimes clamped to the
+//! server's bounds and 0 to delete (section 15); FILTER (13.3: the
+//! workers then admit only the named peers), PREFER_FAILURE (13.2),
+//! THIRD_PARTY for trusted clients only (13.1); the client address check
+//! (ADDRESS_MISMATCH); a per-subscriber limit (USER_EX_QUOTA); NAT-PMP's
+//! external address and mapping requests. A suggested external port is
+//! taken when the endpoint has no mapping yet and the port is free in a
+//! block the subscriber holds or can get (or in its deterministic range).
+//!
+//! The NAT holds one PCP mark per internal endpoint (its EIM mapping); the
+//! endpoint's MAP (or NAT-PMP) entry and its PEER entries share it and it
+//! goes with the last of them. The rules the workers apply to inbound
+//! packets are the MAP entry's FILTER options, or without a MAP entry the
+//! PEER entries' remotes, which then add to the NAT's filtering behaviour
+//! instead of replacing it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use core::net::Ipv4Addr;
 
@@ -26,12 +32,14 @@ use crate::event::EventSink;
 use crate::flow::Protocol;
 use crate::time::Instant;
 use crate::translate::{PcpGrant, PcpRefusal, Worker};
-use crate::wire::pcp::{self, MapData, Operation, Options, Request, RequestError, Response, ResultCode};
+use crate::wire::pcp::{self, MapData, Operation, Options, PeerData, Request, RequestError, Response, ResultCode};
 
 mod datagram;
+mod filters;
 mod natpmp;
 
 pub use datagram::{NotARequest, PcpDatagram, ANSWER_TTL, MAX_IPV4_LEN};
+pub use filters::{FilterError, PcpFilters, PeerFilter, PeerVerdict, CAPACITY as FILTERED_MAPPINGS, MAX_FILTERS};
 
 /// Lifetime of a short-lifetime error (RFC 6887 section 7.4: the client
 /// may retry soon).
@@ -65,6 +73,57 @@ impl Default for PcpLimits {
     }
 }
 
+/// What kind of mapping a [`PcpMapping`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PcpKind {
+    /// A MAP mapping (RFC 6887 section 11): inbound from any peer, or from
+    /// those its FILTER options name.
+    Map,
+    /// A PEER mapping (section 12): the outbound mapping towards one
+    /// remote peer, kept for the lifetime; that peer may send to it.
+    Peer {
+        /// The remote peer's address.
+        remote: Ipv4Addr,
+        /// The remote peer's port.
+        remote_port: u16,
+    },
+    /// A NAT-PMP mapping (RFC 6886), kept like MAP.
+    NatPmp,
+}
+
+impl PcpKind {
+    /// `map`, `peer` or `nat-pmp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PcpKind::Map => "map",
+            PcpKind::Peer { .. } => "peer",
+            PcpKind::NatPmp => "nat-pmp",
+        }
+    }
+}
+
+/// The FILTER options of a MAP mapping (at most [`MAX_FILTERS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FilterSet {
+    rules: [Option<PeerFilter>; MAX_FILTERS],
+}
+
+impl FilterSet {
+    /// The filters, in the order the client sent them.
+    pub fn iter(&self) -> impl Iterator<Item = &PeerFilter> {
+        self.rules.iter().flatten()
+    }
+
+    /// Whether there are none (every peer may reach the mapping).
+    pub fn is_empty(&self) -> bool {
+        self.rules[0].is_none()
+    }
+
+    fn to_vec(self) -> Vec<PeerFilter> {
+        self.iter().copied().collect()
+    }
+}
+
 /// A mapping the server holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PcpMapping {
@@ -82,6 +141,10 @@ pub struct PcpMapping {
     pub nonce: [u8; 12],
     /// When the lifetime runs out.
     pub expires: Instant,
+    /// MAP, PEER or NAT-PMP.
+    pub kind: PcpKind,
+    /// A MAP mapping's FILTER options (RFC 6887 section 13.3).
+    pub filters: FilterSet,
 }
 
 /// What to do with an answer the server wrote.
@@ -101,13 +164,29 @@ pub enum Reply {
     },
 }
 
-/// The key of a mapping: protocol, internal address, internal port.
+/// The endpoint of a mapping: protocol, internal address, internal port.
 type Key = (Protocol, u32, u16);
+
+/// A server entry: the MAP (or NAT-PMP) mapping of an endpoint, or one of
+/// its PEER mappings (with the remote address and port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Entry {
+    Map(Key),
+    Peer(Key, u32, u16),
+}
+
+impl Entry {
+    fn key(self) -> Key {
+        match self {
+            Entry::Map(k) | Entry::Peer(k, ..) => k,
+        }
+    }
+}
 
 /// What a client asks of [`PcpServer::map_endpoint`].
 struct Ask {
-    /// The endpoint.
-    key: Key,
+    /// The entry.
+    entry: Entry,
     /// The client's nonce.
     nonce: [u8; 12],
     /// The requested lifetime, seconds.
@@ -117,16 +196,22 @@ struct Ask {
     suggested: u16,
     /// PREFER_FAILURE's suggested port and address: no other mapping.
     prefer: Option<(u16, Option<Ipv4Addr>)>,
+    /// MAP, PEER or NAT-PMP.
+    kind: PcpKind,
+    /// New FILTER options (MAP), or `None` to keep the mapping's.
+    filters: Option<FilterSet>,
 }
 
 /// The PCP server.
 pub struct PcpServer {
     limits: PcpLimits,
     start: Instant,
-    mappings: HashMap<Key, PcpMapping>,
-    /// The mappings by expiry, so that [`PcpServer::expire`] visits only
+    entries: BTreeMap<Entry, PcpMapping>,
+    /// The entries by expiry, so that [`PcpServer::expire`] visits only
     /// the due ones (it runs every management tick).
-    by_expiry: BTreeSet<(Instant, Key)>,
+    by_expiry: BTreeSet<(Instant, Entry)>,
+    /// Entries per endpoint: the NAT's hold goes with the last one.
+    holders: HashMap<Key, u32>,
     per_subscriber: HashMap<u32, u32>,
     results: [u64; ResultCode::COUNT],
 }
@@ -138,8 +223,9 @@ impl PcpServer {
         PcpServer {
             limits,
             start,
-            mappings: HashMap::new(),
+            entries: BTreeMap::new(),
             by_expiry: BTreeSet::new(),
+            holders: HashMap::new(),
             per_subscriber: HashMap::new(),
             results: [0; ResultCode::COUNT],
         }
@@ -150,9 +236,9 @@ impl PcpServer {
         now.as_secs().saturating_sub(self.start.as_secs()).min(u64::from(u32::MAX)) as u32
     }
 
-    /// The mappings held, in no particular order.
+    /// The mappings held (MAP, PEER and NAT-PMP), by endpoint.
     pub fn mappings(&self) -> impl Iterator<Item = &PcpMapping> {
-        self.mappings.values()
+        self.entries.values()
     }
 
     /// PCP answers sent, by result code.
@@ -221,17 +307,21 @@ impl PcpServer {
     /// `cgnatctl clear` dropped them with their sessions and blocks);
     /// returns how many.
     pub fn forget_cleared<E: EventSink>(&mut self, w: &Worker<E>) -> usize {
-        let gone: Vec<Key> = self
-            .mappings
+        let gone: Vec<(Entry, PcpMapping)> = self
+            .entries
             .iter()
-            .filter(|(k, _)| !w.pcp_mapped(k.0, Ipv4Addr::from(k.1), k.2))
-            .map(|(k, _)| *k)
+            .filter(|(e, _)| {
+                let (p, a, port) = e.key();
+                !w.pcp_mapped(p, Ipv4Addr::from(a), port)
+            })
+            .map(|(e, m)| (*e, *m))
             .collect();
-        for key in &gone {
-            if let Some(m) = self.mappings.remove(key) {
-                self.by_expiry.remove(&(m.expires, *key));
-                self.uncount(key.1);
-            }
+        for (e, m) in &gone {
+            self.entries.remove(e);
+            self.by_expiry.remove(&(m.expires, *e));
+            self.uncount(e.key().1);
+            let _ = w.pcp_filter(m.protocol, m.public_addr, m.public_port, &[], false);
+            self.holders.remove(&e.key());
         }
         gone.len()
     }
@@ -240,11 +330,11 @@ impl PcpServer {
     /// 15); returns how many.
     pub fn expire<E: EventSink>(&mut self, w: &mut Worker<E>, now: Instant) -> usize {
         let mut n = 0;
-        while let Some(&(at, key)) = self.by_expiry.first() {
+        while let Some(&(at, entry)) = self.by_expiry.first() {
             if at > now {
                 break;
             }
-            self.remove(w, key);
+            self.remove(w, entry);
             n += 1;
         }
         n
@@ -263,15 +353,12 @@ impl PcpServer {
         if pcp::unmapped(req.client) != Some(src) {
             return Err(ResultCode::AddressMismatch);
         }
-        let m = match &req.op {
+        let (m, peer) = match &req.op {
             Operation::Announce => return Ok((0, Operation::Announce, None)),
-            Operation::Peer(_) => return Err(ResultCode::UnsuppOpcode),
-            Operation::Map(m) => m,
+            Operation::Peer(p) => (&p.map, Some(p)),
+            Operation::Map(m) => (m, None),
         };
         let internal = self.internal_host(src, &req.options)?;
-        if !req.options.filters.is_empty() {
-            return Err(ResultCode::UnsuppOption);
-        }
         let protocol = match m.protocol {
             crate::wire::ip_protocol::TCP => Protocol::Tcp,
             crate::wire::ip_protocol::UDP => Protocol::Udp,
@@ -282,20 +369,42 @@ impl PcpServer {
             return Err(ResultCode::MalformedRequest);
         }
         let key = (protocol, u32::from(internal), m.internal_port);
+        let (entry, kind) = match peer {
+            None => (Entry::Map(key), PcpKind::Map),
+            Some(p) => {
+                // Section 12.1: a PEER names one remote endpoint (IPv4 here).
+                let remote = pcp::unmapped(p.remote_addr)
+                    .filter(|a| !a.is_unspecified())
+                    .ok_or(ResultCode::MalformedRequest)?;
+                if p.remote_port == 0 {
+                    return Err(ResultCode::MalformedRequest);
+                }
+                (
+                    Entry::Peer(key, u32::from(remote), p.remote_port),
+                    PcpKind::Peer {
+                        remote,
+                        remote_port: p.remote_port,
+                    },
+                )
+            }
+        };
         if req.lifetime == 0 {
-            self.unmap_endpoint(w, key, m.nonce)?;
-            return Ok((0, Operation::Map(*m), None));
+            self.unmap_entry(w, entry, m.nonce)?;
+            return Ok((0, req.op.clone(), None));
         }
+        let filters = filter_set(&req.options.filters)?;
         let prefer = req
             .options
             .prefer_failure
             .then(|| (m.external_port, pcp::unmapped(m.external_addr).filter(|a| !a.is_unspecified())));
         let ask = Ask {
-            key,
+            entry,
             nonce: m.nonce,
             lifetime: req.lifetime,
             suggested: m.external_port,
             prefer,
+            kind,
+            filters,
         };
         let (lifetime, g) = self.map_endpoint(w, ask, now)?;
         let assigned = MapData {
@@ -303,11 +412,15 @@ impl PcpServer {
             external_addr: pcp::mapped(g.public_addr),
             ..*m
         };
-        Ok((lifetime, Operation::Map(assigned), g.pending_block))
+        let op = match peer {
+            None => Operation::Map(assigned),
+            Some(p) => Operation::Peer(PeerData { map: assigned, ..*p }),
+        };
+        Ok((lifetime, op, g.pending_block))
     }
 
-    /// The host a MAP is for: the source, or with THIRD_PARTY (section
-    /// 13.1) the named host, for trusted clients only.
+    /// The host a MAP or PEER is for: the source, or with THIRD_PARTY
+    /// (section 13.1) the named host, for trusted clients only.
     fn internal_host(&self, src: Ipv4Addr, options: &Options) -> Result<Ipv4Addr, ResultCode> {
         let Some(tp) = options.third_party else {
             return Ok(src);
@@ -321,25 +434,29 @@ impl PcpServer {
         pcp::unmapped(tp).ok_or(ResultCode::MalformedOption)
     }
 
-    /// Creates or refreshes a mapping as `ask` says (section 11.3: a
+    /// Creates or refreshes an entry as `ask` says (section 11.3: a
     /// mapping belongs to the nonce that made it); returns the lifetime
     /// granted and the NAT's grant.
     fn map_endpoint<E: EventSink>(&mut self, w: &mut Worker<E>, ask: Ask, now: Instant) -> Result<(u32, PcpGrant), ResultCode> {
         let Ask {
-            key,
+            entry,
             nonce,
             lifetime,
             suggested,
             prefer,
+            kind,
+            filters,
         } = ask;
+        let key = entry.key();
         let (protocol, inside, port) = key;
-        let existing = self.mappings.get(&key);
+        let existing = self.entries.get(&entry).copied();
         if existing.is_some_and(|e| e.nonce != nonce) {
             return Err(ResultCode::NotAuthorized);
         }
         if existing.is_none() && self.per_subscriber.get(&inside).copied().unwrap_or(0) >= self.limits.max_mappings_per_subscriber {
             return Err(ResultCode::UserExQuota);
         }
+        let held = self.holders.get(&key).copied().unwrap_or(0) > 0;
         let g = w
             .pcp_map(protocol, Ipv4Addr::from(inside), port, Some(suggested), now)
             .map_err(|r| match r {
@@ -347,14 +464,18 @@ impl PcpServer {
                 PcpRefusal::UnsupportedProtocol => ResultCode::UnsuppProtocol,
                 PcpRefusal::Refused(_) => ResultCode::NoResources,
             })?;
+        // The NAT's hold is the endpoint's, shared by its entries.
+        let undo = |w: &mut Worker<E>| {
+            if !held {
+                w.pcp_unmap(protocol, Ipv4Addr::from(inside), port);
+            }
+        };
         if let Some((want_port, want_addr)) = prefer {
             let port_ok = want_port == 0 || want_port == g.public_port;
             let addr_ok = want_addr.map_or(true, |a| a == g.public_addr);
             if !(port_ok && addr_ok) {
                 // Section 13.2: no other mapping than the one asked for.
-                if g.created {
-                    w.pcp_unmap(protocol, Ipv4Addr::from(inside), port);
-                }
+                undo(w);
                 return Err(ResultCode::CannotProvideExternal);
             }
         }
@@ -367,36 +488,104 @@ impl PcpServer {
             public_port: g.public_port,
             nonce,
             expires: now.plus_secs(u64::from(lifetime)),
+            kind,
+            filters: filters.or(existing.map(|e| e.filters)).unwrap_or_default(),
         };
-        match self.mappings.insert(key, m) {
-            Some(old) => {
-                self.by_expiry.remove(&(old.expires, key));
+        let old = self.entries.insert(entry, m);
+        if let Err(code) = self.sync_rules(w, key) {
+            match old {
+                Some(o) => {
+                    self.entries.insert(entry, o);
+                }
+                None => {
+                    self.entries.remove(&entry);
+                    undo(w);
+                }
             }
-            None => *self.per_subscriber.entry(inside).or_default() += 1,
+            let _ = self.sync_rules(w, key);
+            return Err(code);
         }
-        self.by_expiry.insert((m.expires, key));
+        match old {
+            Some(o) => {
+                self.by_expiry.remove(&(o.expires, entry));
+            }
+            None => {
+                *self.per_subscriber.entry(inside).or_default() += 1;
+                *self.holders.entry(key).or_default() += 1;
+            }
+        }
+        self.by_expiry.insert((m.expires, entry));
         Ok((lifetime, g))
     }
 
-    /// Deletes the mapping of `key` if `nonce` owns it (section 15: a
-    /// delete of a mapping that does not exist succeeds).
-    fn unmap_endpoint<E: EventSink>(&mut self, w: &mut Worker<E>, key: Key, nonce: [u8; 12]) -> Result<(), ResultCode> {
-        match self.mappings.get(&key) {
+    /// Writes the rules the workers apply to the endpoint's public port:
+    /// its MAP mapping's FILTER options (section 13.3; none: every peer),
+    /// or without a MAP mapping its PEER mappings' remotes (section 12).
+    fn sync_rules<E: EventSink>(&self, w: &Worker<E>, key: Key) -> Result<(), ResultCode> {
+        let lo = Entry::Peer(key, 0, 0);
+        let hi = Entry::Peer(key, u32::MAX, u16::MAX);
+        let map = self.entries.get(&Entry::Map(key));
+        let any = map.or_else(|| self.entries.range(lo..=hi).next().map(|(_, m)| m));
+        let Some(first) = any else { return Ok(()) };
+        let (rules, additive) = match map {
+            Some(m) => (m.filters.to_vec(), false),
+            None => {
+                let peers: Vec<PeerFilter> = self
+                    .entries
+                    .range(lo..=hi)
+                    .filter_map(|(_, m)| match m.kind {
+                        PcpKind::Peer { remote, remote_port } => Some(PeerFilter {
+                            addr: u32::from(remote),
+                            prefix_len: 32,
+                            port: remote_port,
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                (peers, true)
+            }
+        };
+        w.pcp_filter(first.protocol, first.public_addr, first.public_port, &rules, additive)
+            .map_err(|e| match e {
+                FilterError::TooMany => ResultCode::ExcessiveRemotePeers,
+                FilterError::Full => ResultCode::NoResources,
+            })
+    }
+
+    /// Deletes an entry if `nonce` owns it (section 15: a delete of a
+    /// mapping that does not exist succeeds).
+    fn unmap_entry<E: EventSink>(&mut self, w: &mut Worker<E>, entry: Entry, nonce: [u8; 12]) -> Result<(), ResultCode> {
+        match self.entries.get(&entry) {
             Some(e) if e.nonce != nonce => Err(ResultCode::NotAuthorized),
             Some(_) => {
-                self.remove(w, key);
+                self.remove(w, entry);
                 Ok(())
             }
             None => Ok(()),
         }
     }
 
-    /// Forgets a mapping and gives its hold back to the NAT.
-    fn remove<E: EventSink>(&mut self, w: &mut Worker<E>, key: Key) {
-        if let Some(m) = self.mappings.remove(&key) {
-            self.by_expiry.remove(&(m.expires, key));
+    /// Forgets an entry; the NAT's hold on the endpoint goes with its last.
+    fn remove<E: EventSink>(&mut self, w: &mut Worker<E>, entry: Entry) {
+        let Some(m) = self.entries.remove(&entry) else { return };
+        let key = entry.key();
+        self.by_expiry.remove(&(m.expires, entry));
+        self.uncount(key.1);
+        let last = match self.holders.get_mut(&key) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                self.holders.remove(&key);
+                true
+            }
+        };
+        if last {
+            let _ = w.pcp_filter(m.protocol, m.public_addr, m.public_port, &[], false);
             w.pcp_unmap(key.0, Ipv4Addr::from(key.1), key.2);
-            self.uncount(key.1);
+        } else {
+            let _ = self.sync_rules(w, key);
         }
     }
 
@@ -409,6 +598,35 @@ impl PcpServer {
             }
         }
     }
+}
+
+/// A MAP request's FILTER options as the workers apply them (section
+/// 13.3): `None` without any (the mapping keeps its filters), an empty
+/// set if one has prefix length 0 (remove them all).
+fn filter_set(filters: &[pcp::Filter]) -> Result<Option<FilterSet>, ResultCode> {
+    if filters.is_empty() {
+        return Ok(None);
+    }
+    if filters.iter().any(|f| f.prefix_len == 0) {
+        return Ok(Some(FilterSet::default()));
+    }
+    if filters.len() > MAX_FILTERS {
+        return Err(ResultCode::ExcessiveRemotePeers);
+    }
+    let mut set = FilterSet::default();
+    for (slot, f) in set.rules.iter_mut().zip(filters) {
+        // An IPv4 peer: an IPv4-mapped address, prefix over its last 32 bits.
+        let addr = pcp::unmapped(f.remote_addr).ok_or(ResultCode::MalformedOption)?;
+        if f.prefix_len < 96 {
+            return Err(ResultCode::MalformedOption);
+        }
+        *slot = Some(PeerFilter {
+            addr: u32::from(addr),
+            prefix_len: f.prefix_len - 96,
+            port: f.remote_port,
+        });
+    }
+    Ok(Some(set))
 }
 
 /// The lifetime an error answer carries (RFC 6887 section 7.4).

@@ -5,7 +5,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::{Ask, PcpServer, Reply};
+use super::{Ask, Entry, PcpKind, PcpServer, Reply};
 use crate::event::EventSink;
 use crate::flow::Protocol;
 use crate::time::Instant;
@@ -82,11 +82,16 @@ impl PcpServer {
         };
         let inside = u32::from(src);
         if lifetime == 0 {
-            let keys: Vec<_> = self
-                .mappings
+            let keys: Vec<Entry> = self
+                .entries
                 .iter()
-                .filter(|(k, m)| k.0 == proto && k.1 == inside && (internal_port == 0 || k.2 == internal_port) && m.nonce == NATPMP_NONCE)
-                .map(|(k, _)| *k)
+                .filter(|(_, m)| {
+                    m.protocol == proto
+                        && m.inside == src
+                        && (internal_port == 0 || m.inside_port == internal_port)
+                        && m.kind == PcpKind::NatPmp
+                })
+                .map(|(e, _)| *e)
                 .collect();
             for k in keys {
                 self.remove(w, k);
@@ -97,11 +102,13 @@ impl PcpServer {
             return (answer(ResultCode::NotAuthorized, 0, 0), None);
         }
         let ask = Ask {
-            key: (proto, inside, internal_port),
+            entry: Entry::Map((proto, inside, internal_port)),
             nonce: NATPMP_NONCE,
             lifetime,
             suggested: suggested_port,
             prefer: None,
+            kind: PcpKind::NatPmp,
+            filters: None,
         };
         match self.map_endpoint(w, ask, now) {
             Ok((lifetime, g)) => (answer(ResultCode::Success, g.public_port, lifetime), g.pending_block),

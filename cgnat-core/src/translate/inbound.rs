@@ -10,6 +10,7 @@ use crate::config::Filtering;
 use crate::counters::{Counter, DropReason};
 use crate::event::{EventSink, TableId};
 use crate::flow::{Protocol, SessionKey};
+use crate::pcp::PeerVerdict;
 use crate::pool::{BlockState, JoinError};
 use crate::table::session::{SessionInsert, SessionValue};
 use crate::table::subscriber::LimitError;
@@ -86,9 +87,20 @@ impl<E: EventSink> Worker<E> {
             Filtering::AddressDependent => self.nat.sessions.any_to_remote_addr(&key),
             Filtering::AddressAndPortDependent => false,
         };
-        // RFC 6887 section 11: a PCP MAP mapping lets remotes in (FILTER
-        // options are not applied yet: decision 017).
-        if !allowed && !self.pcp_holds(protocol, pool_index, port) {
+        // RFC 6887 section 11: a PCP MAP mapping lets remotes in; with
+        // FILTER options (section 13.3) only the peers they name, plus
+        // those the filtering behaviour admits by the subscriber's own
+        // traffic (address-dependent filtering).
+        let admitted = if self.pcp_holds(protocol, pool_index, port) {
+            match self.nat.pcp_filters.admits(protocol, pool_index, port, remote, remote_port) {
+                PeerVerdict::Unfiltered | PeerVerdict::Admitted => true,
+                PeerVerdict::Refused => allowed && self.nat.config.filtering != Filtering::EndpointIndependent,
+                PeerVerdict::NotNamed => allowed,
+            }
+        } else {
+            allowed
+        };
+        if !admitted {
             return Err(Verdict::Drop(DropReason::Filtered));
         }
         self.create_inbound(&key, pool_index, port, flags)

@@ -59,6 +59,9 @@ pub struct Nat {
     /// The smaller of the two MTUs: a packet within it needs no
     /// fragmentation check on either side.
     min_mtu: usize,
+    /// The FILTER options of PCP mappings (RFC 6887 section 13.3), written
+    /// by the PCP server, read by inbound packets to PCP-held ports.
+    pub(crate) pcp_filters: crate::pcp::PcpFilters,
 }
 
 #[inline(always)]
@@ -102,6 +105,7 @@ impl Nat {
             inside_rest: nets_of(config.inside_prefixes.get(1..).unwrap_or(&[])),
             bypass_nets: nets_of(&config.bypass),
             min_mtu: config.inside_mtu.min(config.outside_mtu) as usize,
+            pcp_filters: crate::pcp::PcpFilters::new(seed ^ 0x9c9f_11e7),
             config,
         };
         nat.install_statics()

@@ -134,6 +134,23 @@ impl<E: EventSink> Worker<E> {
         true
     }
 
+    /// Sets the rules of the PCP mapping on public `public_addr`:
+    /// `public_port`: its FILTER options (RFC 6887 section 13.3), or with
+    /// `additive` its PEER mappings' remotes (section 12); empty: none.
+    pub fn pcp_filter(
+        &self,
+        protocol: Protocol,
+        public_addr: Ipv4Addr,
+        public_port: u16,
+        filters: &[crate::pcp::PeerFilter],
+        additive: bool,
+    ) -> Result<(), crate::pcp::FilterError> {
+        match self.nat.pool.index_of(u32::from(public_addr)) {
+            Some(pi) => self.nat.pcp_filters.set(protocol, pi, public_port, filters, additive),
+            None => Ok(()),
+        }
+    }
+
     /// Whether `inside`:`inside_port` has a PCP mapping for `protocol` in
     /// the NAT (an operator's `clear` removes it under the server's feet).
     pub fn pcp_mapped(&self, protocol: Protocol, inside: Ipv4Addr, inside_port: u16) -> bool {

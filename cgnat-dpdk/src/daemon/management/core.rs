@@ -26,8 +26,8 @@ use cgnat_core::{Instant, Nat};
 
 use super::control::{Command, Executor};
 use super::log::{LogPipeline, SHUTDOWN_DEADLINE};
-use super::pcp::{PcpLink, PcpService};
 use super::merge::Watermark;
+use super::pcp::{PcpLink, PcpService};
 use super::query::QueryContext;
 use super::run;
 use super::servers::ManagementServers;
@@ -162,7 +162,8 @@ impl ManagementCore {
         let servers = ManagementServers::start(&cfg.control, &cfg.metrics, ctx.clone(), tx)?;
         let nat = parts.nat.clone();
         // After the start records: its records and ANNOUNCEs follow them.
-        let pcp = (cfg.pcp.enabled && !parts.pcp.is_empty()).then(|| PcpService::new(&cfg.pcp, nat.clone(), parts.pcp, now, ctx.pcp.clone()));
+        let pcp =
+            (cfg.pcp.enabled && !parts.pcp.is_empty()).then(|| PcpService::new(&cfg.pcp, nat.clone(), parts.pcp, now, ctx.pcp.clone()));
         Ok(ManagementCore {
             log,
             sweeper,

@@ -265,7 +265,13 @@ pub fn dp_metric(c: DpCounter) -> Family {
 pub fn render_pcp(x: &mut Exposition, s: &super::pcp::PcpStatus) {
     use super::pcp::RequestKind;
     use cgnat_core::wire::pcp::ResultCode;
-    x.sample("cgnat_pcp_enabled", "gauge", "1 while the PCP server runs.", "", u8::from(s.enabled));
+    x.sample(
+        "cgnat_pcp_enabled",
+        "gauge",
+        "1 while the PCP server runs.",
+        "",
+        u8::from(s.enabled),
+    );
     if !s.enabled {
         return;
     }
@@ -288,8 +294,20 @@ pub fn render_pcp(x: &mut Exposition, s: &super::pcp::PcpStatus) {
             n,
         );
     }
-    x.sample("cgnat_pcp_mappings", "gauge", "PCP and NAT-PMP mappings held.", "", s.mappings.len());
-    x.sample("cgnat_pcp_expired_mappings_total", "counter", "PCP mappings ended by their lifetime.", "", s.expired);
+    x.sample(
+        "cgnat_pcp_mappings",
+        "gauge",
+        "PCP and NAT-PMP mappings held.",
+        "",
+        s.mappings.len(),
+    );
+    x.sample(
+        "cgnat_pcp_expired_mappings_total",
+        "counter",
+        "PCP mappings ended by their lifetime.",
+        "",
+        s.expired,
+    );
     x.sample(
         "cgnat_pcp_unanswered_requests_total",
         "counter",
@@ -297,7 +315,13 @@ pub fn render_pcp(x: &mut Exposition, s: &super::pcp::PcpStatus) {
         "",
         s.unanswered,
     );
-    x.sample("cgnat_pcp_announcements_total", "counter", "Unsolicited PCP ANNOUNCEs sent.", "", s.announcements);
+    x.sample(
+        "cgnat_pcp_announcements_total",
+        "counter",
+        "Unsolicited PCP ANNOUNCEs sent.",
+        "",
+        s.announcements,
+    );
 }
 
 /// The exposition being written: each family's HELP and TYPE once, before

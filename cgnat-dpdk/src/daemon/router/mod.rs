@@ -461,7 +461,11 @@ impl Router {
             // No reassembly for the appliance's own traffic.
             _ if ip.is_fragment() => Local::Drop,
             ip_protocol::ICMP if ip.payload().first() == Some(&icmp::msg_type::ECHO_REQUEST) => Local::Echo,
-            ip_protocol::UDP if dst == self.shared.inside.addr && udp::Packet::new_checked(ip.payload()).is_ok_and(|u| self.takes_pcp(u.dst_port())) => Local::Pcp,
+            ip_protocol::UDP
+                if dst == self.shared.inside.addr && udp::Packet::new_checked(ip.payload()).is_ok_and(|u| self.takes_pcp(u.dst_port())) =>
+            {
+                Local::Pcp
+            }
             ip_protocol::UDP => Local::PortUnreachable,
             ip_protocol::TCP => Local::Refuse,
             _ => Local::Drop,
