@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use cgnat_cli::verify::{verify_files, FindingKind, VerifyOptions};
-use common::natlog::{crash_scenario, write, Fmt, Run, HIGH, LOW, PUBLIC, RUN_A, RUN_B, SEC, T0};
+use common::natlog::{crash_scenario, ip, write, Fmt, Run, HIGH, LOW, PUBLIC, RUN_A, RUN_B, SEC, T0};
 use common::run_in;
 
 const A: u64 = RUN_A;
@@ -171,6 +171,56 @@ fn each_kind_of_damage_is_caught_with_file_and_line() {
     let (_d, p) = one_file(&r.take());
     let rep = verify_files(&[p], &VerifyOptions::default()).unwrap();
     assert!(rep.is_clean(), "the right prefixes: {rep}");
+
+    // Issue 12: a PCP mapping's port lies in a block of its subscriber.
+    use cgnat_core::event::{EventKind, Reason};
+    let pcp = |r: &mut Run, t: u64, sub: &str, port: u16| {
+        r.push(t, EventKind::PcpMap, ip(sub), ip(P), (port, port), Reason::PcpRequest, 8080);
+    };
+    let mut r = Run::start(A, T0);
+    r.alloc(T0 + 1, "100.64.1.1", P, LOW);
+    pcp(&mut r, T0 + 2, "100.64.1.1", 1100);
+    let (_d, p) = one_file(&r.take());
+    let rep = verify_files(&[p], &VerifyOptions::default()).unwrap();
+    assert!(rep.is_clean(), "a pcp-map in its own block: {rep}");
+    let mut r = Run::start(A, T0);
+    r.alloc(T0 + 1, "100.64.1.1", P, LOW);
+    pcp(&mut r, T0 + 2, "100.64.1.2", 1100);
+    expect_finding("pcp-map in another's block", &r.take(), FindingKind::PcpOutsideBlock, 3);
+    let mut r = Run::start(A, T0);
+    r.alloc(T0 + 1, "100.64.1.1", P, LOW);
+    r.release(T0 + 2, "100.64.1.1", P, LOW);
+    pcp(&mut r, T0 + 3, "100.64.1.1", 1100);
+    expect_finding("pcp-map in a released block", &r.take(), FindingKind::PcpOutsideBlock, 4);
+    // Deterministic mode: the subscriber's RFC 7422 range is its block.
+    let mut r = Run::start(A, T0);
+    r.det_epoch(T0 + 1, &[("100.64.0.0", 22)], &[("192.0.2.0", 30)], (1024, 65535), 252);
+    let mut v = r.take();
+    let first = cgnat_core::natlog::LogRecord {
+        seq: v.len() as u64,
+        time: cgnat_core::Instant::from_micros(T0 + 2),
+        event: EventKind::PcpMap,
+        subscriber: ip("100.64.0.0"),
+        public_addr: ip("192.0.2.0"),
+        first_port: 1024,
+        last_port: 1024,
+        protocol: cgnat_core::event::ProtocolScope::Udp,
+        reason: Reason::PcpRequest,
+        aux: 5060,
+        ..v[1]
+    };
+    v.push(first);
+    let (_d, p) = one_file(&v);
+    let rep = verify_files(&[p], &VerifyOptions::default()).unwrap();
+    assert!(rep.is_clean(), "a pcp-map in the first subscriber's deterministic range: {rep}");
+    v.last_mut().unwrap().first_port = 65000;
+    v.last_mut().unwrap().last_port = 65000;
+    expect_finding(
+        "pcp-map outside the deterministic range",
+        &v,
+        FindingKind::PcpOutsideBlock,
+        v.len() as u64,
+    );
 }
 
 #[test]

@@ -64,6 +64,17 @@ pub enum EventKind {
     /// `det-epoch` record in order: an inside prefix (`subscriber` set) or
     /// a pool prefix (`public_addr` set); `aux` is the prefix length.
     DeterministicPrefix,
+    /// A PCP (RFC 6887) or NAT-PMP (RFC 6886) client mapped a subscriber's
+    /// internal endpoint: `subscriber` the internal address, `public_addr`
+    /// and `first_port` (= `last_port`) the external endpoint, which lies
+    /// in a block the log attributes to the subscriber; `protocol` TCP or
+    /// UDP; `aux` the internal port. Written when the mapping is created
+    /// (not on refreshes).
+    PcpMap,
+    /// A PCP or NAT-PMP mapping ended: fields as [`EventKind::PcpMap`];
+    /// the reason says why (`pcp-request`, `expired`, `cleared`,
+    /// `shutdown`).
+    PcpUnmap,
 }
 
 impl EventKind {
@@ -84,6 +95,8 @@ impl EventKind {
             EventKind::AdmissionLimited => "admission-limit",
             EventKind::BlockInterim => "block-interim",
             EventKind::DeterministicPrefix => "det-prefix",
+            EventKind::PcpMap => "pcp-map",
+            EventKind::PcpUnmap => "pcp-unmap",
         }
     }
 }
@@ -148,6 +161,10 @@ pub enum Reason {
     ClockForward,
     /// The clock was stepped backward (and is slewed, never set back).
     ClockBackward,
+    /// A PCP or NAT-PMP request asked for it.
+    PcpRequest,
+    /// A PCP mapping's lifetime ran out (RFC 6887 section 15).
+    Expired,
 }
 
 impl Reason {
@@ -164,6 +181,8 @@ impl Reason {
             Reason::Interim => "interim",
             Reason::ClockForward => "clock-forward",
             Reason::ClockBackward => "clock-backward",
+            Reason::PcpRequest => "pcp-request",
+            Reason::Expired => "expired",
         }
     }
 }

@@ -493,3 +493,48 @@ fn a_suggested_port_in_the_subscribers_block_is_granted_with_prefer_failure() {
     assert_eq!(result(&a), 0);
     assert_eq!(assigned(&a), (v.src, want));
 }
+
+/// Issue 12 item 5: "events in the NAT log's event stream where the format
+/// needs them (a PCP mapping outside any logged block must not exist)":
+/// `pcp-map` when an endpoint's mapping is created (after the record of
+/// the block its port lies in), `pcp-unmap` when it ends, with the reason.
+#[test]
+fn mappings_are_logged_when_created_and_when_they_end() {
+    use cgnat_core::event::{EventKind, Reason};
+    let nat = strict();
+    let mut w = worker(&nat);
+    let mut s = server();
+    let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 600, 1, 17, 5060, 0, &[]), 0);
+    let (public, port) = assigned(&a);
+    // A refresh is not logged again; a second endpoint is.
+    ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 600, 1, 17, 5060, 0, &[]), 5);
+    ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 120, 2, 6, 22, 0, &[]), 5);
+    let events: Vec<_> = w.sink_mut().clone();
+    let alloc = events
+        .iter()
+        .position(|e| e.kind == EventKind::BlockAllocated)
+        .expect("block record");
+    let maps: Vec<_> = events.iter().enumerate().filter(|(_, e)| e.kind == EventKind::PcpMap).collect();
+    assert_eq!(maps.len(), 2, "{events:?}");
+    let (i, m) = maps[0];
+    assert!(i > alloc, "the block's record comes first");
+    assert_eq!(
+        (m.subscriber, m.public_addr, m.first_port, m.last_port, m.aux),
+        (SUB_A, public, port, port, 5060)
+    );
+    assert_eq!(m.reason, Reason::PcpRequest);
+    let b = events[alloc];
+    assert!(b.subscriber == SUB_A && b.public_addr == public && (b.first_port..=b.last_port).contains(&port));
+    // Deleted by the client, and expired.
+    w.sink_mut().clear();
+    ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 0, 1, 17, 5060, 0, &[]), 10);
+    s.expire(&mut w, at(5 + 121));
+    let ends: Vec<_> = w
+        .sink_mut()
+        .iter()
+        .filter(|e| e.kind == EventKind::PcpUnmap)
+        .map(|e| (e.aux, e.reason))
+        .collect();
+    assert_eq!(ends, vec![(5060, Reason::PcpRequest), (22, Reason::Expired)]);
+    assert_eq!(s.mappings().count(), 0);
+}

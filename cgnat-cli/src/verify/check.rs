@@ -18,7 +18,10 @@
 //! - a `block-interim` agrees with the open allocation (subscriber and
 //!   allocation time);
 //! - a `det-epoch` is followed by `det-prefix` records that rebuild its
-//!   formula (RFC 7422 section 2.3).
+//!   formula (RFC 7422 section 2.3);
+//! - a `pcp-map`'s external port lies in a block the subscriber holds at
+//!   that point, or in its range of the deterministic epoch in force
+//!   (issue 12: a PCP mapping outside a logged block must not exist).
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -91,6 +94,8 @@ pub fn check_run(loaded: &Loaded, entries: &[usize], opts: &VerifyOptions, sink:
         seen_interim: HashSet::new(),
         epochs: Vec::new(),
         prefixes: Vec::new(),
+        pcp_unplaced: Vec::new(),
+        det_maps: Vec::new(),
     };
     c.out.start = entries
         .iter()
@@ -160,6 +165,7 @@ pub fn check_run(loaded: &Loaded, entries: &[usize], opts: &VerifyOptions, sink:
         prev = Some(i);
     }
     c.check_epochs();
+    c.check_pcp_in_epochs();
     c.out.open = c.open.into_values().collect();
     c.out.open.sort_by_key(|o| o.entry);
     c.out
@@ -177,6 +183,11 @@ struct RunCheck<'a> {
     seen_interim: HashSet<(u64, BlockKey, Ipv4Addr, u64)>,
     epochs: Vec<usize>,
     prefixes: Vec<usize>,
+    /// `pcp-map` records no held block covers: checked against the
+    /// deterministic epochs once they are rebuilt.
+    pcp_unplaced: Vec<usize>,
+    /// The run's deterministic epochs, rebuilt: (seq of the epoch, map).
+    det_maps: Vec<(u64, cgnat_core::pool::DeterministicMap)>,
 }
 
 impl RunCheck<'_> {
@@ -255,6 +266,7 @@ impl RunCheck<'_> {
             }
             EventKind::DeterministicEpoch => self.epochs.push(i),
             EventKind::DeterministicPrefix => self.prefixes.push(i),
+            EventKind::PcpMap => self.pcp_map(i),
             _ => {}
         }
     }
@@ -460,8 +472,63 @@ impl RunCheck<'_> {
                 })
                 .collect();
             let refs: Vec<&DetPrefix> = prefixes.iter().collect();
-            if let Err(why) = map_of(&file, &epoch, &refs) {
-                self.find(ei, FindingKind::DetPrefix, why);
+            match map_of(&file, &epoch, &refs) {
+                Ok(map) => self.det_maps.push((seq, map)),
+                Err(why) => self.find(ei, FindingKind::DetPrefix, why),
+            }
+        }
+    }
+
+    /// A `pcp-map`: its external port must lie in a block the subscriber
+    /// holds now; one held by another subscriber is a finding at once,
+    /// none at all is looked for in the deterministic epochs later.
+    fn pcp_map(&mut self, i: usize) {
+        let r = self.entry(i).rec;
+        let port = r.first_port;
+        let holders: Vec<OpenBlock> = self
+            .by_public
+            .get(&r.public_addr)
+            .into_iter()
+            .flatten()
+            .filter(|k| k.1 <= port && port <= k.2 && protocols_overlap(k.3, r.protocol))
+            .filter_map(|k| self.open.get(k).copied())
+            .collect();
+        if holders.iter().any(|b| b.subscriber == r.subscriber) {
+            return;
+        }
+        match holders.first() {
+            Some(b) => {
+                let msg = format!(
+                    "pcp-map of {} on {}:{} lies in a block held by {}",
+                    r.subscriber,
+                    r.public_addr,
+                    port,
+                    self.holder(b)
+                );
+                self.find(i, FindingKind::PcpOutsideBlock, msg);
+            }
+            None => self.pcp_unplaced.push(i),
+        }
+    }
+
+    /// The `pcp-map` records no block covered: in the subscriber's range of
+    /// the deterministic epoch in force (RFC 7422), or a finding.
+    fn check_pcp_in_epochs(&mut self) {
+        for i in std::mem::take(&mut self.pcp_unplaced) {
+            let r = self.entry(i).rec;
+            let in_range = self
+                .det_maps
+                .iter()
+                .filter(|(seq, _)| *seq < r.seq)
+                .max_by_key(|(seq, _)| *seq)
+                .and_then(|(_, m)| m.forward(r.subscriber))
+                .is_some_and(|d| d.public_addr == r.public_addr && (d.first_port..=d.last_port).contains(&r.first_port));
+            if !in_range {
+                let msg = format!(
+                    "pcp-map of {} on {}:{} lies in no block the log attributes to it",
+                    r.subscriber, r.public_addr, r.first_port
+                );
+                self.find(i, FindingKind::PcpOutsideBlock, msg);
             }
         }
     }

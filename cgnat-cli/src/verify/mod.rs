@@ -74,6 +74,8 @@ pub enum FindingKind {
     Interim,
     /// A `det-epoch` whose `det-prefix` records are missing or wrong.
     DetPrefix,
+    /// A `pcp-map` whose external port lies in no block of the subscriber.
+    PcpOutsideBlock,
 }
 
 /// One thing wrong, and where.

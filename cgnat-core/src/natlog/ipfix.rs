@@ -224,7 +224,10 @@ pub fn encode_record(r: &LogRecord) -> Option<(usize, Vec<u8>)> {
         | EventKind::DaemonStop
         | EventKind::ClockStep
         | EventKind::AdmissionLimited
-        | EventKind::BlockInterim => return None,
+        | EventKind::BlockInterim
+        // PCP mappings: their ports are in blocks already exported.
+        | EventKind::PcpMap
+        | EventKind::PcpUnmap => return None,
     };
     debug_assert_eq!(b.len(), TEMPLATES[t].record_len());
     Some((t, b))

@@ -116,7 +116,7 @@ impl LogRecord {
 }
 
 /// Every event kind, in declaration order.
-pub const EVENT_KINDS: [EventKind; 14] = [
+pub const EVENT_KINDS: [EventKind; 16] = [
     EventKind::BlockAllocated,
     EventKind::BlockReleased,
     EventKind::DeterministicEpoch,
@@ -131,13 +131,15 @@ pub const EVENT_KINDS: [EventKind; 14] = [
     EventKind::AdmissionLimited,
     EventKind::BlockInterim,
     EventKind::DeterministicPrefix,
+    EventKind::PcpMap,
+    EventKind::PcpUnmap,
 ];
 
 /// Every protocol scope.
 pub const PROTOCOL_SCOPES: [ProtocolScope; 4] = [ProtocolScope::All, ProtocolScope::Tcp, ProtocolScope::Udp, ProtocolScope::Icmp];
 
 /// Every reason.
-pub const REASONS: [Reason; 10] = [
+pub const REASONS: [Reason; 12] = [
     Reason::NewMapping,
     Reason::Idle,
     Reason::Cleared,
@@ -148,6 +150,8 @@ pub const REASONS: [Reason; 10] = [
     Reason::Interim,
     Reason::ClockForward,
     Reason::ClockBackward,
+    Reason::PcpRequest,
+    Reason::Expired,
 ];
 
 /// The event kind named `s` ([`EventKind::name`]).

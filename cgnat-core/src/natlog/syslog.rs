@@ -60,7 +60,9 @@ pub fn severity(kind: EventKind) -> u8 {
         | EventKind::DeterministicPrefix
         | EventKind::BlockInterim
         | EventKind::DaemonStart
-        | EventKind::DaemonStop => 6,
+        | EventKind::DaemonStop
+        | EventKind::PcpMap
+        | EventKind::PcpUnmap => 6,
         _ => 4,
     }
 }

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use core::net::Ipv4Addr;
 
 use crate::config::Ipv4Prefix;
-use crate::event::EventSink;
+use crate::event::{EventKind, EventSink, Reason};
 use crate::flow::Protocol;
 use crate::time::Instant;
 use crate::translate::{PcpGrant, PcpRefusal, Worker};
@@ -304,9 +304,9 @@ impl PcpServer {
     }
 
     /// Forgets the mappings whose hold the NAT no longer has (an operator's
-    /// `cgnatctl clear` dropped them with their sessions and blocks);
-    /// returns how many.
-    pub fn forget_cleared<E: EventSink>(&mut self, w: &Worker<E>) -> usize {
+    /// `cgnatctl clear` dropped them with their sessions and blocks), each
+    /// endpoint logged `pcp-unmap` (reason `cleared`); returns how many.
+    pub fn forget_cleared<E: EventSink>(&mut self, w: &mut Worker<E>, now: Instant) -> usize {
         let gone: Vec<(Entry, PcpMapping)> = self
             .entries
             .iter()
@@ -321,9 +321,21 @@ impl PcpServer {
             self.by_expiry.remove(&(m.expires, *e));
             self.uncount(e.key().1);
             let _ = w.pcp_filter(m.protocol, m.public_addr, m.public_port, &[], false);
-            self.holders.remove(&e.key());
+            if self.holders.remove(&e.key()).is_some() {
+                let _ = w.log_pcp(EventKind::PcpUnmap, Reason::Cleared, m, now);
+            }
         }
         gone.len()
+    }
+
+    /// Ends every mapping at a clean shutdown (logged `pcp-unmap`, reason
+    /// `shutdown`, before the blocks' releases); returns how many.
+    pub fn shutdown<E: EventSink>(&mut self, w: &mut Worker<E>, now: Instant) -> usize {
+        let all: Vec<Entry> = self.entries.keys().copied().collect();
+        for e in &all {
+            self.remove(w, *e, Reason::Shutdown, now);
+        }
+        all.len()
     }
 
     /// Ends every mapping whose lifetime ran out by `now` (RFC 6887 section
@@ -334,7 +346,7 @@ impl PcpServer {
             if at > now {
                 break;
             }
-            self.remove(w, entry);
+            self.remove(w, entry, Reason::Expired, now);
             n += 1;
         }
         n
@@ -389,7 +401,7 @@ impl PcpServer {
             }
         };
         if req.lifetime == 0 {
-            self.unmap_entry(w, entry, m.nonce)?;
+            self.unmap_entry(w, entry, m.nonce, now)?;
             return Ok((0, req.op.clone(), None));
         }
         let filters = filter_set(&req.options.filters)?;
@@ -505,6 +517,13 @@ impl PcpServer {
             let _ = self.sync_rules(w, key);
             return Err(code);
         }
+        // The NAT log first: no PCP mapping without its record.
+        if !held && !w.log_pcp(EventKind::PcpMap, Reason::PcpRequest, &m, now) {
+            self.entries.remove(&entry);
+            undo(w);
+            let _ = self.sync_rules(w, key);
+            return Err(ResultCode::NoResources);
+        }
         match old {
             Some(o) => {
                 self.by_expiry.remove(&(o.expires, entry));
@@ -554,19 +573,20 @@ impl PcpServer {
 
     /// Deletes an entry if `nonce` owns it (section 15: a delete of a
     /// mapping that does not exist succeeds).
-    fn unmap_entry<E: EventSink>(&mut self, w: &mut Worker<E>, entry: Entry, nonce: [u8; 12]) -> Result<(), ResultCode> {
+    fn unmap_entry<E: EventSink>(&mut self, w: &mut Worker<E>, entry: Entry, nonce: [u8; 12], now: Instant) -> Result<(), ResultCode> {
         match self.entries.get(&entry) {
             Some(e) if e.nonce != nonce => Err(ResultCode::NotAuthorized),
             Some(_) => {
-                self.remove(w, entry);
+                self.remove(w, entry, Reason::PcpRequest, now);
                 Ok(())
             }
             None => Ok(()),
         }
     }
 
-    /// Forgets an entry; the NAT's hold on the endpoint goes with its last.
-    fn remove<E: EventSink>(&mut self, w: &mut Worker<E>, entry: Entry) {
+    /// Forgets an entry; the NAT's hold on the endpoint goes with its last
+    /// (logged `pcp-unmap` with `reason`).
+    fn remove<E: EventSink>(&mut self, w: &mut Worker<E>, entry: Entry, reason: Reason, now: Instant) {
         let Some(m) = self.entries.remove(&entry) else { return };
         let key = entry.key();
         self.by_expiry.remove(&(m.expires, entry));
@@ -584,6 +604,7 @@ impl PcpServer {
         if last {
             let _ = w.pcp_filter(m.protocol, m.public_addr, m.public_port, &[], false);
             w.pcp_unmap(key.0, Ipv4Addr::from(key.1), key.2);
+            let _ = w.log_pcp(EventKind::PcpUnmap, reason, &m, now);
         } else {
             let _ = self.sync_rules(w, key);
         }

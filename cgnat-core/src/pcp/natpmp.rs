@@ -94,7 +94,7 @@ impl PcpServer {
                 .map(|(e, _)| *e)
                 .collect();
             for k in keys {
-                self.remove(w, k);
+                self.remove(w, k, crate::event::Reason::PcpRequest, now);
             }
             return (answer(ResultCode::Success, 0, 0), None);
         }

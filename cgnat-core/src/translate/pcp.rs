@@ -18,7 +18,7 @@ use core::net::Ipv4Addr;
 
 use super::{Verdict, Worker};
 use crate::counters::DropReason;
-use crate::event::EventSink;
+use crate::event::{Event, EventKind, EventSink, ProtocolScope, Reason};
 use crate::flow::{MappingKey, Protocol, SessionKey};
 use crate::time::Instant;
 
@@ -132,6 +132,30 @@ impl<E: EventSink> Worker<E> {
         }
         crate::sweeper::release_mapping_ref(nat, &mk, m.pool_index, m.public_port, false);
         true
+    }
+
+    /// Queues a `pcp-map` or `pcp-unmap` record of `m` at `now` (issue 12
+    /// item 5: the NAT log tells who mapped what and when; the port lies in
+    /// a block the log attributes to the subscriber). `false` if the log
+    /// refused it (stalled): a mapping is then not created.
+    pub fn log_pcp(&mut self, kind: EventKind, reason: Reason, m: &crate::pcp::PcpMapping, now: Instant) -> bool {
+        let e = Event {
+            seq: 0,
+            worker: 0,
+            time: now,
+            kind,
+            subscriber: m.inside,
+            public_addr: m.public_addr,
+            first_port: m.public_port,
+            last_port: m.public_port,
+            protocol: match m.protocol {
+                Protocol::Tcp => ProtocolScope::Tcp,
+                _ => ProtocolScope::Udp,
+            },
+            reason,
+            aux: u64::from(m.inside_port),
+        };
+        self.seq.emit(&mut self.sink, e)
     }
 
     /// Sets the rules of the PCP mapping on public `public_addr`:

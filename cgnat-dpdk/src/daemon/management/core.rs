@@ -227,7 +227,7 @@ impl ManagementCore {
         let cleared = self.exec.run_pending(&self.commands, &mut self.sweeper, &mut self.log, now);
         if let Some(pcp) = &mut self.pcp {
             if cleared {
-                pcp.after_clear();
+                pcp.after_clear(&mut self.sweeper, now);
             }
             pcp.tick(&mut self.sweeper, now);
         }
@@ -258,6 +258,9 @@ impl ManagementCore {
         self.log.wait_durable(&mut Vec::new(), u64::MAX, SHUTDOWN_DEADLINE);
         self.publish_durable();
         let now = Instant::from_micros(now.as_micros().max(self.log.last_time()));
+        if let Some(pcp) = &mut self.pcp {
+            pcp.shutdown(&mut self.sweeper, now);
+        }
         let released = self.sweeper.shutdown(now);
         let mut unwritten = self.log.drain_all(self.sweeper.sink_mut());
         if unwritten == 0 {

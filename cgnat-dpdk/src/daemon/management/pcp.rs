@@ -221,11 +221,27 @@ impl PcpService {
         }
     }
 
-    /// After an operator's `clear`: forgets the mappings it removed.
-    pub fn after_clear(&mut self) {
-        if self.server.forget_cleared(&self.worker) > 0 {
+    /// After an operator's `clear`: forgets the mappings it removed (their
+    /// `pcp-unmap` records go into the sweeper's sink).
+    pub fn after_clear(&mut self, sweeper: &mut Sweeper<Vec<Event>>, now: Instant) {
+        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
+        let n = self.server.forget_cleared(&mut self.worker, now);
+        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
+        sweeper.sink_mut().append(self.worker.sink_mut());
+        if n > 0 {
             self.dirty = true;
+            self.publish();
         }
+    }
+
+    /// At a clean shutdown, before the sweeper releases the blocks: ends
+    /// every mapping (`pcp-unmap`, reason `shutdown`).
+    pub fn shutdown(&mut self, sweeper: &mut Sweeper<Vec<Event>>, now: Instant) {
+        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
+        self.server.shutdown(&mut self.worker, now);
+        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
+        sweeper.sink_mut().append(self.worker.sink_mut());
+        self.publish();
     }
 
     /// Answers waiting for their blocks' records.
