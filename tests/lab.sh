@@ -8,6 +8,9 @@
 #   sub2 100.64.1.20 ─┘                   100.64.0.1/10       198.51.100.2/24
 #                                                              198.51.100.1/24 (+ 192.0.2.80 on lo)
 #
+# PCP and NAT-PMP (tests/lab/pcp.sh): MAP, PEER, FILTER, ANNOUNCE, natpmpc,
+# limits, expiry and clear against cgnatd's PCP server on 100.64.0.1:5351.
+#
 # Usage: tests/lab.sh [run|up|check|down]   (run = up + check + down; default)
 #   up     start cgnatd and build the topology (leaves it running)
 #   check  run the scenarios against a running lab; exit 1 if one fails
@@ -39,19 +42,21 @@ IPERF_T=${LAB_QUICK:+2}
 IPERF_T=${IPERF_T:-3}
 UDP_TOOL=$ROOT/tests/lab/udp_tool.py
 CTL=$ROOT/tests/lab/ctl.py
+# shellcheck source=tests/lab/pcp.sh
+. "$ROOT/tests/lab/pcp.sh"
 
 SUB1=100.64.1.10 SUB2=100.64.1.20
 STATIC_PUB=203.0.113.14
 
 install_deps() {
     local missing=()
-    for c in ip ping curl iperf3 python3 ethtool; do
+    for c in ip ping curl iperf3 python3 ethtool natpmpc; do
         command -v "$c" >/dev/null 2>&1 || missing+=("$c")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     say "lab.sh: installing missing tools: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 curl iproute2 iputils-ping dnsutils python3 ethtool >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 curl iproute2 iputils-ping dnsutils python3 ethtool natpmpc >/dev/null
 }
 
 down() { lab_down; }
@@ -77,10 +82,12 @@ up() {
     # /etc/cgnat/cgnatd.toml), with the read-only socket for group nogroup.
     export CGNAT_CONTROL__READONLY_SOCKET=$WORK/cgnatd-ro.sock
     export CGNAT_CONTROL__READONLY_GROUP=nogroup
+    pcp_env
     start_cgnatd --lab
     topology_up
     add_subscriber "$NS_SUB1" v-sub1 $SUB1
     add_subscriber "$NS_SUB2" v-sub2 $SUB2
+    pcp_listen_announce
 
     say "lab: starting servers"
     bg http-inet "$NS_INET" python3 -m http.server 80 --bind $WEB --directory "$WORK/www"
@@ -178,6 +185,7 @@ check() {
     else fail "JSON-lines log missing or short"; fi
     control_and_metrics
     toolkit
+    pcp_checks
 }
 
 # The control socket (docs/control-protocol.md) and the Prometheus endpoint.

@@ -87,6 +87,10 @@ pub enum Command {
     /// The subscribers with state, largest first (top talkers by sessions,
     /// ports or blocks).
     Subscribers(SubscribersArgs),
+    /// The PCP and NAT-PMP mappings subscribers asked for (RFC 6887, RFC
+    /// 6886), with lifetime left and the PCP server's counters; `clear`
+    /// removes them with the subscriber's or the port's state.
+    Pcp(PcpArgs),
     /// Live rates: packets per second per worker, drops per reason, table
     /// fill, NIC counters; refreshed in place until interrupted.
     Top(TopArgs),
@@ -207,6 +211,17 @@ pub struct SubscribersArgs {
     pub sort: SortArg,
     /// Show the top N.
     #[arg(long, short = 'n', value_name = "N", default_value_t = 20)]
+    pub top: u32,
+}
+
+/// `pcp`.
+#[derive(Args, Debug)]
+pub struct PcpArgs {
+    /// Only this subscriber's mappings.
+    #[arg(long, value_name = "ADDRESS")]
+    pub subscriber: Option<std::net::Ipv4Addr>,
+    /// Show at most N.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 1000)]
     pub top: u32,
 }
 

@@ -27,6 +27,7 @@ pub mod logfile;
 pub mod logread;
 pub mod lookup;
 pub mod output;
+pub mod pcp;
 pub mod record;
 pub mod runs;
 pub mod subscribers;
@@ -85,6 +86,7 @@ pub fn run(cli: &Cli, f: Format) -> CmdResult {
         Command::Events { follow, last } => follow::events(&mut connect()?, *follow, *last, f),
         Command::Reload { file } => subscribers::reload(&mut connect()?, file.as_deref(), f),
         Command::Subscribers(a) => subscribers::subscribers(&mut connect()?, a, f),
+        Command::Pcp(a) => pcp::pcp(&mut connect()?, a, f),
         Command::Top(a) => top::top(&mut connect()?, a, f),
         Command::History(a) => held::run(a, f),
         Command::Clear(a) => {

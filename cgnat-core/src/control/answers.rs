@@ -333,3 +333,45 @@ pub struct ClearResult {
     /// Releases deferred because the log was stalled (retried by the sweeper).
     pub deferred: u64,
 }
+
+/// One PCP or NAT-PMP mapping (`pcp`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PcpMappingInfo {
+    /// The subscriber (internal address).
+    pub subscriber: Ipv4Addr,
+    /// `map`, `peer` or `nat-pmp`.
+    pub kind: String,
+    /// `tcp` or `udp`.
+    pub protocol: ProtocolName,
+    /// The internal port.
+    pub internal_port: u16,
+    /// The public address.
+    pub public: Ipv4Addr,
+    /// The public port.
+    pub public_port: u16,
+    /// Seconds of lifetime left.
+    pub lifetime_left: u64,
+    /// A PEER mapping's remote peer (`address:port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// A MAP mapping's FILTER options (`prefix/len:port`, port 0: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+}
+
+/// `pcp`: the PCP server's mappings and counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PcpList {
+    /// Whether the PCP server runs (`pcp.enabled`).
+    pub enabled: bool,
+    /// The server's epoch (seconds since it started, RFC 6887 section 8.5).
+    pub epoch: u64,
+    /// The mappings, by subscriber and internal port.
+    pub mappings: Vec<PcpMappingInfo>,
+    /// Mappings that match (before the limit).
+    pub total: u64,
+    /// Requests served, by opcode (`map`, `peer`, `announce`, `natpmp-map`, ...).
+    pub requests: Vec<(String, u64)>,
+    /// Answers, by result code (`success`, `not-authorized`, ...).
+    pub results: Vec<(String, u64)>,
+}

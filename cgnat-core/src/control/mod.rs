@@ -190,6 +190,16 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// The PCP and NAT-PMP mappings (of `subscriber` if given), at most
+    /// `limit` (default 1000): [`Response::Pcp`].
+    Pcp {
+        /// Only this subscriber's.
+        #[serde(default)]
+        subscriber: Option<Ipv4Addr>,
+        /// How many.
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// Reload limits, timers and log targets from `path` (default: the file
     /// the daemon started with) without dropping sessions:
     /// [`Response::Reloaded`].
@@ -299,6 +309,8 @@ pub enum Response {
     Subscribers(SubscriberList),
     /// Answer to `clear`.
     Cleared(ClearResult),
+    /// Answer to `pcp`.
+    Pcp(PcpList),
     /// Answer to `reload`.
     Reloaded {
         /// The file read.
@@ -383,6 +395,10 @@ mod tests {
                 all: false,
             },
             Request::Reload { path: None },
+            Request::Pcp {
+                subscriber: Some([100, 64, 1, 10].into()),
+                limit: Some(3),
+            },
             Request::Subscribers {
                 sort: SubscriberSort::Ports,
                 limit: Some(5),

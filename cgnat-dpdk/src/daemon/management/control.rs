@@ -123,6 +123,7 @@ pub fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request, reado
         Request::Lookup { public, port } => Response::Lookup(ctx.lookup(*public, *port)),
         Request::Sessions { filter, limit } => Response::Sessions(ctx.sessions(filter, *limit)),
         Request::Subscribers { sort, limit } => Response::Subscribers(ctx.subscribers(*sort, *limit)),
+        Request::Pcp { subscriber, limit } => Response::Pcp(ctx.pcp_list(*subscriber, *limit)),
         Request::Events { last, .. } => {
             let n = last.unwrap_or(100).min(1_000_000) as usize;
             ask(tx, |r| Command::Recent(n, r))

@@ -328,3 +328,59 @@ impl PcpService {
         self.dirty = false;
     }
 }
+
+impl super::query::QueryContext {
+    /// `pcp`: the PCP server's mappings (of `subscriber`), at most `limit`
+    /// (default 1000), with its counters.
+    pub fn pcp_list(&self, subscriber: Option<core::net::Ipv4Addr>, limit: Option<u32>) -> cgnat_core::control::PcpList {
+        use cgnat_core::control::{PcpList, PcpMappingInfo, ProtocolName};
+        use cgnat_core::pcp::PcpKind;
+        let now = (self.clock)();
+        let s = self.pcp.lock().unwrap_or_else(|e| e.into_inner());
+        let mut mine: Vec<&PcpMapping> = s.mappings.iter().filter(|m| subscriber.map_or(true, |a| m.inside == a)).collect();
+        mine.sort_by_key(|m| (m.inside, m.inside_port, m.protocol as u8));
+        let mappings = mine
+            .iter()
+            .take(limit.unwrap_or(1000) as usize)
+            .map(|m| PcpMappingInfo {
+                subscriber: m.inside,
+                kind: m.kind.name().into(),
+                protocol: match m.protocol {
+                    cgnat_core::Protocol::Tcp => ProtocolName::Tcp,
+                    cgnat_core::Protocol::Udp => ProtocolName::Udp,
+                    cgnat_core::Protocol::Icmp => ProtocolName::Icmp,
+                },
+                internal_port: m.inside_port,
+                public: m.public_addr,
+                public_port: m.public_port,
+                lifetime_left: m.expires.as_secs().saturating_sub(now.as_secs()),
+                remote: match m.kind {
+                    PcpKind::Peer { remote, remote_port } => Some(format!("{remote}:{remote_port}")),
+                    _ => None,
+                },
+                filters: m
+                    .filters
+                    .iter()
+                    .map(|f| format!("{}/{}:{}", core::net::Ipv4Addr::from(f.addr), f.prefix_len, f.port))
+                    .collect(),
+            })
+            .collect();
+        PcpList {
+            enabled: s.enabled,
+            epoch: now.as_secs().saturating_sub(s.started.as_secs()),
+            mappings,
+            total: mine.len() as u64,
+            requests: RequestKind::ALL
+                .iter()
+                .zip(s.requests)
+                .map(|(k, n)| (k.name().to_string(), n))
+                .collect(),
+            results: s
+                .results
+                .iter()
+                .enumerate()
+                .filter_map(|(c, n)| pcp::ResultCode::from_u8(c as u8).map(|r| (r.name().to_string(), *n)))
+                .collect(),
+        }
+    }
+}
