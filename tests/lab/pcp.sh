@@ -111,6 +111,14 @@ pcp_checks() {
         pass "it expired: gone from cgnatctl pcp, pcp-unmap reason=expired in the NAT log"
     else fail "expiry of the 2 s mapping"; fi
 
+    # A flooding client is rate limited (pcp.requests_per_sec) and the
+    # others are still served.
+    pcpc "$NS_SUB2" flood --count 3000 >/dev/null
+    out=$(pcpc "$NS_SUB1" announce)
+    if grep -q "result=SUCCESS" <<<"$out" && curl -sS --max-time 5 "http://$METRICS/metrics" | grep -qE '^cgnat_pcp_rate_limited_requests_total [1-9]'; then
+        pass "sub2's flood of 3000 requests is rate limited; sub1 is still answered"
+    else fail "PCP flood: $out"; fi
+
     out=$("$CGNATCTL" --socket "$sock" pcp 2>&1 || true)
     sed 's/^/   /' <<<"$out"
     if grep -q "^100.64.1.10 .*map .*tcp .*8081 .*$ext .*$INET/32:0" <<<"$out" && grep -q "^100.64.1.10 .*peer .*$INET:3478" <<<"$out"; then

@@ -10,6 +10,7 @@ checks test the server against an independent reading of the RFC.
   pcp_client.py announce --server 100.64.0.1
   pcp_client.py spoof --server 100.64.0.1 --src 192.0.2.99 --proto udp --port 9000
   pcp_client.py listen --timeout 5         (waits for an unsolicited ANNOUNCE on 5350)
+  pcp_client.py flood --count 2000         (ANNOUNCE requests as fast as possible, answers unread)
 
 Prints one line: `result=NAME lifetime=N epoch=N [external=ADDR:PORT]`;
 exit status 0 if an answer came (whatever its result), 1 otherwise.
@@ -143,7 +144,7 @@ def spoof(server, src, payload):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("op", choices=["map", "peer", "announce", "spoof", "listen"])
+    ap.add_argument("op", choices=["map", "peer", "announce", "spoof", "listen", "flood"])
     ap.add_argument("--server", default="100.64.0.1")
     ap.add_argument("--proto", default="tcp")
     ap.add_argument("--port", type=int, default=0)
@@ -158,6 +159,7 @@ def main():
     ap.add_argument("--peer", help="remote peer ADDR:PORT for PEER")
     ap.add_argument("--src", help="source address for spoof")
     ap.add_argument("--timeout", type=float, default=1.0)
+    ap.add_argument("--count", type=int, default=1000)
     a = ap.parse_args()
 
     if a.op == "listen":
@@ -184,6 +186,12 @@ def main():
         msg = header(OP_PEER, a.lifetime, client) + peer_data(nonce, proto, a.port, a.suggest, a.suggest_addr, paddr, int(pport)) + options(a)
     else:
         msg = header(OP_MAP, a.lifetime, client) + map_data(nonce, proto, a.port, a.suggest, a.suggest_addr) + options(a)
+    if a.op == "flood":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(min(a.count, 100000)):
+            s.sendto(header(OP_ANNOUNCE, 0, client), (a.server, SERVER_PORT))
+        print("sent %d" % a.count)
+        return 0
     if a.op == "spoof":
         spoof(a.server, a.src, msg)
         print("sent")

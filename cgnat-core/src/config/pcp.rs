@@ -31,6 +31,11 @@ pub struct PcpConfig {
     /// PCP requests each worker may queue for the management core (a power
     /// of two); more are dropped and counted `pcp_queue_full`.
     pub queue: u32,
+    /// Requests one source address may have served per second (bursts of
+    /// twice that); more are dropped unanswered and counted, so a flooding
+    /// client cannot keep the management core from the others (RFC 6887
+    /// section 8.1.1: clients retransmit from 3 s on). 0: no limit.
+    pub requests_per_sec: u32,
     /// Send ANNOUNCE (RFC 6887 section 14.1.3) to 224.0.0.1:5350 on the
     /// inside link at start, so that clients re-create their mappings
     /// after a restart.
@@ -47,6 +52,7 @@ impl Default for PcpConfig {
             max_mappings_per_subscriber: l.max_mappings_per_subscriber,
             third_party_from: Vec::new(),
             queue: 256,
+            requests_per_sec: 20,
             announce: true,
         }
     }
@@ -79,6 +85,9 @@ impl PcpConfig {
         }
         if !self.queue.is_power_of_two() || !(8..=65_536).contains(&self.queue) {
             return Err(ConfigError::new("pcp.queue", self.queue, "a power of two between 8 and 65536"));
+        }
+        if self.requests_per_sec > 100_000 {
+            return Err(ConfigError::new("pcp.requests_per_sec", self.requests_per_sec, "between 0 (no limit) and 100000"));
         }
         for p in &self.third_party_from {
             let inside = nat.inside_prefixes.iter().any(|i| i.len() <= p.len() && i.contains(p.addr()));

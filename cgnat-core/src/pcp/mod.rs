@@ -231,6 +231,12 @@ impl PcpServer {
         }
     }
 
+    /// Replaces the server's bounds (a configuration reload): they apply
+    /// to the next requests; mappings keep the lifetimes they were granted.
+    pub fn set_limits(&mut self, limits: PcpLimits) {
+        self.limits = limits;
+    }
+
     /// Seconds since the epoch began.
     pub fn epoch(&self, now: Instant) -> u32 {
         now.as_secs().saturating_sub(self.start.as_secs()).min(u64::from(u32::MAX)) as u32

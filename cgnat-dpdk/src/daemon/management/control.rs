@@ -194,6 +194,18 @@ pub struct Executor {
     pub config_path: Option<PathBuf>,
     /// The NAT's shared state and the query context (sinks list updated on reload).
     pub ctx: Arc<QueryContext>,
+    /// The `[pcp]` table in force (`enabled` and `queue` need a restart;
+    /// the rest reloads).
+    pub pcp: std::sync::Mutex<cgnat_core::config::PcpConfig>,
+}
+
+/// What [`Executor::run_pending`] did that the management loop acts on.
+#[derive(Debug, Default)]
+pub struct Executed {
+    /// A `clear` ran (the PCP server forgets the mappings it removed).
+    pub cleared: bool,
+    /// A reload brought a new `[pcp]` table.
+    pub pcp: Option<cgnat_core::config::PcpConfig>,
 }
 
 fn cleared(s: SweepStats) -> Response {
@@ -218,15 +230,19 @@ impl Executor {
 
     /// Runs every queued command (non-blocking).
     ///
-    /// Returns whether a `clear` ran (the PCP server then forgets the
-    /// mappings it removed).
-    pub fn run_pending(&self, rx: &Receiver<Command>, sweeper: &mut Sweeper<Vec<Event>>, log: &mut LogPipeline, now: Instant) -> bool {
-        let mut cleared = false;
+    /// Returns what the loop must act on: a `clear` ran, a reload brought
+    /// a new `[pcp]` table.
+    pub fn run_pending(&self, rx: &Receiver<Command>, sweeper: &mut Sweeper<Vec<Event>>, log: &mut LogPipeline, now: Instant) -> Executed {
+        let mut done = Executed::default();
         while let Ok(c) = rx.try_recv() {
-            cleared |= matches!(c, Command::Clear(..));
+            done.cleared |= matches!(c, Command::Clear(..));
+            let reload = matches!(c, Command::Reload(..));
             self.execute(c, sweeper, log, now);
+            if reload {
+                done.pcp = Some(self.pcp.lock().unwrap_or_else(|e| e.into_inner()).clone());
+            }
         }
-        cleared
+        done
     }
 
     /// Executes one command at packet-clock time `now`.
@@ -275,12 +291,30 @@ impl Executor {
             Ok(c) => c,
             Err(e) => return invalid(e.to_string()),
         };
+        {
+            let running = self.pcp.lock().unwrap_or_else(|e| e.into_inner());
+            if cfg.pcp.enabled != running.enabled {
+                return invalid(format!(
+                    "pcp.enabled = {}: the running value is {}; turning the PCP server on or off needs a restart",
+                    cfg.pcp.enabled, running.enabled
+                ));
+            }
+            if cfg.pcp.queue != running.queue {
+                return invalid(format!(
+                    "pcp.queue = {}: the running value is {}; the rings are sized at start, so changing it needs a restart",
+                    cfg.pcp.queue, running.queue
+                ));
+            }
+        }
         if let Err(e) = self.ctx.nat.reload(&cfg.nat) {
             return invalid(e.to_string());
         }
         if let Err(e) = log.reopen(&cfg.log) {
             return invalid(format!("log targets: {e}"));
         }
+        // Lifetimes, limits, THIRD_PARTY and the request rate apply to
+        // the next requests (the loop hands them to the server).
+        *self.pcp.lock().unwrap_or_else(|e| e.into_inner()) = cfg.pcp.clone();
         self.publish_sinks(log);
         // `status` shows the file in force (issue 15: it kept saying
         // "embedded" after a reload from a file).

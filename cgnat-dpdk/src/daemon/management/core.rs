@@ -156,6 +156,7 @@ impl ManagementCore {
         let exec = Executor {
             config_path: parts.config_path,
             ctx: ctx.clone(),
+            pcp: std::sync::Mutex::new(cfg.pcp.clone()),
         };
         exec.publish_sinks(&log);
         let (tx, commands) = sync_channel(64);
@@ -224,10 +225,13 @@ impl ManagementCore {
     pub fn tick(&mut self, now: Instant) {
         let t = now.as_micros();
         self.sweeper.sweep_paced(now);
-        let cleared = self.exec.run_pending(&self.commands, &mut self.sweeper, &mut self.log, now);
+        let done = self.exec.run_pending(&self.commands, &mut self.sweeper, &mut self.log, now);
         if let Some(pcp) = &mut self.pcp {
-            if cleared {
+            if done.cleared {
                 pcp.after_clear(&mut self.sweeper, now);
+            }
+            if let Some(cfg) = &done.pcp {
+                pcp.reload(cfg);
             }
             pcp.tick(&mut self.sweeper, now);
         }

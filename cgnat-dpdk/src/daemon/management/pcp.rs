@@ -23,7 +23,10 @@ use crate::daemon::router::PcpPath;
 
 /// Requests taken from one worker's ring per tick (the rest wait for the
 /// next tick, about a millisecond later).
-const REQUESTS_PER_TICK: usize = 256;
+const REQUESTS_PER_TICK: usize = 64;
+/// Sources whose request budget is tracked at once; when full, the
+/// table is cleared (every source starts again with a full budget).
+const RATE_SOURCES: usize = 65_536;
 /// How long an answer may wait for its block's record, microseconds; after
 /// that it is dropped (the client retransmits, RFC 6887 section 8.1.1).
 const BLOCK_WAIT_US: u64 = 5_000_000;
@@ -116,6 +119,9 @@ pub struct PcpStatus {
     pub unanswered: u64,
     /// Mappings ended because their lifetime ran out.
     pub expired: u64,
+    /// Requests dropped unanswered: their source exceeded
+    /// `pcp.requests_per_sec`.
+    pub rate_limited: u64,
     /// Unsolicited ANNOUNCEs sent.
     pub announcements: u64,
 }
@@ -170,6 +176,9 @@ pub struct PcpService {
     announced: u32,
     shared: Arc<Mutex<PcpStatus>>,
     dirty: bool,
+    /// Per source address: (tokens in thousandths, last refill µs).
+    budgets: std::collections::HashMap<core::net::Ipv4Addr, (u64, u64)>,
+    rate: u64,
 }
 
 impl PcpService {
@@ -192,6 +201,8 @@ impl PcpService {
             announced: 0,
             shared,
             dirty: true,
+            budgets: std::collections::HashMap::new(),
+            rate: u64::from(cfg.requests_per_sec),
         }
     }
 
@@ -244,12 +255,47 @@ impl PcpService {
         self.publish();
     }
 
+    /// Applies a reloaded `[pcp]` table: lifetimes, limits, THIRD_PARTY
+    /// and the request rate hold for the next requests (mappings keep the
+    /// lifetimes they were granted).
+    pub fn reload(&mut self, cfg: &PcpConfig) {
+        self.server.set_limits(cfg.limits());
+        self.rate = u64::from(cfg.requests_per_sec);
+    }
+
     /// Answers waiting for their blocks' records.
     pub fn waiting(&self) -> usize {
         self.waiting.len()
     }
 
+    /// Whether `src` may have one more request served at `now` (a token
+    /// bucket of `rate` per second, bursts of twice that).
+    fn within_budget(&mut self, src: core::net::Ipv4Addr, now: Instant) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        if self.budgets.len() >= RATE_SOURCES && !self.budgets.contains_key(&src) {
+            self.budgets.clear();
+        }
+        let cap = self.rate * 2 * 1000;
+        let t = now.as_micros();
+        let (tokens, last) = self.budgets.entry(src).or_insert((cap, t));
+        *tokens = (*tokens + t.saturating_sub(*last) * self.rate / 1000).min(cap);
+        *last = t;
+        if *tokens >= 1000 {
+            *tokens -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+
     fn serve(&mut self, link: usize, d: &PcpDatagram, sweeper: &mut Sweeper<Vec<Event>>, now: Instant) {
+        if !self.within_budget(d.peer, now) {
+            self.status.rate_limited += 1;
+            self.dirty = true;
+            return;
+        }
         self.status.requests[RequestKind::ALL.iter().position(|k| *k == RequestKind::of(d.data())).unwrap_or(0)] += 1;
         std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
         let reply = self.server.handle(&mut self.worker, d.peer, d.data(), now, &mut self.out);
