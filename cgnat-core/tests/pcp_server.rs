@@ -359,7 +359,7 @@ fn map_and_peer_of_one_endpoint_share_the_mapping() {
     assert_eq!(v.dst, SUB_A, "MAP admits anyone");
     let a = ask(&mut s, &mut w, SUB_A, &map_request(SUB_A, 0, 9, 6, 80, 0, &[]), 2);
     assert_eq!(result(&a), 0);
-    assert!(nat.mappings().len() > 0, "the PEER still holds the mapping");
+    assert!(!nat.mappings().is_empty(), "the PEER still holds the mapping");
     let other = tcp(SERVER2, 7, public, port, SYN, b"");
     assert_eq!(
         verdict(&mut w, Side::Outside, &other, at(3)),

@@ -87,7 +87,11 @@ impl PcpConfig {
             return Err(ConfigError::new("pcp.queue", self.queue, "a power of two between 8 and 65536"));
         }
         if self.requests_per_sec > 100_000 {
-            return Err(ConfigError::new("pcp.requests_per_sec", self.requests_per_sec, "between 0 (no limit) and 100000"));
+            return Err(ConfigError::new(
+                "pcp.requests_per_sec",
+                self.requests_per_sec,
+                "between 0 (no limit) and 100000",
+            ));
         }
         for p in &self.third_party_from {
             let inside = nat.inside_prefixes.iter().any(|i| i.len() <= p.len() && i.contains(p.addr()));

@@ -61,7 +61,7 @@ impl Router {
         }
     }
 
-    /// Sends up to [`ANSWERS_PER_TICK`] answers the management core queued:
+    /// Sends up to 32 answers the management core queued (per tick):
     /// from the inside address, port 5351, to the client (or, for an
     /// ANNOUNCE to a multicast group, to the group's Ethernet address).
     pub fn pcp_answers<E: Egress>(&mut self, now: Instant, eg: &mut E) {
