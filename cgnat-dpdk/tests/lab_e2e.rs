@@ -110,6 +110,13 @@ fn lab_end_to_end() {
         "PASS read-only socket refuses clear",
         "PASS cgnatctl history 100.64.1.10",
         "PASS no index file written beside the NAT logs",
+        // Issue 12: PCP and NAT-PMP from the subscribers' side.
+        "PASS sub1 heard cgnatd's unsolicited ANNOUNCE",
+        "→ sub1:8081 (PCP MAP)",
+        "PASS MAP with FILTER: another peer",
+        "PASS natpmpc maps UDP 9100",
+        "PASS it expired: gone from cgnatctl pcp",
+        "removed the PCP mapping (pcp-unmap reason=cleared)",
         "PASS events --follow got every record to daemon-stop",
         "PASS every exported metric is in docs/metrics.md",
         "PASS the NAT logs are mode 0640",

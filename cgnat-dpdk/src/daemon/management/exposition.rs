@@ -322,6 +322,13 @@ pub fn render_pcp(x: &mut Exposition, s: &super::pcp::PcpStatus) {
         "",
         s.announcements,
     );
+    x.sample(
+        "cgnat_pcp_rate_limited_requests_total",
+        "counter",
+        "PCP requests dropped unanswered: their source exceeded pcp.requests_per_sec.",
+        "",
+        s.rate_limited,
+    );
 }
 
 /// The exposition being written: each family's HELP and TYPE once, before
