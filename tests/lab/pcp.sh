@@ -75,15 +75,19 @@ pcp_checks() {
     else fail "PEER: $out"; fi
 
     # Spoofing: the client address field must be the source (ADDRESS_MISMATCH);
-    # a source outside the subscriber prefixes gets nothing.
+    # a source outside the subscriber prefixes gets nothing; a request
+    # forging sub2's address from sub1 is dropped by the layer-2
+    # reverse-path check (its Ethernet source is sub1's, not sub2's).
     out=$(pcpc "$NS_SUB1" map --proto tcp --port 8090 --client $SUB2)
     if grep -q "result=ADDRESS_MISMATCH" <<<"$out"; then pass "a MAP naming another client address: ADDRESS_MISMATCH"; else fail "client address check: $out"; fi
     pcpc "$NS_SUB1" spoof --src 192.0.2.99 --proto tcp --port 8091 >/dev/null
+    pcpc "$NS_SUB1" spoof --src $SUB2 --proto tcp --port 8092 >/dev/null
     sleep 0.5
     out=$("$CGNATCTL" --socket "$sock" pcp 2>&1 || true)
-    if grep -q "^$SUB1 " <<<"$out" && ! grep -qE '^192\.0\.2\.99 | (8090|8091) ' <<<"$out"; then
-        pass "spoofed and mismatched requests made no mapping"
-    else fail "a spoofed request made a mapping: $out"; fi
+    if grep -q "^$SUB1 " <<<"$out" && ! grep -qE '^192\.0\.2\.99 | (8090|8091|8092) ' <<<"$out" \
+        && curl -sS --max-time 5 "http://$METRICS/metrics" | grep -qE '^cgnat_dataplane_dropped_packets_total\{reason="pcp_spoofed"\} [2-9]'; then
+        pass "spoofed requests (an outside source; sub2's address forged by sub1) and a mismatched one made no mapping (pcp_spoofed counted)"
+    else fail "a spoofed request made a mapping or was not counted: $out"; fi
 
     # NAT-PMP with Debian's natpmpc (RFC 6887 Appendix A).
     if command -v natpmpc >/dev/null; then

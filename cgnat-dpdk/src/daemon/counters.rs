@@ -97,6 +97,12 @@ cgnat_core::named_counters! {
         /// Datagrams to the PCP port dropped: bad UDP length or checksum, or
         /// longer than 1100 bytes.
         PcpMalformed = "pcp_malformed",
+        /// PCP requests dropped: their Ethernet source is not the neighbour
+        /// the answer would go to (a forged inside source address).
+        PcpSpoofed = "pcp_spoofed",
+        /// PCP requests dropped while their source's neighbour was being
+        /// resolved (the client retransmits).
+        PcpUnverified = "pcp_unverified",
         /// PCP answers and ANNOUNCEs sent.
         PcpAnswersSent = "pcp_answers_sent",
     }

@@ -252,6 +252,8 @@ pub fn dp_metric(c: DpCounter) -> Family {
         ),
         DpCounter::PcpQueueFull => (DROPPED, Some(("reason", "pcp_queue_full")), DROPPED_HELP),
         DpCounter::PcpMalformed => (DROPPED, Some(("reason", "pcp_malformed")), DROPPED_HELP),
+        DpCounter::PcpSpoofed => (DROPPED, Some(("reason", "pcp_spoofed")), DROPPED_HELP),
+        DpCounter::PcpUnverified => (DROPPED, Some(("reason", "pcp_unverified")), DROPPED_HELP),
         DpCounter::PcpAnswersSent => (
             "cgnat_pcp_sent_answers_total",
             None,

@@ -495,7 +495,7 @@ impl Router {
                 self.counters.incr(DpCounter::LocalRefused);
                 self.icmp_error(side, m, l2, icmp::msg_type::DEST_UNREACHABLE, PORT_UNREACHABLE, 0, addr, now, eg);
             }
-            Local::Pcp => self.pcp_request(m, l2),
+            Local::Pcp => self.pcp_request(m, l2, now, eg),
             Local::Refuse => self.counters.incr(DpCounter::LocalRefused),
             Local::Drop => self.counters.incr(DpCounter::LocalDropped),
         }

@@ -14,6 +14,7 @@ use cgnat_core::{Instant, Side};
 
 use super::{Egress, Router};
 use crate::daemon::counters::DpCounter;
+use crate::daemon::neighbour::Resolution;
 use crate::Mbuf;
 
 /// Answers sent per call of [`Router::pcp_answers`] (per housekeeping
@@ -49,15 +50,54 @@ impl Router {
     }
 
     /// Copies the PCP request in the IPv4 packet at `l2` of `m` into the
-    /// ring to the management core (full: dropped, counted).
-    pub(super) fn pcp_request(&mut self, m: Mbuf, l2: usize) {
+    /// ring to the management core (full: dropped, counted), if it passes
+    /// the source check ([`Router::pcp_source_ok`]).
+    pub(super) fn pcp_request<E: Egress>(&mut self, m: Mbuf, l2: usize, now: Instant, eg: &mut E) {
+        if self.pcp.is_none() {
+            return;
+        }
+        let d = match PcpDatagram::from_request(&m.data()[l2..]) {
+            Ok(d) => d,
+            Err(_) => return self.counters.incr(DpCounter::PcpMalformed),
+        };
+        let frame_src: [u8; 6] = m.data()[6..12].try_into().expect("an Ethernet header was checked");
+        if !self.pcp_source_ok(u32::from(d.peer), frame_src, now, eg) {
+            return;
+        }
         let Some(path) = self.pcp.as_mut() else { return };
-        match PcpDatagram::from_request(&m.data()[l2..]) {
-            Ok(d) => match path.requests.push(d) {
-                Ok(()) => self.counters.incr(DpCounter::PcpRequests),
-                Err(_) => self.counters.incr(DpCounter::PcpQueueFull),
-            },
-            Err(_) => self.counters.incr(DpCounter::PcpMalformed),
+        match path.requests.push(d) {
+            Ok(()) => self.counters.incr(DpCounter::PcpRequests),
+            Err(_) => self.counters.incr(DpCounter::PcpQueueFull),
+        }
+    }
+
+    /// A reverse-path check at layer 2 (decision 017): a PCP request must
+    /// come from the neighbour its answer would go to — the source address
+    /// itself when it is on the inside link, else the next hop towards it.
+    /// A request whose Ethernet source is another neighbour's (a subscriber
+    /// forging another inside address on a shared segment) is dropped and
+    /// counted `pcp_spoofed`; one whose neighbour is not resolved yet is
+    /// dropped (`pcp_unverified`) while an ARP request resolves it, and the
+    /// client's retransmission (RFC 6887 section 8.1.1) gets through.
+    fn pcp_source_ok<E: Egress>(&mut self, src: u32, frame_src: [u8; 6], now: Instant, eg: &mut E) -> bool {
+        let link = &self.shared.inside;
+        let Some(hop) = link.next_hop(src) else {
+            self.counters.incr(DpCounter::PcpSpoofed);
+            return false;
+        };
+        match link.neighbours.lookup(hop) {
+            Some(mac) if mac == frame_src => true,
+            Some(_) => {
+                self.counters.incr(DpCounter::PcpSpoofed);
+                false
+            }
+            None => {
+                self.counters.incr(DpCounter::PcpUnverified);
+                if let Resolution::Pending { request: true } | Resolution::Expired = link.neighbours.resolve(hop, now.as_micros()) {
+                    self.arp_request(Side::Inside, hop, None, now, eg);
+                }
+                false
+            }
         }
     }
 
