@@ -1,6 +1,6 @@
 //! The whole configuration file of `cgnatd` (and of `cgnatctl config
 //! check`): `[nat]`, `[dataplane]`, `[log]` (with `[[log.targets]]`),
-//! `[control]`, `[metrics]`, `[pcp]`, read with the `config` crate
+//! `[control]`, `[metrics]`, `[pcp]`, `[daemon_log]`, read with the `config` crate
 //! from one TOML file (or the embedded lab default) with `CGNAT_*`
 //! environment overrides.
 //!
@@ -31,7 +31,7 @@ pub const EMBEDDED_LAB_CONFIG: &str = include_str!("../../../configs/lab.toml");
 pub const ENV_PREFIX: &str = "CGNAT";
 
 /// The tables an environment override can name (upper case).
-const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS", "PCP"];
+const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS", "PCP", "DAEMON_LOG"];
 
 /// Keys whose environment override is a comma-separated list.
 const LIST_KEYS: &[&str] = &[
@@ -59,6 +59,8 @@ pub struct DaemonConfig {
     pub metrics: MetricsConfig,
     /// The PCP server.
     pub pcp: super::PcpConfig,
+    /// The daemon's own messages (not the NAT log).
+    pub daemon_log: super::DaemonLogConfig,
 }
 
 impl DaemonConfig {
@@ -70,6 +72,7 @@ impl DaemonConfig {
         self.control.validate()?;
         self.metrics.validate()?;
         self.pcp.validate(&self.nat)?;
+        self.daemon_log.validate()?;
         Ok(())
     }
 }

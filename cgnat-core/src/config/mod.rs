@@ -4,6 +4,7 @@
 //! [`NatConfig::validate`] after deserialising: every error it returns names
 //! the key, the bad value and what is allowed.
 
+mod daemon_log;
 mod dataplane;
 pub mod file;
 mod hostile;
@@ -17,6 +18,7 @@ use core::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+pub use daemon_log::{DaemonLogConfig, DaemonLogLevel};
 pub use dataplane::{is_pci_address, DataplaneConfig, Hugepages, InterfaceAddress, MacAddress, PortConfig, StaticNeighbour, MAX_WORKERS};
 pub use file::{DaemonConfig, LoadError};
 pub use hostile::{Admission, Fairness, Inbound, Unconfirmed};

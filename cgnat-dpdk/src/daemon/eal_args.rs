@@ -14,8 +14,8 @@ pub const FREE_HUGEPAGES: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/free
 pub fn free_hugepages() -> u64 {
     let free = read_u64(Path::new(FREE_HUGEPAGES)).unwrap_or(0);
     if free > 0 && !hugetlbfs_mounted() {
-        eprintln!(
-            "cgnatd: {free} free hugepages but no hugetlbfs mounted \
+        log::warn!(
+            "{free} free hugepages but no hugetlbfs mounted \
              (mount -t hugetlbfs nodev /dev/hugepages); not using them"
         );
         return 0;

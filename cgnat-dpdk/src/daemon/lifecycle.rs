@@ -174,7 +174,7 @@ fn open_port(eal: &Eal, p: &PortConfig, queues: u16, cfg: &DaemonConfig, pool: &
         rx_timestamp: false,
     };
     if let Err(e) = port.configure(queues, queues, &conf) {
-        eprintln!("cgnatd: port {name}: configure with RSS failed ({e}); retrying without RSS");
+        log::warn!("port {name}: configure with RSS failed ({e}); retrying without RSS");
         conf.rss = false;
         port.configure(queues, queues, &conf)
             .map_err(dpdk(format!("configure port {name}")))?;
@@ -188,8 +188,8 @@ fn open_port(eal: &Eal, p: &PortConfig, queues: u16, cfg: &DaemonConfig, pool: &
     port.start().map_err(dpdk(format!("start port {name}")))?;
     let rss = if port.rss_enabled() { "RSS on IP addresses" } else { "no RSS" };
     let mac = port.mac_addr().map(|m| m.to_string()).unwrap_or_default();
-    eprintln!(
-        "cgnatd: port {name} ({}): {queues} queue pair(s), {rss}, MAC {mac}",
+    log::info!(
+        "port {name} ({}): {queues} queue pair(s), {rss}, MAC {mac}",
         port.info().map(|i| i.driver).unwrap_or_default()
     );
     Ok(port)
@@ -311,7 +311,7 @@ pub fn run_live(cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: Opti
     } else {
         format!("no hugepages (--no-huge -m {})", d.memory_mb)
     };
-    eprintln!("cgnatd: starting DPDK with {memory}: {}", args.join(" "));
+    log::info!("starting DPDK with {memory}: {}", args.join(" "));
     let eal = match Eal::init(&args) {
         Ok(e) => e,
         Err(e) => {
@@ -323,7 +323,7 @@ pub fn run_live(cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: Opti
     // signals go to it, never to the management thread or the threads it
     // starts (the workers block them too; see `signals`).
     if let Err(e) = crate::signals::block_rx_signals_in_this_thread() {
-        eprintln!("cgnatd: cannot block the PMD receive signals in the management thread ({e}); a TAP flood may delay the NAT log");
+        log::warn!("cannot block the PMD receive signals in the management thread ({e}); a TAP flood may delay the NAT log");
     }
     let result = live(&eal, cfg, config_path, stats_file);
     drop(eal);
@@ -416,9 +416,9 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         pcp: pcp_links,
     };
     let mut core = ManagementCore::start(cfg, parts, start).map_err(io("start the management core"))?;
-    eprintln!("cgnatd: NAT log targets: {}", core.log.target_names().join(", "));
+    log::info!("NAT log targets: {}", core.log.target_names().join(", "));
     for m in ManagementCore::describe(cfg) {
-        eprintln!("cgnatd: {m}");
+        log::info!("{m}");
     }
     let mut launched = Vec::new();
     for (ctx, lcore) in workers.into_iter().zip(lcores.iter()) {
@@ -433,8 +433,8 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         }
         launched.push(*lcore);
     }
-    eprintln!(
-        "cgnatd: {} worker(s) running; inside {} on {}, outside {} on {}",
+    log::info!(
+        "{} worker(s) running; inside {} on {}, outside {} on {}",
         d.workers,
         d.inside.address,
         d.inside.port_name(),
@@ -459,8 +459,8 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
             next_discipline += interval;
             if let Some(step) = discipline.update(clock::sample()) {
                 let e = run::clock_step_event(Instant::from_micros(step.at_us), step.forward, step.us);
-                eprintln!(
-                    "cgnatd: the system clock stepped {} by {} µs; {}",
+                log::warn!(
+                    "the system clock stepped {} by {} µs; {}",
                     if step.forward { "forward" } else { "backward" },
                     step.us,
                     if step.forward {
@@ -481,25 +481,22 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         core.tick(mgmt_clock.now());
         std::thread::sleep(core.tick_interval());
     }
-    eprintln!("cgnatd: stopping");
+    log::info!("stopping");
     stop.store(true, Ordering::SeqCst);
     for lcore in &launched {
         let rc = eal.wait(*lcore);
         if rc != 0 {
-            eprintln!("cgnatd: worker on lcore {lcore} ended with {rc}");
+            log::error!("worker on lcore {lcore} ended with {rc}");
         }
     }
     let report = core.shutdown(mgmt_clock.now());
     for (target, n) in &report.lost {
-        eprintln!("cgnatd: NAT log target {target}: {n} record(s) could not be written before the deadline");
+        log::error!("NAT log target {target}: {n} record(s) could not be written before the deadline");
     }
     if report.unwritten > 0 {
-        eprintln!(
-            "cgnatd: {} NAT log record(s) could not be written (targets stalled)",
-            report.unwritten
-        );
+        log::error!("{} NAT log record(s) could not be written (targets stalled)", report.unwritten);
     }
-    eprintln!("cgnatd: {} block(s) released at shutdown", report.released.blocks_released);
+    log::info!("{} block(s) released at shutdown", report.released.blocks_released);
 
     let mut summary = Summary::collect(&nat_counters, &dp_counters);
     summary.events_logged = report.records;

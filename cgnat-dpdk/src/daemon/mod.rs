@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod clock;
 pub mod counters;
+pub mod daemon_log;
 pub mod discipline;
 pub mod eal_args;
 pub mod lifecycle;
@@ -76,30 +77,41 @@ pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
     if let Some(l) = &opts.log {
         cfg.log.file = l.clone();
     }
-    eprintln!("cgnatd: configuration from {source}");
-    if let Err(e) = lifecycle::require_root() {
+    // From here on the daemon's messages go through its log ([daemon_log]).
+    if let Err(e) = daemon_log::init(&cfg.daemon_log) {
         eprintln!("cgnatd: {e}");
         return 1;
+    }
+    log::info!("cgnatd {} starting; configuration from {source}", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = lifecycle::require_root() {
+        return fatal(e);
     }
     // One writer per NAT log (issue 15): the locks before the EAL and the
     // ports, so a second daemon on the same log stops here having touched
     // nothing of it.
     let _locks = match management::files::lock_log_files(&cfg.log) {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("cgnatd: {e}");
-            return 1;
-        }
+        Err(e) => return fatal(e),
     };
     let r = match &opts.replay {
         Some(paths) => replay::run_replay(&cfg, paths, opts.stats_file.as_deref()),
         None => lifecycle::run_live(&cfg, path.as_deref(), opts.stats_file.as_deref()),
     };
     match r {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("cgnatd: {e}");
-            1
+        Ok(()) => {
+            log::info!("stopped");
+            0
         }
+        Err(e) => fatal(e),
     }
+}
+
+/// The final fatal error: into the daemon's log, and to standard error
+/// when the log does not write there (it may be the file that failed).
+fn fatal(e: impl std::fmt::Display) -> i32 {
+    log::error!("{e}");
+    if !daemon_log::writes_stderr() {
+        eprintln!("cgnatd: {e}");
+    }
+    1
 }

@@ -226,7 +226,7 @@ fn replay(eal: &Eal, cfg: &DaemonConfig, paths: &ReplayPaths, stats_file: Option
     }
     let out_in = eg.inside.finish().map_err(io("write inside output pcap"))?;
     let out_out = eg.outside.finish().map_err(io("write outside output pcap"))?;
-    eprintln!("cgnatd: replay: {frames} frames in, {out_in} out inside, {out_out} out outside");
+    log::info!("replay: {frames} frames in, {out_in} out inside, {out_out} out outside");
 
     let mut summary = Summary::collect(&[router.nat_counters().clone()], &[router.counters().clone()]);
     summary.events_logged = drain.written();

@@ -17,6 +17,7 @@
 //! - requests are answered on the blocking pool ([`control::answer`]),
 //!   never on the I/O thread.
 
+use crate::daemon::daemon_log::Throttled;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -100,7 +101,10 @@ impl ControlServer {
         loop {
             let stream = match listener.accept().await {
                 Ok((s, _)) => s,
-                Err(_) => {
+                Err(e) => {
+                    // EMFILE and the like: said once a minute at most.
+                    static ACCEPT: Throttled = Throttled::new(std::time::Duration::from_secs(60));
+                    ACCEPT.log(log::Level::Error, format_args!("control socket: accept failed: {e}; retrying"));
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }

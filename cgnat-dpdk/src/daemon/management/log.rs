@@ -375,7 +375,7 @@ impl LogPipeline {
         let lost = self.close();
         if !lost.is_empty() {
             // Drained targets close at once; anything else is a bug worth saying.
-            eprintln!("cgnatd: reload: log targets closed with records not durable: {lost:?}");
+            log::error!("reload: log targets closed with records not durable: {lost:?}");
         }
         match open_sinks(cfg, self.next_seq, &self.held) {
             Ok(new) => {

@@ -10,6 +10,7 @@
 //! be done within `metrics.connection_timeout_secs`, and the rendering runs
 //! on the blocking pool so the I/O thread never stalls.
 
+use crate::daemon::daemon_log::Throttled;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,7 +119,9 @@ impl MetricsServer {
         loop {
             let stream = match listener.accept().await {
                 Ok((s, _)) => s,
-                Err(_) => {
+                Err(e) => {
+                    static ACCEPT: Throttled = Throttled::new(std::time::Duration::from_secs(60));
+                    ACCEPT.log(log::Level::Error, format_args!("metrics listener: accept failed: {e}; retrying"));
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }

@@ -264,14 +264,14 @@ async fn serve(
         if let Some(l) = listener {
             match tokio::net::UnixListener::from_std(l) {
                 Ok(l) => drop(tokio::spawn(server.run(l))),
-                Err(e) => eprintln!("cgnatd: control socket: {e}"),
+                Err(e) => log::error!("control socket: cannot serve it: {e}"),
             }
         }
     }
     if let Some(l) = metrics_listener {
         match tokio::net::TcpListener::from_std(l) {
             Ok(l) => drop(tokio::spawn(metrics.run(l))),
-            Err(e) => eprintln!("cgnatd: metrics listener: {e}"),
+            Err(e) => log::error!("metrics listener: cannot serve it: {e}"),
         }
     }
     // Until stopped (or the owner is gone); dropping the runtime then

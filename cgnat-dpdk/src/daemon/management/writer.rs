@@ -75,8 +75,9 @@ impl SinkCounters {
         self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Records a failure: counted, kept as the last error, printed to
-    /// stderr unless a line was printed less than [`REPORT_EVERY`] ago.
+    /// Records a failure: counted, kept as the last error, logged (the
+    /// daemon's log, level error) unless a line was logged less than
+    /// [`REPORT_EVERY`] ago.
     pub fn report(&self, msg: String) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         self.failing.store(true, Ordering::Relaxed);
@@ -90,7 +91,7 @@ impl SinkCounters {
                 } else {
                     String::new()
                 };
-                eprintln!("cgnatd: NAT log target {}: {msg}{more}", self.name);
+                log::error!("NAT log target {}: {msg}{more}", self.name);
                 *p = Some((WallInstant::now(), 0));
             }
         }
@@ -99,7 +100,7 @@ impl SinkCounters {
 
     fn recovered(&self) {
         if self.failing.swap(false, Ordering::Relaxed) {
-            eprintln!("cgnatd: NAT log target {}: writing again", self.name);
+            log::info!("NAT log target {}: writing again", self.name);
         }
     }
 }
