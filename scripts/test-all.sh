@@ -32,6 +32,9 @@ cargo test -p cgnat-core -p cgnat-cli --quiet 2>&1 | tail -n 3
 step "cargo test --workspace"
 cargo test --workspace
 
+step "Prometheus alert rules: promtool check and unit tests (packaging/prometheus)"
+(cd packaging/prometheus && promtool check rules cgnat-alerts.yml && promtool test rules cgnat-alerts.test.yml)
+
 step "hostile-traffic suite: one real cgnatd per attack, TAP ports, namespaces, scapy (tests/hostile)"
 bash tests/hostile/run.sh
 

@@ -44,6 +44,8 @@ UDP_TOOL=$ROOT/tests/lab/udp_tool.py
 CTL=$ROOT/tests/lab/ctl.py
 # shellcheck source=tests/lab/pcp.sh
 . "$ROOT/tests/lab/pcp.sh"
+# shellcheck source=tests/lab/prometheus.sh
+. "$ROOT/tests/lab/prometheus.sh"
 
 SUB1=100.64.1.10 SUB2=100.64.1.20
 STATIC_PUB=203.0.113.14
@@ -83,6 +85,8 @@ up() {
     export CGNAT_CONTROL__READONLY_SOCKET=$WORK/cgnatd-ro.sock
     export CGNAT_CONTROL__READONLY_GROUP=nogroup
     pcp_env
+    # The daemon's own log also to a rolling file ([daemon_log], issue 14).
+    export CGNAT_DAEMON_LOG__FILE=$WORK/cgnatd-own.log
     start_cgnatd --lab
     topology_up
     add_subscriber "$NS_SUB1" v-sub1 $SUB1
@@ -186,6 +190,19 @@ check() {
     control_and_metrics
     toolkit
     pcp_checks
+    daemon_log_check
+    prometheus_check
+}
+
+# The daemon's own log: levels and RFC 3339 UTC timestamps, on stderr and
+# in the [daemon_log] file.
+daemon_log_check() {
+    say "== the daemon's own log ($WORK/cgnatd-own.log)"
+    sed 's/^/   /' "$WORK/cgnatd-own.log" | head -8
+    local re='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z (INFO|WARN|ERROR) '
+    if grep -qE "$re.*worker\(s\) running" "$WORK/cgnatd-own.log" && grep -qE "$re.*worker\(s\) running" "$WORK/cgnatd.log"; then
+        pass "daemon log: timestamped, levelled lines on stderr and in the [daemon_log] file"
+    else fail "daemon log format: $(head -3 "$WORK/cgnatd-own.log" 2>&1)"; fi
 }
 
 # The control socket (docs/control-protocol.md) and the Prometheus endpoint.

@@ -117,6 +117,10 @@ fn lab_end_to_end() {
         "PASS natpmpc maps UDP 9100",
         "PASS it expired: gone from cgnatctl pcp",
         "removed the PCP mapping (pcp-unmap reason=cleared)",
+        // Issue 14: the daemon's own log; a real Prometheus with the rules.
+        "PASS daemon log: timestamped, levelled lines",
+        "PASS prometheus scraped cgnatd",
+        "PASS the packaged alert rules load and evaluate in prometheus",
         "PASS events --follow got every record to daemon-stop",
         "PASS every exported metric is in docs/metrics.md",
         "PASS the NAT logs are mode 0640",
