@@ -155,6 +155,17 @@ pub fn pcp_rings(workers: usize, capacity: usize) -> (Vec<PcpPath>, Vec<PcpLink>
         .unzip()
 }
 
+/// Runs `f` with the PCP worker numbering its records as producer `mgmt`:
+/// the sweeper's sequencer is swapped in for the call, and the records go
+/// into the sweeper's sink after it.
+fn as_mgmt<R>(worker: &mut Worker<Vec<Event>>, sweeper: &mut Sweeper<Vec<Event>>, f: impl FnOnce(&mut Worker<Vec<Event>>) -> R) -> R {
+    std::mem::swap(worker.sequencer_mut(), sweeper.sequencer());
+    let r = f(worker);
+    std::mem::swap(worker.sequencer_mut(), sweeper.sequencer());
+    sweeper.sink_mut().append(worker.sink_mut());
+    r
+}
+
 /// An answer waiting for its block's allocation record.
 struct Waiting {
     link: usize,
@@ -218,10 +229,7 @@ impl PcpService {
             }
         }
         self.send_durable(now);
-        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
-        let expired = self.server.expire(&mut self.worker, now);
-        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
-        sweeper.sink_mut().append(self.worker.sink_mut());
+        let expired = as_mgmt(&mut self.worker, sweeper, |w| self.server.expire(w, now));
         if expired > 0 {
             self.status.expired += expired as u64;
             self.dirty = true;
@@ -235,10 +243,7 @@ impl PcpService {
     /// After an operator's `clear`: forgets the mappings it removed (their
     /// `pcp-unmap` records go into the sweeper's sink).
     pub fn after_clear(&mut self, sweeper: &mut Sweeper<Vec<Event>>, now: Instant) {
-        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
-        let n = self.server.forget_cleared(&mut self.worker, now);
-        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
-        sweeper.sink_mut().append(self.worker.sink_mut());
+        let n = as_mgmt(&mut self.worker, sweeper, |w| self.server.forget_cleared(w, now));
         if n > 0 {
             self.dirty = true;
             self.publish();
@@ -248,10 +253,7 @@ impl PcpService {
     /// At a clean shutdown, before the sweeper releases the blocks: ends
     /// every mapping (`pcp-unmap`, reason `shutdown`).
     pub fn shutdown(&mut self, sweeper: &mut Sweeper<Vec<Event>>, now: Instant) {
-        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
-        self.server.shutdown(&mut self.worker, now);
-        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
-        sweeper.sink_mut().append(self.worker.sink_mut());
+        as_mgmt(&mut self.worker, sweeper, |w| self.server.shutdown(w, now));
         self.publish();
     }
 
@@ -297,10 +299,9 @@ impl PcpService {
             return;
         }
         self.status.requests[RequestKind::ALL.iter().position(|k| *k == RequestKind::of(d.data())).unwrap_or(0)] += 1;
-        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
-        let reply = self.server.handle(&mut self.worker, d.peer, d.data(), now, &mut self.out);
-        std::mem::swap(self.worker.sequencer_mut(), sweeper.sequencer());
-        sweeper.sink_mut().append(self.worker.sink_mut());
+        let reply = as_mgmt(&mut self.worker, sweeper, |w| {
+            self.server.handle(w, d.peer, d.data(), now, &mut self.out)
+        });
         self.dirty = true;
         let (len, block) = match reply {
             Reply::None => return,
@@ -429,4 +430,74 @@ impl super::query::QueryContext {
                 .collect(),
         }
     }
+}
+
+/// The PCP server's metrics (issue 12 item 5): requests by opcode, answers
+/// by result code, mappings, expiries, unanswered requests.
+pub fn render_pcp(x: &mut super::exposition::Exposition, s: &PcpStatus) {
+    use cgnat_core::wire::pcp::ResultCode;
+    x.sample(
+        "cgnat_pcp_enabled",
+        "gauge",
+        "1 while the PCP server runs.",
+        "",
+        u8::from(s.enabled),
+    );
+    if !s.enabled {
+        return;
+    }
+    for (k, n) in RequestKind::ALL.iter().zip(s.requests) {
+        x.sample(
+            "cgnat_pcp_requests_total",
+            "counter",
+            "PCP and NAT-PMP requests served, by opcode.",
+            &format!("opcode=\"{}\"", k.name()),
+            n,
+        );
+    }
+    for (code, n) in s.results.iter().enumerate() {
+        let Some(r) = ResultCode::from_u8(code as u8) else { continue };
+        x.sample(
+            "cgnat_pcp_results_total",
+            "counter",
+            "PCP answers, by result code (RFC 6887 section 7.4).",
+            &format!("result=\"{}\"", r.name()),
+            n,
+        );
+    }
+    x.sample(
+        "cgnat_pcp_mappings",
+        "gauge",
+        "PCP and NAT-PMP mappings held.",
+        "",
+        s.mappings.len(),
+    );
+    x.sample(
+        "cgnat_pcp_expired_mappings_total",
+        "counter",
+        "PCP mappings ended by their lifetime.",
+        "",
+        s.expired,
+    );
+    x.sample(
+        "cgnat_pcp_unanswered_requests_total",
+        "counter",
+        "Requests served but not answered: the answer ring was full or the mapping's block was not durable within 5 s.",
+        "",
+        s.unanswered,
+    );
+    x.sample(
+        "cgnat_pcp_announcements_total",
+        "counter",
+        "Unsolicited PCP ANNOUNCEs sent.",
+        "",
+        s.announcements,
+    );
+    x.sample(
+        "cgnat_pcp_rate_limited_requests_total",
+        "counter",
+        "PCP requests dropped unanswered: their source exceeded pcp.requests_per_sec.",
+        "",
+        s.rate_limited,
+    );
 }
