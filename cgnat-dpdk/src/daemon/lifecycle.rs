@@ -33,7 +33,9 @@ use cgnat_core::{Instant, Nat, Worker};
 use super::clock::{self, ClockCell, PacketClock};
 use super::counters::{DpCounter, DpCounters};
 use super::discipline::{self as disc, Discipline};
+use super::daemon_log::Throttled;
 use super::eal_args;
+use super::sd_notify::{Notifier, Progress};
 use super::management::{run, CoreParts, ManagementCore};
 use super::router::{Router, Shared};
 use super::worker_loop::{self, QueueEgress, WorkerContext};
@@ -404,6 +406,7 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
     // run's start and configuration records durable. If that fails, no
     // worker has run and nothing was translated.
     let display = cell.clone();
+    let progress_marks = watermarks.clone();
     let parts = CoreParts {
         nat: nat.clone(),
         rings: consumers,
@@ -442,10 +445,34 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         d.outside.port_name()
     );
 
+    // systemd (Type=notify): ready once the workers run; the watchdog is
+    // fed only while every worker makes progress.
+    let notifier = Notifier::from_env();
+    let mut progress = Progress::default();
+    let status = format!("{} worker(s); inside {}, outside {}", d.workers, d.inside.address, d.outside.address);
+    if let Err(e) = notifier.notify(&format!("READY=1\nSTATUS={status}")) {
+        log::warn!("cannot notify the service manager ($NOTIFY_SOCKET): {e}");
+    }
+    let watchdog_every = notifier.watchdog_every();
+    let mut next_watchdog = std::time::Instant::now();
+    let watchdog_warned = Throttled::new(Duration::from_secs(60));
+
     let interval = Duration::from_millis(cfg.log.clock.interval_ms as u64);
     let mut next_discipline = std::time::Instant::now() + interval;
     let mut next_ports = std::time::Instant::now();
     while !stop_requested() {
+        if let Some(every) = watchdog_every.filter(|_| std::time::Instant::now() >= next_watchdog) {
+            next_watchdog = std::time::Instant::now() + every;
+            let marks: Vec<u64> = progress_marks.iter().map(|w| w.load(Ordering::Acquire)).collect();
+            if progress.advanced(&marks) {
+                let _ = notifier.notify("WATCHDOG=1");
+            } else {
+                watchdog_warned.log(
+                    log::Level::Error,
+                    format_args!("a worker made no progress for {every:?}: the systemd watchdog is not fed"),
+                );
+            }
+        }
         if std::time::Instant::now() >= next_ports {
             // NIC counters for `stats` and metrics, read here (not by the
             // workers) about once a second.
@@ -482,6 +509,7 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         std::thread::sleep(core.tick_interval());
     }
     log::info!("stopping");
+    let _ = notifier.notify("STOPPING=1\nSTATUS=draining workers, releasing blocks");
     stop.store(true, Ordering::SeqCst);
     for lcore in &launched {
         let rc = eal.wait(*lcore);

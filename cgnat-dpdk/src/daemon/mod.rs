@@ -6,6 +6,7 @@
 //! - [`router`]: what a worker does with a frame (ARP, echo, NAT verdicts,
 //!   next hops, fragments, ICMP errors); [`neighbour`]: the lock-free ARP
 //!   table; [`counters`]: per-worker data-plane counters.
+//! - [`sd_notify`]: readiness and watchdog for systemd (`Type=notify`).
 //! - [`worker_loop`]: the live poll-mode loop; [`clock`]: the TSC packet clock.
 //! - [`lifecycle`]: live start, management loop, signals, shutdown.
 //! - [`replay`]: deterministic pcap replay; [`pcap`]: pcap files.
@@ -24,6 +25,7 @@ pub mod neighbour;
 pub mod pcap;
 pub mod replay;
 pub mod router;
+pub mod sd_notify;
 pub mod worker_loop;
 
 use cgnat_core::config::file;
@@ -34,18 +36,12 @@ pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
     let opts = match cli::parse(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("cgnatd: {e}");
-            return 2;
+            // --help and --version print to stdout and exit 0; usage
+            // errors to stderr with 2.
+            let _ = e.print();
+            return e.exit_code();
         }
     };
-    if opts.help {
-        print!("{}", cli::USAGE);
-        return 0;
-    }
-    if opts.version {
-        println!("cgnatd {}", env!("CARGO_PKG_VERSION"));
-        return 0;
-    }
     // Issue 15: without --config the packaged file, never the lab silently.
     let path = match (&opts.config, opts.lab) {
         (Some(p), _) => Some(p.clone()),
