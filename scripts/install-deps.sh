@@ -14,6 +14,7 @@ PKGS=(
   valgrind                                             # instruction counts
   rsyslog                                              # real RFC 5424 collector (NAT log tests)
   prometheus                                           # promtool: checks the metrics exposition
+  debootstrap                                          # the base image of the package test and container lab
   libivykis0 libnet1 libwrap0 libpcre3 libjson-c5      # syslog-ng-core's libraries (below)
 )
 
@@ -65,4 +66,17 @@ fi
 if ! command -v cargo-fuzz >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-fuzz" ]; then
   echo "install-deps: installing cargo-fuzz (crates.io)"
   cargo install --locked --quiet cargo-fuzz
+fi
+
+# cargo-deb builds the Debian package (packaging/build-deb.sh, decision 020).
+if ! command -v cargo-deb >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deb" ]; then
+  echo "install-deps: installing cargo-deb (crates.io)"
+  cargo install --locked --quiet cargo-deb
+fi
+
+# The container lab's compose tool, where a Docker Engine runs.
+if command -v docker >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  echo "install-deps: installing docker-compose"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of cgnat: formatting, lints, docs, unit/property/RFC tests
 # of cgnat-core, loom models, the DPDK tests (real EAL, TAP, pcap replay,
-# namespaces), the lab on AF_XDP ports, the hostile-traffic suite, fuzz-target builds with a short
+# namespaces), the lab on AF_XDP ports, the hostile-traffic suite, the Debian package under
+# systemd in a clean root and the container lab (Docker), fuzz-target builds with a short
 # fuzz run, and the benchmark smoke mode. As root on Debian 12; installs
 # what it needs; safe to re-run.
 set -euo pipefail
@@ -41,6 +42,20 @@ bash tests/hostile/run.sh
 step "the lab on AF_XDP ports (LAB_PORTS=afxdp tests/lab.sh run; fails if AF_XDP cannot run)"
 LAB_PORTS=afxdp LAB_QUICK=1 LAB_METRICS_PORT=9473 LAB_PREFIX=cgx LAB_IF_IN=cgx-in LAB_IF_OUT=cgx-out LAB_DIR=/tmp/cgnat-lab-afxdp \
   bash tests/lab.sh run
+
+# The package and the container lab need a Docker Engine: required in CI
+# (CI=true), skipped with a message elsewhere.
+if docker info >/dev/null 2>&1; then
+  step "the Debian package: built, installed into a clean Debian root, run under systemd, the lab against it (tests/package.sh)"
+  bash tests/package.sh
+  step "the container lab: docker-compose, cgnatd from the package on DPDK TAP ports, real traffic (docker/lab.sh)"
+  bash docker/lab.sh
+elif [ -n "${CI:-}" ]; then
+  echo "CI: no Docker Engine answers (docker info); the package test and the container lab must run here" >&2
+  exit 1
+else
+  step "SKIPPED: the package test and the container lab (no Docker Engine answers 'docker info')"
+fi
 
 step "loom models of the table protocol"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p cgnat-core --test loom_tables --release
