@@ -184,6 +184,14 @@ pub(crate) fn prefetch_span<T>(x: &T, bytes: usize) {
     }
 }
 
+/// A value on its own cache line pair: crossbeam's `CachePadded`, which
+/// aligns to 128 bytes on x86_64 and aarch64 because the spatial
+/// prefetcher of Intel cores since Sandy Bridge fetches 64-byte lines in
+/// pairs, so two words 64 bytes apart can still false-share (the
+/// hand-written 64-byte version it replaces did not cover that; measured in
+/// docs/decisions/019-crossbeam-parking-lot.md).
+pub(crate) use crossbeam_utils::CachePadded;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,20 +206,5 @@ mod tests {
         assert!(r.iter().all(|a| a.load(Ordering::Relaxed) == 0));
         r[12345].store(7, Ordering::Relaxed);
         assert_eq!(r[12345].load(Ordering::Relaxed), 7);
-    }
-}
-
-/// A value on its own cache line (so that a shared, often-written word does
-/// not false-share with its neighbours).
-#[repr(align(64))]
-#[derive(Debug, Default)]
-pub(crate) struct CachePadded<T>(pub T);
-
-impl<T> core::ops::Deref for CachePadded<T> {
-    type Target = T;
-
-    #[inline(always)]
-    fn deref(&self) -> &T {
-        &self.0
     }
 }
