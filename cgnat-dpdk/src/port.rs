@@ -13,7 +13,9 @@
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::burst::Burst;
 use crate::eal::{Eal, EalToken};
@@ -126,7 +128,7 @@ impl Port {
             return Err(DpdkError::InvalidPort(id));
         }
         {
-            let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+            let mut claimed = CLAIMED.lock();
             if claimed[id as usize] {
                 return Err(DpdkError::PortInUse(id));
             }
@@ -530,7 +532,7 @@ impl Drop for PortInner {
         // Best effort: errors cannot be reported from drop.
         let _ = self.stop();
         let _ = self.close();
-        let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+        let mut claimed = CLAIMED.lock();
         claimed[self.id as usize] = false;
         // `pools` (and then the EAL token) are dropped after this body, i.e.
         // after the port released its queues.

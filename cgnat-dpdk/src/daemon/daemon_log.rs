@@ -9,7 +9,6 @@
 //! yet, or it may be the thing that failed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cgnat_core::config::{DaemonLogConfig, DaemonLogLevel};
@@ -20,6 +19,7 @@ use log4rs::append::rolling_file::policy::compound::CompoundPolicy;
 use log4rs::append::rolling_file::RollingFileAppender;
 use log4rs::config::{Appender, Config, Root};
 use log4rs::encode::pattern::PatternEncoder;
+use parking_lot::Mutex;
 
 /// Each line: RFC 3339 UTC time with microseconds, level, message.
 const PATTERN: &str = "{d(%Y-%m-%dT%H:%M:%S%.6fZ)(utc)} {l:<5} {m}{n}";
@@ -99,7 +99,7 @@ impl Throttled {
     /// Logs `msg` at `lvl` unless one went out less than `every` ago (then
     /// it is counted and mentioned with the next one).
     pub fn log(&self, lvl: log::Level, msg: std::fmt::Arguments<'_>) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last.lock();
         match &mut *last {
             Some((at, suppressed)) if at.elapsed() < self.every => *suppressed += 1,
             _ => {

@@ -16,8 +16,10 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
 
 use super::roll::{parse_stamp, RollPolicy};
 
@@ -152,7 +154,7 @@ impl Housekeeper {
                 }
                 housekeep(&active, &policy, now, &report);
                 let (m, c) = &*p;
-                m.lock().unwrap_or_else(|e| e.into_inner()).done += runs;
+                m.lock().done += runs;
                 c.notify_all();
             }
         })?;
@@ -167,7 +169,7 @@ impl Housekeeper {
     pub fn run(&self, now: Option<u64>) {
         if let Some(tx) = &self.tx {
             if tx.send(now).is_ok() {
-                self.progress.0.lock().unwrap_or_else(|e| e.into_inner()).asked += 1;
+                self.progress.0.lock().asked += 1;
             }
         }
     }
@@ -175,12 +177,9 @@ impl Housekeeper {
     /// Waits until every run asked for is done.
     pub fn settle(&self) {
         let (m, c) = &*self.progress;
-        let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = m.lock();
         while g.done < g.asked && self.thread.as_ref().is_some_and(|t| !t.is_finished()) {
-            g = c
-                .wait_timeout(g, std::time::Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            c.wait_for(&mut g, std::time::Duration::from_millis(50));
         }
     }
 }
@@ -229,13 +228,8 @@ mod tests {
         };
         let errors = Arc::new(Mutex::new(Vec::new()));
         let e2 = errors.clone();
-        housekeep(
-            &a,
-            &policy,
-            None,
-            &(Arc::new(move |m: String| e2.lock().unwrap().push(m)) as Report),
-        );
-        assert!(errors.lock().unwrap().is_empty());
+        housekeep(&a, &policy, None, &(Arc::new(move |m: String| e2.lock().push(m)) as Report));
+        assert!(errors.lock().is_empty());
         let left: Vec<_> = rotated_files(&a)
             .into_iter()
             .map(|r| r.path.file_name().unwrap().to_string_lossy().into_owned())

@@ -196,7 +196,7 @@ pub struct Executor {
     pub ctx: Arc<QueryContext>,
     /// The `[pcp]` table in force (`enabled` and `queue` need a restart;
     /// the rest reloads).
-    pub pcp: std::sync::Mutex<cgnat_core::config::PcpConfig>,
+    pub pcp: parking_lot::Mutex<cgnat_core::config::PcpConfig>,
 }
 
 /// What [`Executor::run_pending`] did that the management loop acts on.
@@ -225,7 +225,7 @@ impl Executor {
             .iter()
             .map(|s| (s.name().to_string(), s.counters().clone(), s.capacity()))
             .collect();
-        *self.ctx.sinks.lock().unwrap() = list;
+        *self.ctx.sinks.lock() = list;
     }
 
     /// Runs every queued command (non-blocking).
@@ -239,7 +239,7 @@ impl Executor {
             let reload = matches!(c, Command::Reload(..));
             self.execute(c, sweeper, log, now);
             if reload {
-                done.pcp = Some(self.pcp.lock().unwrap_or_else(|e| e.into_inner()).clone());
+                done.pcp = Some(self.pcp.lock().clone());
             }
         }
         done
@@ -292,7 +292,7 @@ impl Executor {
             Err(e) => return invalid(e.to_string()),
         };
         {
-            let running = self.pcp.lock().unwrap_or_else(|e| e.into_inner());
+            let running = self.pcp.lock();
             if cfg.pcp.enabled != running.enabled {
                 return invalid(format!(
                     "pcp.enabled = {}: the running value is {}; turning the PCP server on or off needs a restart",
@@ -314,11 +314,11 @@ impl Executor {
         }
         // Lifetimes, limits, THIRD_PARTY and the request rate apply to
         // the next requests (the loop hands them to the server).
-        *self.pcp.lock().unwrap_or_else(|e| e.into_inner()) = cfg.pcp.clone();
+        *self.pcp.lock() = cfg.pcp.clone();
         self.publish_sinks(log);
         // `status` shows the file in force (issue 15: it kept saying
         // "embedded" after a reload from a file).
-        *self.ctx.config_source.lock().unwrap_or_else(|e| e.into_inner()) = path.display().to_string();
+        *self.ctx.config_source.lock() = path.display().to_string();
         Response::Reloaded {
             path,
             log_targets: log.target_names(),

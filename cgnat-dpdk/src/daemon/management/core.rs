@@ -141,7 +141,7 @@ impl ManagementCore {
             sinks: Default::default(),
             run_mode: parts.run_mode,
             run: log.run(),
-            config_source: std::sync::Mutex::new(
+            config_source: parking_lot::Mutex::new(
                 parts
                     .config_path
                     .as_deref()
@@ -156,7 +156,7 @@ impl ManagementCore {
         let exec = Executor {
             config_path: parts.config_path,
             ctx: ctx.clone(),
-            pcp: std::sync::Mutex::new(cfg.pcp.clone()),
+            pcp: parking_lot::Mutex::new(cfg.pcp.clone()),
         };
         exec.publish_sinks(&log);
         let (tx, commands) = sync_channel(64);
@@ -181,7 +181,7 @@ impl ManagementCore {
     /// Publishes the ports' NIC counters for `stats` and the metrics (the
     /// management loop reads them from DPDK; the workers are not involved).
     pub fn publish_ports(&self, ports: Vec<cgnat_core::control::PortCounters>) {
-        *self.ctx.ports.lock().unwrap_or_else(|e| e.into_inner()) = ports;
+        *self.ctx.ports.lock() = ports;
     }
 
     /// Queues one record of the management core's own (a `clock-step`,

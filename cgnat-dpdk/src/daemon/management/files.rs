@@ -20,9 +20,10 @@ use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cgnat_core::config::{LogConfig, Transport};
+use parking_lot::Mutex;
 
 /// Mode, owner and group of the log files.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -147,7 +148,7 @@ impl LogLock {
         let dir = log.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let key = std::fs::canonicalize(dir)?.join(lock_path(log).file_name().unwrap_or_default());
-        let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut locks = LOCKS.lock();
         let map = locks.get_or_insert_with(HashMap::new);
         if let Some(h) = map.get_mut(&key) {
             h.users += 1;
@@ -191,7 +192,7 @@ impl LogLock {
 
 impl Drop for LogLock {
     fn drop(&mut self) {
-        let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut locks = LOCKS.lock();
         if let Some(map) = locks.as_mut() {
             if let Some(h) = map.get_mut(&self.path) {
                 h.users -= 1;

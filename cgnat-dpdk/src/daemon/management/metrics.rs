@@ -88,7 +88,7 @@ impl MetricsServer {
     pub fn exposition(&self) -> String {
         let mut x = Exposition::default();
         exposition::render(&self.ctx, self.per_address, &mut x);
-        super::pcp::render_pcp(&mut x, &self.ctx.pcp.lock().unwrap_or_else(|e| e.into_inner()));
+        super::pcp::render_pcp(&mut x, &self.ctx.pcp.lock());
         exposition::render_servers(&mut x, &self.counters, &self.control_slots, &self.slots);
         x.finish()
     }

@@ -9,7 +9,7 @@
 //! sweeper: the two share the sweeper's sequencer (swapped in around each
 //! call), so one producer's records stay consecutive.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cgnat_core::config::PcpConfig;
 use cgnat_core::event::{Event, MANAGEMENT_WORKER};
@@ -18,6 +18,7 @@ use cgnat_core::ring::{ring, Consumer, Producer};
 use cgnat_core::sweeper::Sweeper;
 use cgnat_core::wire::{natpmp, pcp};
 use cgnat_core::{Instant, Nat, Worker};
+use parking_lot::Mutex;
 
 use crate::daemon::router::PcpPath;
 
@@ -371,7 +372,7 @@ impl PcpService {
         self.status.mappings.clear();
         self.status.mappings.extend(self.server.mappings().copied());
         self.status.results = *self.server.results();
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = self.status.clone();
+        *self.shared.lock() = self.status.clone();
         self.dirty = false;
     }
 }
@@ -383,7 +384,7 @@ impl super::query::QueryContext {
         use cgnat_core::control::{PcpList, PcpMappingInfo, ProtocolName};
         use cgnat_core::pcp::PcpKind;
         let now = (self.clock)();
-        let s = self.pcp.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self.pcp.lock();
         let mut mine: Vec<&PcpMapping> = s.mappings.iter().filter(|m| subscriber.map_or(true, |a| m.inside == a)).collect();
         mine.sort_by_key(|m| (m.inside, m.inside_port, m.protocol as u8));
         let mappings = mine

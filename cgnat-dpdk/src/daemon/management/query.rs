@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cgnat_core::config::StaticProtocol;
 use cgnat_core::control::{
@@ -17,6 +17,7 @@ use cgnat_core::counters::{CounterSnapshot, Counters};
 use cgnat_core::pool::{BlockInfo, BlockState};
 use cgnat_core::sweeper::session_timeout;
 use cgnat_core::{Counter, DropReason, Instant, Nat, Protocol};
+use parking_lot::Mutex;
 
 use super::log::LogShared;
 use super::merge::Watermark;
@@ -123,9 +124,9 @@ impl QueryContext {
             uptime_secs: self.started.elapsed().as_secs(),
             now: (self.clock)().to_string(),
             workers: self.nat_counters.len() as u16,
-            config_source: self.config_source.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            config_source: self.config_source.lock().clone(),
             log_seq: self.log.records.load(Ordering::Relaxed),
-            log_targets: self.sinks.lock().unwrap().iter().map(|s| s.0.clone()).collect(),
+            log_targets: self.sinks.lock().iter().map(|s| s.0.clone()).collect(),
             log_stalled: self.log.stalled.load(Ordering::Relaxed),
             run: cgnat_core::natlog::run_name(self.run).to_string(),
         }
@@ -196,7 +197,6 @@ impl QueryContext {
         let sinks = self
             .sinks
             .lock()
-            .unwrap()
             .iter()
             .map(|(name, c, cap)| SinkStats {
                 name: name.clone(),
@@ -220,7 +220,7 @@ impl QueryContext {
                 pending: self.log.pending.load(Ordering::Relaxed),
                 sinks,
             },
-            ports: self.ports.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            ports: self.ports.lock().clone(),
         }
     }
 

@@ -17,10 +17,11 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 
 use cgnat_core::natlog::LogRecord;
+use parking_lot::Mutex;
 
 use super::interim::OpenBlocks;
 use super::output::Output;
@@ -72,7 +73,7 @@ impl SinkCounters {
 
     /// The last failure, if any.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.last_error.lock().clone()
     }
 
     /// Records a failure: counted, kept as the last error, logged (the
@@ -81,7 +82,7 @@ impl SinkCounters {
     pub fn report(&self, msg: String) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         self.failing.store(true, Ordering::Relaxed);
-        let mut p = self.last_print.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self.last_print.lock();
         match &mut *p {
             Some((at, suppressed)) if at.elapsed() < REPORT_EVERY => *suppressed += 1,
             _ => {
@@ -95,7 +96,7 @@ impl SinkCounters {
                 *p = Some((WallInstant::now(), 0));
             }
         }
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
+        *self.last_error.lock() = Some(msg);
     }
 
     fn recovered(&self) {
