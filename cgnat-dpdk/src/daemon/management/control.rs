@@ -279,9 +279,12 @@ impl Executor {
                 message: "cgnatd runs the embedded lab configuration (--lab): give `path`".into(),
             };
         };
-        let invalid = |m: String| Response::Error {
-            code: ErrorCode::InvalidConfig,
-            message: m,
+        let invalid = |m: String| {
+            log::warn!("reload from {} refused: {m}", path.display());
+            Response::Error {
+                code: ErrorCode::InvalidConfig,
+                message: m,
+            }
         };
         // A FIFO or device would block the management loop on its read.
         if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
@@ -319,6 +322,7 @@ impl Executor {
         // `status` shows the file in force (issue 15: it kept saying
         // "embedded" after a reload from a file).
         *self.ctx.config_source.lock() = path.display().to_string();
+        log::info!("configuration reloaded from {}; NAT log targets: {}", path.display(), log.target_names().join(", "));
         Response::Reloaded {
             path,
             log_targets: log.target_names(),
