@@ -7,7 +7,7 @@
 # without a registry (packaging/images/build-base.sh: debootstrap + docker
 # import) and the cgnatd image (the package installed by dpkg), starts
 # docker/compose.yaml (cgnatd on DPDK TAP ports between two subscriber
-# containers and an internet container, on two internal networks), sends
+# containers and an internet container, on two container networks), sends
 # real traffic through it (ping, curl, iperf3, DNS, UDP), asks `cgnatctl
 # lookup` who a public address:port was (live, and from the NAT log after
 # cgnatd stopped), verifies the NAT log, then `docker-compose down` and
@@ -94,7 +94,7 @@ else fail "dnsmasq log: $(tail -2 <<<"$dns")"; fi
 
 say "== UDP (who was this public address:port?)"
 at=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
-out=$(x sub1 python3 /opt/cgnat/udp_tool.py query --to 198.51.100.1:3478 2>&1 || true)
+out=$(x sub1 python3 /opt/lab/udp_tool.py query --to 198.51.100.1:3478 2>&1 || true)
 seen=$(sed -n 's/^seen \([0-9.]*:[0-9]*\).*/\1/p' <<<"$out" | head -1)
 if [[ $seen == 203.0.113.* ]]; then pass "sub1's UDP query answered; the reflector saw $seen"; else fail "UDP query: $out"; fi
 

@@ -116,14 +116,14 @@ if x journalctl -u cgnatd --no-pager -o cat | grep -qE '^[0-9T:.-]+Z INFO .*work
     pass "the daemon's own log reaches the journal (levels, RFC 3339 timestamps)"
 else fail "journal: $(x journalctl -u cgnatd --no-pager -o cat | tail -n 3)"; fi
 if x systemctl reload cgnatd && x journalctl -u cgnatd --no-pager -o cat | grep -q 'reload'; then pass "systemctl reload cgnatd (ExecReload: cgnatctl reload)"; else fail "systemctl reload"; fi
-caps=$(x sh -c 'grep CapBnd /proc/$(systemctl show -p MainPID --value cgnatd)/status' | awk '{print $2}')
+caps=$(x sh -c 'grep CapBnd /proc/$(systemctl show -p MainPID --value cgnatd)/status' 2>/dev/null | awk '{print $2}' || true)
 if [ -n "$caps" ] && [ $((16#$caps & ~(1 << 12 | 1 << 13 | 1 << 14 | 1 << 39 | 1 << 0))) = 0 ]; then
     pass "cgnatd runs with the bounded capabilities only (CapBnd $caps)"
 else fail "capability bounding set $caps"; fi
 # The watchdog: a daemon that stops making progress (SIGSTOP freezes
 # every thread) is killed and restarted by systemd within WatchdogSec.
 pid=$(x systemctl show -p MainPID --value cgnatd)
-x kill -STOP "$pid"
+[ "${pid:-0}" != 0 ] && x kill -STOP "$pid"
 restarted=""
 for _ in $(seq 1 40); do
     n=$(x systemctl show -p NRestarts --value cgnatd)

@@ -21,6 +21,8 @@ PKGS=(
   libgcc-s1 libc6
   # the service manager (systemd-analyze verify, the unit run for real)
   systemd systemd-sysv dbus
+  # man (systemd-analyze verify reads the unit's Documentation= pages)
+  man-db
   # the lab's tools (tests/lab.sh) and the container lab's servers
   iproute2 iputils-ping curl iperf3 dnsutils dnsmasq-base python3 ethtool procps
   natpmpc prometheus util-linux ca-certificates
