@@ -17,6 +17,10 @@
 //!   (spinning while the queue is full) and a consumer draining (spinning
 //!   while it is empty), N events per run; every implementation once per
 //!   round, RUNS rounds; prints min / median / max million events/s.
+//! - `ring_bench tick N RUNS`: the same two threads taking turns as in the
+//!   daemon: the producer pushes 8192 events while the consumer waits,
+//!   then the consumer drains them all while the producer waits (the
+//!   management core drains each ring once a tick).
 //! - `ring_bench pad N RUNS`: false sharing: two threads each increment
 //!   their own counter N times (`fetch_add`, which must own the line),
 //!   the counters 8, 64 or 128 bytes apart (and one thread alone, the
@@ -225,6 +229,51 @@ fn two_threads<P: Tx, C: Rx>(mut p: P, mut c: C, n: u64) -> f64 {
     s
 }
 
+/// Two threads taking turns, the way the daemon uses the ring: the
+/// producer pushes `TICK` events (in bursts), then the consumer, which
+/// was waiting, drains them all, and so on (the management core drains
+/// each ring once a tick). Returns the seconds for `n` events; the
+/// consumer reads the producer's lines once per drain, not once per event.
+fn ticks<P: Tx, C: Rx>(mut p: P, mut c: C, n: u64) -> f64 {
+    const TICK: u64 = 8192;
+    let turn = Arc::new(AtomicU64::new(0));
+    let turn2 = turn.clone();
+    let t = std::thread::spawn(move || {
+        let mut seq = 0;
+        let mut round = 0;
+        while seq < n {
+            while turn2.load(Ordering::Acquire) != round * 2 {
+                std::hint::spin_loop();
+            }
+            for _ in 0..TICK {
+                if p.push(event(seq)).is_err() {
+                    panic!("full");
+                }
+                seq += 1;
+            }
+            turn2.store(round * 2 + 1, Ordering::Release);
+            round += 1;
+        }
+    });
+    let start = WallInstant::now();
+    let mut expect = 0;
+    let mut round = 0;
+    while expect < n {
+        while turn.load(Ordering::Acquire) != round * 2 + 1 {
+            std::hint::spin_loop();
+        }
+        while let Some(e) = c.pop() {
+            assert_eq!(e.seq, expect, "out of order");
+            expect += 1;
+        }
+        round += 1;
+        turn.store(round * 2, Ordering::Release);
+    }
+    let s = start.elapsed().as_secs_f64();
+    t.join().expect("producer");
+    s
+}
+
 /// Runs `f` on a fresh queue of kind `imp`.
 fn with_queue<R>(imp: &str, f: impl Fns<R>) -> R {
     match imp {
@@ -266,6 +315,14 @@ impl Fns<u64> for Single {
 }
 
 struct Two(u64);
+
+struct Ticks(u64);
+
+impl Fns<f64> for Ticks {
+    fn call<P: Tx, C: Rx>(self, p: P, c: C) -> f64 {
+        ticks(p, c, self.0)
+    }
+}
 
 impl Fns<f64> for Two {
     fn call<P: Tx, C: Rx>(self, p: P, c: C) -> f64 {
@@ -317,17 +374,21 @@ fn main() {
             let sum = with_queue(imp, Single(n));
             println!("{imp}: {n} events of {} bytes, checksum {sum}", std::mem::size_of::<Event>());
         }
-        Some("mt") => {
+        Some(mode @ ("mt" | "tick")) => {
             let (n, runs) = (arg(1, 20_000_000), arg(2, 9));
             let imps = ["ring", "ring64", "arrayqueue", "channel", "std"];
             let mut rates = vec![Vec::new(); imps.len()];
             for _ in 0..runs {
                 for (i, imp) in imps.iter().enumerate() {
-                    let s = with_queue(imp, Two(n));
+                    let s = if mode == "mt" {
+                        with_queue(imp, Two(n))
+                    } else {
+                        with_queue(imp, Ticks(n))
+                    };
                     rates[i].push(n as f64 / s / 1e6);
                 }
             }
-            println!("{n} events per run, {runs} rounds; million events/s: min median max");
+            println!("{mode}: {n} events per run, {runs} rounds; million events/s: min median max");
             for (imp, r) in imps.iter().zip(rates) {
                 println!("{imp:>10} {}", summary(r));
             }
@@ -351,6 +412,6 @@ fn main() {
                 println!("{what:>16} {}", summary(v));
             }
         }
-        _ => eprintln!("usage: ring_bench st IMPL N | mt N RUNS | pad N RUNS (see the source)"),
+        _ => eprintln!("usage: ring_bench st IMPL N | mt N RUNS | tick N RUNS | pad N RUNS (see the source)"),
     }
 }
