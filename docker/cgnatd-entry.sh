@@ -20,7 +20,7 @@ export CGNAT_LOG__FILE=/var/log/cgnat/nat.log
 export CGNAT_CONTROL__SOCKET=/run/cgnat/cgnatd.sock
 export CGNAT_DATAPLANE__INSIDE__DEVICE=net_tap0,iface=cgnat-in
 export CGNAT_DATAPLANE__OUTSIDE__DEVICE=net_tap1,iface=cgnat-out
-export CGNAT_DAEMON_LOG__FILE=/var/log/cgnat/cgnatd.log
+export CGNAT_DAEMON_LOG__FILE=/var/log/cgnat/daemon/cgnatd.log
 cgnatd --lab --stats-file /var/log/cgnat/stats.txt &
 pid=$!
 trap 'kill -INT $pid 2>/dev/null || true' TERM INT

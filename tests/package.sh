@@ -101,7 +101,7 @@ say "== the packaged unit under systemd (TAP ports, the lab configuration)"
 # points the NAT log and sockets at the packaged directories.
 x cp /src/configs/lab.toml /etc/cgnat/cgnatd.toml
 x mkdir -p /etc/systemd/system/cgnatd.service.d
-x sh -c 'cat >/etc/systemd/system/cgnatd.service.d/test.conf' <<'EOF'
+docker exec -i "$NAME" sh -c 'cat >/etc/systemd/system/cgnatd.service.d/test.conf' <<'EOF'
 [Service]
 Environment=CGNAT_LOG__FILE=/var/log/cgnat/nat.log CGNAT_CONTROL__SOCKET=/run/cgnat/cgnatd.sock
 EOF
