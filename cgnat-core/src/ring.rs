@@ -9,7 +9,7 @@
 //! per-slot stamp, and each side caches the other's index. Measured
 //! (`examples/ring_bench.rs`, docs/decisions/019-crossbeam-parking-lot.md):
 //! 46.8 instructions per event pushed and popped against 101.9 for
-//! `ArrayQueue` and 194.0 for `crossbeam_channel::bounded`.
+//! `ArrayQueue` and 192.0 for `crossbeam_channel::bounded`.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
