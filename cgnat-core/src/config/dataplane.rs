@@ -202,7 +202,7 @@ impl PortConfig {
     /// default, as in DPDK); an error names the key and what is allowed.
     fn af_xdp_queues(&self, side: &str) -> Result<u16, ConfigError> {
         let key = format!("dataplane.{side}.device");
-        if self.device_arg("iface").map_or(true, str::is_empty) {
+        if self.device_arg("iface").is_none_or(str::is_empty) {
             return Err(ConfigError::new(
                 key,
                 format!("\"{}\"", self.device),

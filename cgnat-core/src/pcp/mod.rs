@@ -375,7 +375,7 @@ impl PcpServer {
         };
         if let Some((want_port, want_addr)) = prefer {
             let port_ok = want_port == 0 || want_port == g.public_port;
-            let addr_ok = want_addr.map_or(true, |a| a == g.public_addr);
+            let addr_ok = want_addr.is_none_or(|a| a == g.public_addr);
             if !(port_ok && addr_ok) {
                 // Section 13.2: no other mapping than the one asked for.
                 undo(w);
