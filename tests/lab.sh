@@ -326,7 +326,7 @@ stop_daemon() {
     if [ $follow_rc = 0 ] && tail -1 "$WORK/follow.jsonl" | grep -q '"event":"daemon-stop"'; then
         pass "events --follow got every record to daemon-stop and exited 0"
     else fail "events --follow at shutdown (exit $follow_rc): $(tail -2 "$WORK/follow.jsonl") $(cat "$WORK/follow.err")"; fi
-    sed 's/^/   /' "$WORK/cgnatd.log" | grep -v '^   tap_\|^   qdisc\|^   eth_dev_tap' || true
+    sed 's/^/   /' "$WORK/cgnatd.log" | grep -v 'dpdk: \(tap_\|qdisc\|eth_dev_tap\)' || true
     local allocs releases
     allocs=$(grep -c 'block-alloc ' "$WORK/nat.log" || true)
     releases=$(grep -c 'block-release' "$WORK/nat.log" || true)

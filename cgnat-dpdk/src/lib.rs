@@ -37,6 +37,7 @@
 
 pub mod burst;
 pub mod daemon;
+pub mod dpdk_log;
 pub mod eal;
 pub mod error;
 pub mod ffi;

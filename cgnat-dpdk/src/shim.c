@@ -4,11 +4,16 @@
  * that the behaviour is exactly DPDK's (compiled with DPDK's own cflags
  * from `pkg-config --cflags libdpdk`).
  */
+#define _GNU_SOURCE /* fopencookie */
+#include <stdio.h>
+#include <sys/types.h>
+
 #include <rte_config.h>
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -123,4 +128,27 @@ uint64_t cgnat_eth_rx_offload_scatter(void)
 uint64_t cgnat_eth_tx_offload_multi_segs(void)
 {
 	return RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+}
+
+static cgnat_log_sink log_sink;
+
+/* rte_vlog writes one message and flushes: each call is one message. */
+static ssize_t cgnat_log_write(void *cookie, const char *buf, size_t size)
+{
+	(void)cookie;
+	if (log_sink != NULL)
+		log_sink((uint32_t)rte_log_cur_msg_loglevel(), buf, size);
+	return (ssize_t)size;
+}
+
+int cgnat_log_redirect(cgnat_log_sink sink)
+{
+	cookie_io_functions_t io = { .write = cgnat_log_write };
+	FILE *f;
+
+	log_sink = sink;
+	f = fopencookie(NULL, "w", io);
+	if (f == NULL)
+		return -1;
+	return rte_openlog_stream(f);
 }

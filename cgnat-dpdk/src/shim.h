@@ -12,6 +12,7 @@
 #ifndef CGNAT_DPDK_SHIM_H
 #define CGNAT_DPDK_SHIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct rte_mbuf;
@@ -56,5 +57,14 @@ uint64_t cgnat_eth_rss_ip(void);
 uint64_t cgnat_eth_rx_offload_timestamp(void);
 uint64_t cgnat_eth_rx_offload_scatter(void);
 uint64_t cgnat_eth_tx_offload_multi_segs(void);
+
+/* ---- DPDK's log into the daemon's own log ---- */
+/* Called once per DPDK log message: its level (RTE_LOG_EMERG 1 ..
+ * RTE_LOG_DEBUG 8), the text (not NUL-terminated) and its length. */
+typedef void (*cgnat_log_sink)(uint32_t level, const char *msg, size_t len);
+/* Replaces DPDK's default log stream (stderr and syslog, so every line
+ * twice in the journal) by a stream that hands each message to `sink`.
+ * 0 on success, -1 if the stream cannot be made. */
+int cgnat_log_redirect(cgnat_log_sink sink);
 
 #endif /* CGNAT_DPDK_SHIM_H */

@@ -79,6 +79,10 @@ pub fn main_with_args<I: IntoIterator<Item = String>>(args: I) -> i32 {
         return 1;
     }
     log::info!("cgnatd {} starting; configuration from {source}", env!("CARGO_PKG_VERSION"));
+    // DPDK's own messages through the same log (target `dpdk`), once each.
+    if let Err(e) = crate::dpdk_log::route_to_log_facade() {
+        log::warn!("DPDK's messages stay on its default stream (stderr and syslog): {e}");
+    }
     if let Err(e) = lifecycle::require_root() {
         return fatal(e);
     }
