@@ -393,7 +393,7 @@ proptest! {
     ) {
         let (options, _) = build_options(&options);
         let mut bytes = etherparse_ipv4(&payload, &options, dscp, ecn, ident, flags, offset_blocks, ttl, protocol, src, dst);
-        bytes.extend(std::iter::repeat(0).take(padding));
+        bytes.extend(std::iter::repeat_n(0, padding));
         let theirs = Ipv4Slice::from_slice(&bytes).unwrap();
         let h = theirs.header();
         let p = Packet::new_checked(&bytes[..]).unwrap();

@@ -53,7 +53,10 @@ fn generate(out: &Path) -> std::io::Result<()> {
 
 fn write_man(dir: &Path, cmd: clap::Command, section: &str) -> std::io::Result<()> {
     let name = cmd.get_name().to_string();
-    let page = clap_mangen::Man::new(cmd).section(section).manual("cgnat").source(concat!("cgnat ", env!("CARGO_PKG_VERSION")));
+    let page = clap_mangen::Man::new(cmd)
+        .section(section)
+        .manual("cgnat")
+        .source(concat!("cgnat ", env!("CARGO_PKG_VERSION")));
     let mut buf = Vec::new();
     page.render(&mut buf)?;
     fs::write(dir.join(format!("{name}.{section}")), buf)

@@ -164,7 +164,7 @@ pub fn sample() -> Sample {
         let real_us = realtime_us();
         let b = tsc_cycles();
         let width = b.wrapping_sub(a);
-        if best.map_or(true, |(w, _)| width < w) {
+        if best.is_none_or(|(w, _)| width < w) {
             best = Some((
                 width,
                 Sample {

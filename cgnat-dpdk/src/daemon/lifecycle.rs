@@ -32,12 +32,12 @@ use cgnat_core::{Instant, Nat, Worker};
 
 use super::clock::{self, ClockCell, PacketClock};
 use super::counters::{DpCounter, DpCounters};
-use super::discipline::{self as disc, Discipline};
 use super::daemon_log::Throttled;
+use super::discipline::{self as disc, Discipline};
 use super::eal_args;
-use super::sd_notify::{Notifier, Progress};
 use super::management::{run, CoreParts, ManagementCore};
 use super::router::{Router, Shared};
+use super::sd_notify::{Notifier, Progress};
 use super::worker_loop::{self, QueueEgress, WorkerContext};
 use crate::{DpdkError, Eal, Mempool, Port, PortConf, PortStats, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ANY};
 
@@ -449,7 +449,10 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
     // fed only while every worker makes progress.
     let notifier = Notifier::from_env();
     let mut progress = Progress::default();
-    let status = format!("{} worker(s); inside {}, outside {}", d.workers, d.inside.address, d.outside.address);
+    let status = format!(
+        "{} worker(s); inside {}, outside {}",
+        d.workers, d.inside.address, d.outside.address
+    );
     if let Err(e) = notifier.notify(&format!("READY=1\nSTATUS={status}")) {
         log::warn!("cannot notify the service manager ($NOTIFY_SOCKET): {e}");
     }

@@ -45,7 +45,7 @@ impl Notifier {
         });
         let pid_ok = std::env::var("WATCHDOG_PID")
             .ok()
-            .map_or(true, |p| p.trim() == std::process::id().to_string());
+            .is_none_or(|p| p.trim() == std::process::id().to_string());
         let watchdog = std::env::var("WATCHDOG_USEC")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -163,7 +163,10 @@ mod tests {
 
     #[test]
     fn no_socket_is_a_no_op() {
-        let n = Notifier { socket: None, watchdog: None };
+        let n = Notifier {
+            socket: None,
+            watchdog: None,
+        };
         assert!(!n.enabled());
         n.notify("READY=1").unwrap();
     }

@@ -322,7 +322,11 @@ impl Executor {
         // `status` shows the file in force (issue 15: it kept saying
         // "embedded" after a reload from a file).
         *self.ctx.config_source.lock() = path.display().to_string();
-        log::info!("configuration reloaded from {}; NAT log targets: {}", path.display(), log.target_names().join(", "));
+        log::info!(
+            "configuration reloaded from {}; NAT log targets: {}",
+            path.display(),
+            log.target_names().join(", ")
+        );
         Response::Reloaded {
             path,
             log_targets: log.target_names(),

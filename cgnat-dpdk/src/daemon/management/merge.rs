@@ -131,13 +131,13 @@ impl Merger {
                 *slot = ring.pop();
             }
             if let Some(e) = slot {
-                if best.as_ref().map_or(true, |(_, b)| e.order_key() < b.order_key()) {
+                if best.as_ref().is_none_or(|(_, b)| e.order_key() < b.order_key()) {
                     best = Some((Source::Ring(i), *e));
                 }
             }
         }
         if let Some(Reverse(Keyed(e))) = self.management.peek() {
-            if best.as_ref().map_or(true, |(_, b)| e.order_key() < b.order_key()) {
+            if best.as_ref().is_none_or(|(_, b)| e.order_key() < b.order_key()) {
                 best = Some((Source::Management, *e));
             }
         }

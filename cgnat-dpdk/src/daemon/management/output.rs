@@ -182,7 +182,7 @@ impl Output for IpfixUdp {
         let Some(first) = self.queue.first() else { return Ok(()) };
         let t = first.time.as_secs();
         let mut err = None;
-        if self.next_templates.map_or(true, |n| t >= n) {
+        if self.next_templates.is_none_or(|n| t >= n) {
             if let Err(e) = self.sock.send(&self.encoder.templates(t as u32)) {
                 err.get_or_insert(e);
             }

@@ -385,7 +385,7 @@ impl super::query::QueryContext {
         use cgnat_core::pcp::PcpKind;
         let now = (self.clock)();
         let s = self.pcp.lock();
-        let mut mine: Vec<&PcpMapping> = s.mappings.iter().filter(|m| subscriber.map_or(true, |a| m.inside == a)).collect();
+        let mut mine: Vec<&PcpMapping> = s.mappings.iter().filter(|m| subscriber.is_none_or(|a| m.inside == a)).collect();
         mine.sort_by_key(|m| (m.inside, m.inside_port, m.protocol as u8));
         let mappings = mine
             .iter()

@@ -336,14 +336,14 @@ impl QueryContext {
         for i in 0..nat.sessions().slots() {
             let Some(e) = nat.sessions().entry(i as u32) else { continue };
             let k = &e.key;
-            let ok = f.subscriber.map_or(true, |s| u32::from(s) == k.inside_addr)
-                && public_index.map_or(true, |p| p == Some(e.pool_index))
-                && f.public_port.map_or(true, |p| p == e.value.public_port())
-                && f.destination.map_or(true, |d| u32::from(d) == k.remote_addr)
-                && f.destination_port.map_or(true, |p| p == k.remote_port)
-                && f.protocol.map_or(true, |p| p == protocol_name(k.protocol))
-                && f.subscriber_prefix.map_or(true, |p| p.contains_u32(k.inside_addr))
-                && f.destination_prefix.map_or(true, |p| p.contains_u32(k.remote_addr));
+            let ok = f.subscriber.is_none_or(|s| u32::from(s) == k.inside_addr)
+                && public_index.is_none_or(|p| p == Some(e.pool_index))
+                && f.public_port.is_none_or(|p| p == e.value.public_port())
+                && f.destination.is_none_or(|d| u32::from(d) == k.remote_addr)
+                && f.destination_port.is_none_or(|p| p == k.remote_port)
+                && f.protocol.is_none_or(|p| p == protocol_name(k.protocol))
+                && f.subscriber_prefix.is_none_or(|p| p.contains_u32(k.inside_addr))
+                && f.destination_prefix.is_none_or(|p| p.contains_u32(k.remote_addr));
             if !ok {
                 continue;
             }

@@ -132,7 +132,7 @@ impl Sink {
         if c.dead.load(Ordering::Acquire) {
             return false;
         }
-        let ended = self.thread.as_ref().map_or(true, |t| t.is_finished());
+        let ended = self.thread.as_ref().is_none_or(|t| t.is_finished());
         if ended && self.tx.is_some() {
             c.dead.store(true, Ordering::Release);
             c.report("writer thread ended; the log fails closed until cgnatd restarts".into());
