@@ -31,6 +31,15 @@ fn date_like(tok: &str) -> bool {
 /// token followed by ` seq=` to the end of the line. `None` if the line
 /// holds no such token.
 pub fn find_text_record(line: &str) -> Option<&str> {
+    // The common case, a bare text-format line, without a substring
+    // search: a 27-byte timestamp, then ` seq=` (the search below would
+    // find this same occurrence first, as the timestamp has no space).
+    if line.len() > 32 && line.is_char_boundary(27) && line.as_bytes()[27..32] == *b" seq=" {
+        let head = &line[..27];
+        if !head.contains(' ') && date_like(head) {
+            return Some(line);
+        }
+    }
     let mut from = 0;
     while let Some(i) = line[from..].find(" seq=") {
         let at = from + i;
@@ -46,9 +55,17 @@ pub fn find_text_record(line: &str) -> Option<&str> {
 /// The parameters of the `[nat@32473 ...]` element of a syslog line, if
 /// it has one (RFC 5424 section 6.3.3: `\"`, `\\` and `\]` are escapes).
 pub fn sd_params(line: &str) -> Option<Result<Vec<(String, String)>, ParseError>> {
-    let open = format!("[{SD_ID}");
-    let start = line.find(&open)? + open.len();
-    Some(parse_params(&line[start..]))
+    // `[` then the id: found by a byte search for `[` (most lines have
+    // none), not a substring search set up per line.
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'[', &line.as_bytes()[from..]) {
+        let at = from + i + 1;
+        if line[at..].starts_with(SD_ID) {
+            return Some(parse_params(&line[at + SD_ID.len()..]));
+        }
+        from = at;
+    }
+    None
 }
 
 fn parse_params(mut s: &str) -> Result<Vec<(String, String)>, ParseError> {
@@ -129,19 +146,27 @@ pub fn parse_line(line: &str) -> Option<Result<LogRecord, ParseError>> {
     if line.trim_start().starts_with('{') {
         return Some(json::parse_line(line));
     }
-    let sd = sd_params(line);
     let Some(msg) = find_text_record(line) else {
-        return sd.map(|_| {
+        return sd_params(line).map(|_| {
             Err(ParseError::new(
                 "line",
                 format!("a syslog message with [{SD_ID}] but no NAT log record in its MSG"),
             ))
         });
     };
-    Some(text::parse_line(msg).and_then(|r| match sd {
-        Some(p) => check_sd(&p?, &r).map(|_| r),
+    let r = match text::parse_line(msg) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e)),
+    };
+    // A line that is a whole text record has no structured data: no field
+    // of a record that parses holds a `[` (so the search is saved).
+    if msg.len() == line.len() {
+        return Some(Ok(r));
+    }
+    Some(match sd_params(line) {
+        Some(p) => p.and_then(|p| check_sd(&p, &r)).map(|_| r),
         None => Ok(r),
-    }))
+    })
 }
 
 #[cfg(test)]

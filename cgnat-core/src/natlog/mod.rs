@@ -205,10 +205,18 @@ impl fmt::Display for RunName {
 
 /// Parses a run id as written by [`run_name`] (exactly 16 hex digits).
 pub fn parse_run(s: &str) -> Option<u64> {
-    if s.len() != 16 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if s.len() != 16 {
         return None;
     }
-    u64::from_str_radix(s, 16).ok()
+    s.bytes().try_fold(0u64, |n, c| {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | d as u64)
+    })
 }
 
 /// Parses a producer as written by [`producer_name`].
@@ -222,32 +230,34 @@ pub fn parse_producer(s: &str) -> Option<u16> {
 /// Parses an RFC 3339 UTC timestamp as the logs write it
 /// (`2023-11-14T22:13:20.001000Z`: exactly six fraction digits, `Z`).
 pub fn parse_time(s: &str) -> Option<Instant> {
-    let b = s.as_bytes();
-    if b.len() != 27 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    let b: &[u8; 27] = s.as_bytes().try_into().ok()?;
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'.' || b[26] != b'Z' {
         return None;
     }
-    if b[19] != b'.' || b[26] != b'Z' {
-        return None;
-    }
-    let num = |r: core::ops::Range<usize>| -> Option<u64> {
-        let t = &s[r];
-        if t.bytes().all(|c| c.is_ascii_digit()) {
-            t.parse().ok()
-        } else {
-            None
-        }
+    // Two digits (no sign) read in place.
+    let two = |i: usize| {
+        let (h, l) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+        (h <= 9 && l <= 9).then_some(h as u64 * 10 + l as u64)
     };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+    let y = two(0)? * 100 + two(2)?;
+    let (mo, d, h, mi, se) = (two(5)?, two(8)?, two(11)?, two(14)?, two(17)?);
+    let us = two(20)? * 10_000 + two(22)? * 100 + two(24)?;
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59 {
         return None;
     }
     let days = crate::time::days_from_civil(y as i64, mo as u32, d as u32);
-    if crate::time::civil_from_days(days) != (y as i64, mo as u32, d as u32) {
-        return None;
-    }
     let secs = days as u64 * 86_400 + h * 3600 + mi * 60 + se;
     Some(Instant::from_micros(secs * 1_000_000 + us))
+}
+
+/// Days of month `mo` (1..=12) of year `y` in the Gregorian calendar.
+fn days_in_month(y: u64, mo: u64) -> u64 {
+    match mo {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Why a log line could not be parsed: the 1-based line number, the field
@@ -346,8 +356,27 @@ pub(crate) mod tests {
             let t = Instant::from_micros(us);
             assert_eq!(parse_time(&t.to_string()), Some(t), "{t}");
         }
+        // The calendar check is the round trip through the day number.
+        for y in 1970..=2500u64 {
+            for mo in 1..=12u64 {
+                for d in 1..=31u64 {
+                    let days = crate::time::days_from_civil(y as i64, mo as u32, d as u32);
+                    let valid = crate::time::civil_from_days(days) == (y as i64, mo as u32, d as u32);
+                    assert_eq!(d <= days_in_month(y, mo), valid, "{y}-{mo}-{d}");
+                }
+            }
+        }
         for bad in [
             "2023-02-30T00:00:00.000000Z",
+            "2023-11-14T24:00:00.000000Z",
+            "2023-11-14T22:60:00.000000Z",
+            "2023-11-14T22:13:60.000000Z",
+            "2023-11-14T22:13:20.00000aZ",
+            "2023-00-14T22:13:20.000000Z",
+            "2023-11-00T22:13:20.000000Z",
+            "1969-12-31T23:59:59.999999Z",
+            "2023-11-14T22:13:20.000000z",
+            "+023-11-14T22:13:20.000000Z",
             "2023-11-14T22:13:20.001Z",
             "2023-11-14 22:13:20.001000Z",
             "x",

@@ -57,34 +57,134 @@ pub fn format(r: &LogRecord) -> String {
     s
 }
 
+// `value`, `number` and `addr` are inlined so that each key is a constant
+// at its call and compared without a call to `memcmp` (12 fields a line).
+#[inline(always)]
 fn value<'a>(tok: &'a str, key: &str) -> Result<&'a str, ParseError> {
-    tok.strip_prefix(key)
-        .and_then(|t| t.strip_prefix('='))
-        .ok_or_else(|| ParseError::new(key, format!("expected `{key}=...`, found `{tok}`")))
-}
-
-fn number<T: core::str::FromStr>(tok: &str, key: &str, what: &str) -> Result<T, ParseError> {
-    let v = value(tok, key)?;
-    if v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(ParseError::new(key, format!("`{v}` is not {what}")));
+    match tok.as_bytes().get(key.len()) {
+        Some(b'=') if tok.as_bytes()[..key.len()] == *key.as_bytes() => Ok(&tok[key.len() + 1..]),
+        _ => Err(ParseError::new(key, format!("expected `{key}=...`, found `{tok}`"))),
     }
-    v.parse().map_err(|_| ParseError::new(key, format!("`{v}` is not {what}")))
 }
 
+#[inline(always)]
+fn number(tok: &str, key: &str, what: &str) -> Result<u64, ParseError> {
+    let v = value(tok, key)?;
+    parse_u64(v).ok_or_else(|| ParseError::new(key, format!("`{v}` is not {what}")))
+}
+
+/// A decimal `u64`: digits only (no sign), no overflow.
+fn parse_u64(v: &str) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in v.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(d as u64)?;
+    }
+    Some(n)
+}
+
+/// A dotted-quad IPv4 address with exactly the rules of
+/// `Ipv4Addr::from_str` (four decimal octets up to 255, no leading zero),
+/// without its general-purpose parser's cost (every line has two).
+fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
+    let b = v.as_bytes();
+    if !(7..=15).contains(&b.len()) {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let (mut k, mut n, mut digits) = (0, 0u32, 0);
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || k == 3 {
+                return None;
+            }
+            octets[k] = n as u8;
+            (k, n, digits) = (k + 1, 0, 0);
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        // Not a digit, a fourth digit, or a digit after a leading zero.
+        if d > 9 || digits == 3 || (digits == 1 && n == 0) {
+            return None;
+        }
+        n = n * 10 + d as u32;
+        digits += 1;
+        if n > 255 {
+            return None;
+        }
+    }
+    if k != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = n as u8;
+    Some(Ipv4Addr::from(octets))
+}
+
+/// The positions of the spaces of `b` (the first [`FIELDS`] of them in
+/// `at`), and how many there are: eight bytes at a time (spaces are rare).
+fn spaces(b: &[u8], at: &mut [usize; FIELDS]) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut n = 0;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[i..i + 8]);
+        let v = u64::from_le_bytes(word) ^ 0x2020_2020_2020_2020;
+        // The high bit of every byte of `v` that is zero (a space), and
+        // of no other byte (no carry crosses a byte).
+        let mut zero = !(((v & LOW7) + LOW7) | v) & !LOW7;
+        while zero != 0 {
+            if n < FIELDS {
+                at[n] = i + (zero.trailing_zeros() >> 3) as usize;
+            }
+            n += 1;
+            zero &= zero - 1;
+        }
+        i += 8;
+    }
+    while i < b.len() {
+        if b[i] == b' ' {
+            if n < FIELDS {
+                at[n] = i;
+            }
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+#[inline(always)]
 fn addr(tok: &str, key: &str) -> Result<Ipv4Addr, ParseError> {
     let v = value(tok, key)?;
-    v.parse().map_err(|_| ParseError::new(key, format!("`{v}` is not an IPv4 address")))
+    parse_ipv4(v).ok_or_else(|| ParseError::new(key, format!("`{v}` is not an IPv4 address")))
 }
 
 /// Parses one line (without its newline). Errors carry line 0: use
 /// [`ParseError::at`] to place them.
 pub fn parse_line(line: &str) -> Result<LogRecord, ParseError> {
     let line = line.strip_suffix('\r').unwrap_or(line);
-    let t: Vec<&str> = line.split(' ').collect();
-    if t.len() != FIELDS && t.len() != LEGACY_FIELDS {
+    // The fields, without collecting them (no allocation per line).
+    let mut at = [0; FIELDS];
+    let n = spaces(line.as_bytes(), &mut at) + 1;
+    let mut t = [""; FIELDS];
+    if n == FIELDS || n == LEGACY_FIELDS {
+        let mut start = 0;
+        for (tok, &end) in t.iter_mut().zip(at[..n - 1].iter().chain([&line.len()])) {
+            *tok = &line[start..end];
+            start = end + 1;
+        }
+    }
+    if n != FIELDS && n != LEGACY_FIELDS {
         return Err(ParseError::new(
             "line",
-            format!("expected {FIELDS} space-separated fields, found {}", t.len()),
+            format!("expected {FIELDS} space-separated fields, found {n}"),
         ));
     }
     let time = parse_time(t[0]).ok_or_else(|| {
@@ -99,7 +199,8 @@ pub fn parse_line(line: &str) -> Result<LogRecord, ParseError> {
     let public_addr = addr(t[4], "public")?;
     let ports = value(t[5], "ports")?;
     let bad_ports = || ParseError::new("ports", format!("`{ports}` is not a port range FIRST-LAST"));
-    let (a, b) = ports.split_once('-').ok_or_else(bad_ports)?;
+    let dash = ports.bytes().position(|c| c == b'-').ok_or_else(bad_ports)?;
+    let (a, b) = (&ports[..dash], &ports[dash + 1..]);
     let first_port: u16 = a.parse().map_err(|_| bad_ports())?;
     let last_port: u16 = b.parse().map_err(|_| bad_ports())?;
     if first_port > last_port {
@@ -113,7 +214,7 @@ pub fn parse_line(line: &str) -> Result<LogRecord, ParseError> {
     let producer = parse_producer(pr).ok_or_else(|| ParseError::new("producer", format!("`{pr}` is not a worker id or `mgmt`")))?;
     let producer_seq = number(t[9], "pseq", "a sequence number")?;
     let aux = number(t[10], "aux", "a 64-bit number")?;
-    let run = match t.get(11) {
+    let run = match (n == FIELDS).then_some(t[11]) {
         Some(tok) => {
             let v = value(tok, "run")?;
             parse_run(v).ok_or_else(|| ParseError::new("run", format!("`{v}` is not a run id (16 hex digits)")))?
@@ -179,6 +280,100 @@ mod tests {
         assert_eq!(parse_str(&s).unwrap(), vec![sample(), r]);
         let v: Vec<_> = parse_reader(s.as_bytes()).collect::<Result<_, _>>().unwrap();
         assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn number_and_address_rules_are_the_standard_ones() {
+        let mut cases: Vec<String> = [
+            "",
+            "0",
+            "00",
+            "01",
+            "9",
+            "255",
+            "256",
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1..2.3",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.+4",
+            "1.2.3.4a",
+            "1.2.3.1000",
+            "1.2.3.0000",
+            "1.2.3.-1",
+            "100.64.1.10",
+            "198.18.116.88",
+            "18446744073709551615",
+            "18446744073709551616",
+            "+5",
+            "-0",
+            "12a",
+            "1_000",
+            "0x10",
+            "99999999999999999999999",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every short string over the characters that matter.
+        let alphabet = ['0', '1', '2', '5', '9', '.', 'a'];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            frontier = frontier
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            cases.extend(frontier.iter().cloned());
+        }
+        for quad in ["1.2.3.4", "255.0.10.200", "0.0.0.0"] {
+            for i in 0..quad.len() {
+                for c in ['0', '.', '9'] {
+                    let mut s = quad.to_string();
+                    s.insert(i, c);
+                    cases.push(s);
+                }
+            }
+        }
+        for c in &cases {
+            assert_eq!(parse_ipv4(c), c.parse::<Ipv4Addr>().ok(), "{c:?}");
+            let std_u64 = if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
+                c.parse::<u64>().ok()
+            } else {
+                None
+            };
+            assert_eq!(parse_u64(c), std_u64, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn spaces_are_found_wherever_they_are() {
+        for len in 0..40 {
+            for mask in [0u64, 1, 0b1010_0110_0001, u64::MAX, 0x8000_0000_0000_0001, 0x5555_5555_5555_5555] {
+                // Spaces, and bytes one bit from a space (`!`, `0`, 0xa0).
+                let b: Vec<u8> = (0..len)
+                    .map(|i| {
+                        if mask >> (i % 64) & 1 == 1 {
+                            b' '
+                        } else {
+                            [b'!', b'0', 0xa0, b'a'][i % 4]
+                        }
+                    })
+                    .collect();
+                let want: Vec<usize> = (0..len).filter(|&i| b[i] == b' ').collect();
+                let mut at = [0; FIELDS];
+                let n = spaces(&b, &mut at);
+                assert_eq!(n, want.len(), "{b:?}");
+                assert_eq!(&at[..n.min(FIELDS)], &want[..n.min(FIELDS)], "{b:?}");
+            }
+        }
     }
 
     #[test]
