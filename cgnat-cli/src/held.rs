@@ -199,7 +199,7 @@ pub fn run(a: &HistoryArgs, f: Format) -> CmdResult {
     let covered = first.zip(last).map(|(from, to)| crate::lookup::Coverage { from, to });
     let from = from.or(first).unwrap_or(0);
     let to = to.or(last.map(|l| l + 1)).unwrap_or(0);
-    hs.retain(|h| h.allocated < to && h.released.map_or(true, |r| r > from));
+    hs.retain(|h| h.allocated < to && h.released.is_none_or(|r| r > from));
     let outcome = match &covered {
         None => "not-covered",
         Some(c) if to <= c.from || from > c.to => "not-covered",

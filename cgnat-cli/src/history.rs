@@ -95,13 +95,13 @@ fn ser_run<S: serde::Serializer>(r: &u64, s: S) -> Result<S::Ok, S::Error> {
 impl Holding {
     /// Whether the holding covers time `t`.
     pub fn holds_at(&self, t: Micros) -> bool {
-        self.allocated <= t && self.released.map_or(true, |r| t < r)
+        self.allocated <= t && self.released.is_none_or(|r| t < r)
     }
 
     /// Whether the holding at `t` is certain (not in the window after a
     /// crashed run's last record).
     pub fn certain_at(&self, t: Micros) -> bool {
-        self.certain_until.map_or(true, |c| t <= c)
+        self.certain_until.is_none_or(|c| t <= c)
     }
 
     fn same_block(&self, i: &Interval) -> bool {

@@ -227,10 +227,10 @@ impl RunCheck<'_> {
     /// Widens the run's time span to record `i`.
     fn span(&mut self, i: usize) {
         let t = self.entry(i).rec.time;
-        if self.out.first.map_or(true, |f| t < self.entry(f).rec.time) {
+        if self.out.first.is_none_or(|f| t < self.entry(f).rec.time) {
             self.out.first = Some(i);
         }
-        if self.out.last.map_or(true, |l| t >= self.entry(l).rec.time) {
+        if self.out.last.is_none_or(|l| t >= self.entry(l).rec.time) {
             self.out.last = Some(i);
         }
     }
