@@ -28,6 +28,7 @@ pub mod logread;
 pub mod lookup;
 pub mod output;
 pub mod pcp;
+pub mod progress;
 pub mod record;
 pub mod runs;
 pub mod subscribers;

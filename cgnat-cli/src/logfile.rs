@@ -20,108 +20,71 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::CliError;
 use crate::index::file::{self as ixfile, IndexFile, SourceId};
-use crate::index::{Builder, IntervalIndex};
-use crate::logread::{for_each_line, is_gzip, open_log, Line};
+use crate::index::{parallel, Builder, IntervalIndex};
+use crate::logread::{for_each_line, is_gzip, malformed_message, open_log, Line};
 
 use crate::record::Record;
 
 /// The suffix of index files.
 pub const INDEX_SUFFIX: &str = ".cgnatidx";
 
-/// Files larger than this (uncompressed) are parsed by several threads.
-pub const PARALLEL_PARSE_BYTES: u64 = 32 << 20;
-
-/// Reads a whole log file into an index.
-pub fn build_index(path: &Path) -> Result<IntervalIndex, CliError> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let size = std::fs::metadata(path).map_err(|e| io_error(path, e))?.len();
-    if threads > 1 && size >= PARALLEL_PARSE_BYTES && !is_gzip(path).map_err(|e| io_error(path, e))? {
-        return build_index_parallel(path, size, threads);
+/// Reads a whole log file into an index: on every thread of rayon's pool
+/// ([`crate::index::parallel`]), or with one thread the reference build
+/// ([`build_index_sequential`]); the two give the same index. `done`
+/// counts the bytes read (compressed bytes of a compressed file).
+pub fn build_index(path: &Path, done: &AtomicU64) -> Result<IntervalIndex, CliError> {
+    let err = |e| io_error(path, e);
+    let threads = rayon::current_num_threads();
+    if threads <= 1 {
+        let size = std::fs::metadata(path).map_err(err)?.len();
+        let index = build_index_sequential(path)?;
+        done.fetch_add(size, Ordering::Relaxed);
+        return Ok(index);
     }
+    let opts = parallel::Options::for_threads(threads);
+    let f = File::open(path).map_err(err)?;
+    if is_gzip(path).map_err(err)? {
+        let counted = Counted { inner: f, done };
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, counted));
+        parallel::build_stream(gz, &opts).map_err(err)
+    } else {
+        let size = f.metadata().map_err(err)?.len();
+        parallel::build_file(&f, size, &opts, done).map_err(err)
+    }
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<'a, R> {
+    inner: R,
+    done: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The reference build: every line in file order into one [`Builder`].
+pub fn build_index_sequential(path: &Path) -> Result<IntervalIndex, CliError> {
     let reader = open_log(path).map_err(|e| io_error(path, e))?;
+    build_sequential(reader).map_err(|e| io_error(path, e))
+}
+
+/// The reference build of a log read from `reader`.
+pub fn build_sequential(reader: impl BufRead) -> std::io::Result<IntervalIndex> {
     let mut b = Builder::new();
-    for_each_line(reader, |line, l| feed(&mut b, line, parsed(line, l))).map_err(|e| io_error(path, e))?;
-    Ok(b.finish())
-}
-
-/// A line of one chunk as the builder takes it: a record, a damaged NAT
-/// line (with the message), or another program's line.
-type Parsed = Option<Result<Record, String>>;
-
-/// One chunk of a file parsed by one thread: (lines read, (line, parsed)).
-type Chunk = (u64, Vec<(u64, Parsed)>);
-
-fn parsed(line: u64, l: Line) -> Parsed {
-    match l {
-        Line::Record(r) => Some(Ok(Record::from_log(&r, line))),
-        Line::Malformed(e) => Some(Err(format!("{}: {}", e.field, e.message))),
-        Line::Other => None,
-    }
-}
-
-fn feed(b: &mut Builder, line: u64, p: Parsed) {
-    match p {
-        Some(Ok(r)) => b.push(&r),
-        Some(Err(m)) => b.bad_line(line, m),
-        None => b.other_line(line),
-    }
-}
-
-/// Parses `threads` byte ranges of a plain file at once (each starting
-/// after a newline), then feeds the records to the builder in file order.
-pub fn build_index_parallel(path: &Path, size: u64, threads: usize) -> Result<IntervalIndex, CliError> {
-    use std::io::{Seek, SeekFrom};
-    // Chunk starts: just after the first newline at or after k * size / n.
-    let mut starts = vec![0u64];
-    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
-    for k in 1..threads as u64 {
-        let at = k * size / threads as u64;
-        f.seek(SeekFrom::Start(at)).map_err(|e| io_error(path, e))?;
-        let mut r = BufReader::new(&mut f);
-        let mut skip = Vec::new();
-        let n = r.read_until(b'\n', &mut skip).map_err(|e| io_error(path, e))? as u64;
-        let s = (at + n).min(size);
-        if s > *starts.last().unwrap_or(&0) {
-            starts.push(s);
-        }
-    }
-    starts.push(size);
-    starts.dedup();
-    let chunks: Vec<(u64, u64)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
-    let results: Vec<std::io::Result<Chunk>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|&(from, to)| {
-                s.spawn(move || -> std::io::Result<Chunk> {
-                    let mut f = File::open(path)?;
-                    f.seek(SeekFrom::Start(from))?;
-                    let reader = BufReader::with_capacity(1 << 20, f.take(to - from));
-                    let mut out = Vec::with_capacity(((to - from) / 150) as usize);
-                    let lines = for_each_line(reader, |line, l| out.push((line, parsed(line, l))))?;
-                    Ok((lines, out))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("parser thread failed"))))
-            .collect()
-    });
-    let mut b = Builder::new();
-    let mut base = 0u64;
-    for r in results {
-        let (lines, parsed) = r.map_err(|e| io_error(path, e))?;
-        for (line, mut p) in parsed {
-            if let Some(Ok(rec)) = &mut p {
-                rec.line += base;
-            }
-            feed(&mut b, base + line, p);
-        }
-        base += lines;
-    }
+    for_each_line(reader, |line, l| match l {
+        Line::Record(r) => b.push(&Record::from_log(&r, line)),
+        Line::Malformed(e) => b.bad_line(line, malformed_message(&e)),
+        Line::Other => b.other_line(line),
+    })?;
     Ok(b.finish())
 }
 
@@ -407,10 +370,12 @@ impl Indexed {
     }
 }
 
-/// Opens the current index of `log`, building (and saving) it if needed.
-pub fn indexed(log: &Path, policy: &IndexPolicy) -> Result<(Indexed, IndexState), CliError> {
+/// Opens the current index of `log`, building (and saving) it if needed;
+/// `done` counts the bytes of the log read (all of them if the index is
+/// reused).
+pub fn indexed(log: &Path, policy: &IndexPolicy, done: &AtomicU64) -> Result<(Indexed, IndexState), CliError> {
     if policy.no_index {
-        return Ok((Indexed::Memory(build_index(log)?), IndexState::InMemory));
+        return Ok((Indexed::Memory(build_index(log, done)?), IndexState::InMemory));
     }
     let id = SourceId::of(log).map_err(|e| io_error(log, e))?;
     let candidates = index_candidates(log, &id, policy);
@@ -418,12 +383,13 @@ pub fn indexed(log: &Path, policy: &IndexPolicy) -> Result<(Indexed, IndexState)
         for c in &candidates {
             if let Ok(f) = IndexFile::open(c) {
                 if f.source() == id {
+                    done.fetch_add(id.size, Ordering::Relaxed);
                     return Ok((Indexed::File(f), IndexState::Reused));
                 }
             }
         }
     }
-    let index = build_index(log)?;
+    let index = build_index(log, done)?;
     // The identity taken before reading: if the log grew meanwhile, the
     // next run sees a different one and rebuilds.
     for c in &candidates {
@@ -438,38 +404,4 @@ pub fn indexed(log: &Path, policy: &IndexPolicy) -> Result<(Indexed, IndexState)
         }
     }
     Ok((Indexed::Memory(index), IndexState::InMemory))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parallel_parse_matches_sequential() {
-        let dir = std::env::temp_dir().join(format!("cgnatctl-par-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("nat.log");
-        let mut text = String::new();
-        for i in 0..500u32 {
-            let kind = if i % 3 == 2 { "block-release" } else { "block-alloc" };
-            let port = 1024 + (i % 7) * 512;
-            text.push_str(&format!(
-                "2023-11-14T22:{:02}:{:02}.000000Z seq={i} {kind} subscriber=100.64.0.{} public=203.0.113.{} ports={port}-{} protocol=all reason=idle producer=0 pseq={i} aux=0\n",
-                i / 60 % 60, i % 60, i % 200, i % 5, port + 511
-            ));
-            if i % 97 == 0 {
-                text.push_str("garbage\n\n2023-11-14T22:00:00.000000Z seq=1 block-al\n");
-            }
-        }
-        std::fs::write(&p, &text).unwrap();
-        let seq = build_index(&p).unwrap();
-        for threads in [2, 3, 7] {
-            let par = build_index_parallel(&p, text.len() as u64, threads).unwrap();
-            assert_eq!(par, seq, "{threads} threads");
-        }
-        assert_eq!(seq.summary().bad_line_count, 6);
-        assert_eq!(seq.summary().other_lines, 6);
-        assert_eq!(seq.summary().records, 500);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

@@ -62,6 +62,26 @@ pub fn classify(line: &[u8]) -> Line {
     }
 }
 
+/// Classifies one line as read, its newline and carriage returns
+/// included or not: `None` for a blank line (skipped).
+pub fn classify_raw(raw: &[u8]) -> Option<Line> {
+    let mut end = raw.len();
+    while end > 0 && matches!(raw[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    let text = &raw[..end];
+    if text.iter().all(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    Some(classify(text))
+}
+
+/// What the index and the reports say of a damaged line: the field and
+/// what is wrong with it.
+pub fn malformed_message(e: &ParseError) -> String {
+    format!("{}: {}", e.field, e.message)
+}
+
 /// Reads every line of `reader` into `f(line number, what it is)`; blank
 /// lines are skipped. Errors carry their 1-based line. Returns the number
 /// of lines read.
@@ -74,15 +94,10 @@ pub fn for_each_line(mut reader: impl BufRead, mut f: impl FnMut(u64, Line)) -> 
             return Ok(line);
         }
         line += 1;
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
-        }
-        if buf.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        match classify(&buf) {
-            Line::Malformed(e) => f(line, Line::Malformed(e.at(line as usize))),
-            l => f(line, l),
+        match classify_raw(&buf) {
+            None => {}
+            Some(Line::Malformed(e)) => f(line, Line::Malformed(e.at(line as usize))),
+            Some(l) => f(line, l),
         }
     }
 }

@@ -18,15 +18,19 @@
 //! holding `port` starts at most [`IntervalIndex::max_span`] ports below it.
 //! [`mod@file`] stores the index next to the log.
 
+pub mod blocks;
 pub mod file;
+pub mod parallel;
 pub mod summary;
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::record::{Proto, Record, RecordKind};
+use rayon::slice::ParallelSliceMut;
+
+use crate::record::{Proto, Record};
 use crate::timefmt::Micros;
 
+pub use blocks::{BlockKind, BlockOp, Blocks, FxHasher};
 pub use summary::{BadLine, DetPrefix, Epoch, RunSummary, Summary, MAX_BAD_LINES};
 
 /// The interval begins before the file's first record: its allocation was
@@ -80,6 +84,22 @@ impl Interval {
         (self.public, self.first_port, self.start)
     }
 
+    /// The sort key and then every other field: a total order.
+    #[allow(clippy::type_complexity)]
+    fn full_key(&self) -> ((u32, u16, Micros), u32, Micros, u16, Proto, u8, u32, u32, u64) {
+        (
+            self.key(),
+            self.subscriber,
+            self.end,
+            self.last_port,
+            self.proto,
+            self.flags,
+            self.start_line,
+            self.end_line,
+            self.run,
+        )
+    }
+
     /// The public address.
     pub fn public_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.public)
@@ -91,69 +111,12 @@ impl Interval {
     }
 }
 
-/// A fast hasher for the builder's small fixed keys (FxHash's multiply
-/// and rotate; the keys come from the operator's own logs).
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl std::fmt::Debug for FxHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FxHasher")
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(*b as u64);
-        }
-    }
-
-    fn write_u8(&mut self, v: u8) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_u16(&mut self, v: u16) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
-
-/// A block's key while it is open: (public, first port, last port, protocol).
-type BlockKey = (u32, u16, u16, Proto);
-
-/// An open allocation.
-#[derive(Copy, Clone, Debug)]
-struct Open {
-    start: Micros,
-    subscriber: u32,
-    line: u32,
-    run: u64,
-    flags: u8,
-}
-
-/// Builds intervals from a file's records, in file order.
+/// Builds intervals from a file's records, in file order: the reference
+/// build, one record after the other ([`parallel`] splits the same work
+/// among threads and gives the same index).
 #[derive(Debug, Default)]
 pub struct Builder {
-    open: HashMap<BlockKey, Open, FxBuild>,
-    done: Vec<Interval>,
+    blocks: Blocks,
     summary: Summary,
 }
 
@@ -176,81 +139,16 @@ impl Builder {
     /// Feeds one record (records must come in file order).
     pub fn push(&mut self, r: &Record) {
         self.summary.record(r);
-        let line = r.line.min(u32::MAX as u64) as u32;
-        let key = (r.public, r.first_port, r.last_port, r.proto);
-        let opened = |start: Micros, flags: u8| Open {
-            start,
-            subscriber: r.subscriber,
-            line,
-            run: r.run,
-            flags,
-        };
-        match r.kind {
-            RecordKind::Alloc => {
-                if let Some(o) = self.open.insert(key, opened(r.time, 0)) {
-                    self.close(key, o, r.time, 0, END_INFERRED);
-                }
-            }
-            RecordKind::Interim => {
-                // A restatement of a block still held: the allocation time
-                // is in aux (a nonsensical one is not believed beyond the
-                // record itself).
-                let alloc = Micros::try_from(r.aux).ok().filter(|t| (1..=r.time).contains(t)).unwrap_or(r.time);
-                match self.open.get(&key) {
-                    Some(o) if o.subscriber == r.subscriber => {}
-                    _ => {
-                        if let Some(o) = self.open.insert(key, opened(alloc, START_INTERIM)) {
-                            self.close(key, o, r.time, 0, END_INFERRED);
-                        }
-                    }
-                }
-            }
-            RecordKind::Release => match self.open.remove(&key) {
-                Some(o) if o.subscriber == r.subscriber => self.close(key, o, r.time, line, 0),
-                other => {
-                    if let Some(o) = other {
-                        // Released by someone else: the open one ended unseen.
-                        self.close(key, o, r.time, 0, END_INFERRED);
-                    }
-                    let first = self.summary.run_first_time(r.run).unwrap_or(r.time);
-                    let o = Open {
-                        start: first,
-                        subscriber: r.subscriber,
-                        line: 0,
-                        run: r.run,
-                        flags: START_OPEN,
-                    };
-                    self.close(key, o, r.time, line, 0);
-                }
-            },
-            _ => {}
+        let summary = &self.summary;
+        if let Some(op) = BlockOp::of(r, || summary.run_first_time(r.run).unwrap_or(r.time)) {
+            self.blocks.push(&op);
         }
-    }
-
-    fn close(&mut self, key: BlockKey, o: Open, end: Micros, end_line: u32, flags: u8) {
-        self.done.push(Interval {
-            public: key.0,
-            first_port: key.1,
-            last_port: key.2,
-            start: o.start,
-            end,
-            subscriber: o.subscriber,
-            proto: key.3,
-            flags: o.flags | flags,
-            start_line: o.line,
-            end_line,
-            run: o.run,
-        });
     }
 
     /// The sorted index.
-    pub fn finish(mut self) -> IntervalIndex {
+    pub fn finish(self) -> IntervalIndex {
         let end = self.summary.last_time.unwrap_or(0);
-        let open: Vec<_> = self.open.drain().collect();
-        for (key, o) in open {
-            self.close(key, o, end, 0, END_OPEN);
-        }
-        IntervalIndex::new(self.done, self.summary)
+        IntervalIndex::new(self.blocks.finish(end), self.summary)
     }
 }
 
@@ -263,9 +161,11 @@ pub struct IntervalIndex {
 }
 
 impl IntervalIndex {
-    /// Sorts `intervals` and computes the search bound.
+    /// Sorts `intervals` (by [`Interval::key`], then every other field, so
+    /// the order does not depend on the order they come in) and computes
+    /// the search bound.
     pub fn new(mut intervals: Vec<Interval>, summary: Summary) -> Self {
-        intervals.sort_unstable_by_key(|i| (i.key(), i.subscriber, i.end));
+        intervals.par_sort_unstable_by_key(|i| i.full_key());
         let max_span = intervals
             .iter()
             .map(|i| i.last_port.saturating_sub(i.first_port))
@@ -317,6 +217,7 @@ impl IntervalIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::RecordKind;
 
     pub(crate) fn rec(line: u64, time: Micros, kind: RecordKind, sub: [u8; 4], public: [u8; 4], first: u16, last: u16) -> Record {
         Record {

@@ -173,6 +173,52 @@ impl Summary {
         }
     }
 
+    /// Appends the summary of the part of the file that follows, whose
+    /// line numbers start after line `base` of this file: the summary of
+    /// the two parts read one after the other ([`super::parallel`]).
+    pub fn append(&mut self, later: Summary, base: u64) {
+        if later.lines > 0 {
+            self.lines = self.lines.max(base + later.lines);
+        }
+        self.records += later.records;
+        self.block_records += later.block_records;
+        self.other_lines += later.other_lines;
+        if self.first_other_line.is_none() {
+            self.first_other_line = later.first_other_line.map(|l| base + l);
+        }
+        self.bad_line_count += later.bad_line_count;
+        let room = MAX_BAD_LINES.saturating_sub(self.bad_lines.len());
+        self.bad_lines.extend(later.bad_lines.into_iter().take(room).map(|b| BadLine {
+            line: base + b.line,
+            message: b.message,
+        }));
+        let min = |a: Option<Micros>, b: Option<Micros>| a.into_iter().chain(b).min();
+        let max = |a: Option<Micros>, b: Option<Micros>| a.into_iter().chain(b).max();
+        self.first_time = min(self.first_time, later.first_time);
+        self.last_time = max(self.last_time, later.last_time);
+        self.epochs
+            .extend(later.epochs.into_iter().map(|e| Epoch { line: base + e.line, ..e }));
+        self.det_prefixes
+            .extend(later.det_prefixes.into_iter().map(|p| DetPrefix { line: base + p.line, ..p }));
+        let at = |m: Option<(Micros, u64)>| m.map(|(t, l)| (t, base + l));
+        for r in later.runs {
+            match self.runs.iter_mut().find(|s| s.run == r.run) {
+                Some(s) => {
+                    s.first_time = s.first_time.min(r.first_time);
+                    s.last_time = s.last_time.max(r.last_time);
+                    // The later record of each kind wins, as when read in order.
+                    s.start = at(r.start).or(s.start);
+                    s.stop = at(r.stop).or(s.stop);
+                }
+                None => self.runs.push(RunSummary {
+                    start: at(r.start),
+                    stop: at(r.stop),
+                    ..r
+                }),
+            }
+        }
+    }
+
     /// The first time of `run` in this file.
     pub fn run_first_time(&self, run: u64) -> Option<Micros> {
         self.runs.iter().find(|s| s.run == run).map(|s| s.first_time)

@@ -9,10 +9,9 @@
 //! other programs in a shared syslog file are skipped and counted.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant as Clock;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cli::LogArgs;
@@ -86,36 +85,19 @@ pub fn index_logs(files: &[PathBuf], a: &LogArgs, whole_dir: bool) -> Result<Vec
     Ok(r)
 }
 
-/// Indexes every file (in parallel, one thread per core).
+/// Indexes every file: files at once, and each file's chunks at once, on
+/// rayon's pool (one thread per core); a progress line on a terminal if it
+/// takes more than a second ([`crate::progress`]).
 pub fn index_all(files: &[PathBuf], policy: &IndexPolicy) -> Result<Vec<IndexedFile>, CliError> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    type Slot = Option<Result<(Indexed, IndexState), CliError>>;
-    let results: Mutex<Vec<Slot>> = Mutex::new((0..files.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= files.len() {
-                    break;
-                }
-                let r = logfile::indexed(&files[i], policy);
-                if let Ok(mut v) = results.lock() {
-                    v[i] = Some(r);
-                }
-            });
-        }
+    let total = files.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let results: Vec<_> = crate::progress::with_progress("indexing NAT logs", total, |done| {
+        files.par_iter().map(|p| logfile::indexed(p, policy, done)).collect()
     });
-    let results = results.into_inner().unwrap_or_default();
     files
         .iter()
         .zip(results)
         .map(|(p, r)| {
-            let (ix, st) = r.unwrap_or_else(|| Err(CliError::usage(format!("indexing {} failed", p.display()))))?;
+            let (ix, st) = r?;
             Ok((p.clone(), ix, st))
         })
         .collect()
