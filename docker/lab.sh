@@ -18,10 +18,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROJECT=${DOCKER_LAB_PROJECT:-cgnatlab}
-FAILED=0
-say() { printf '%s\n' "$*"; }
-pass() { say "PASS $*"; }
-fail() { say "FAIL $*"; FAILED=1; }
+# shellcheck source=tests/lib/report.sh
+. "$ROOT/tests/lib/report.sh"
 
 [ "$(id -u)" = 0 ] || { say "docker/lab.sh: run as root"; exit 2; }
 command -v docker >/dev/null && docker info >/dev/null 2>&1 || { say "docker/lab.sh: no Docker Engine answers"; exit 2; }
@@ -57,11 +55,6 @@ cleanup() {
 trap cleanup EXIT
 down
 dc up -d >/dev/null
-wait_for() { # wait_for SECONDS WHAT COMMAND...
-    local t=$1 what=$2; shift 2
-    for _ in $(seq 1 $((t * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-    say "timed out waiting for $what"; return 1
-}
 if wait_for 90 "cgnatd's control socket" x cgnatd cgnatctl status; then
     pass "cgnatd container up: $(x cgnatd cgnatctl status | head -1)"
 else

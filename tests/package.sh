@@ -22,10 +22,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NAME=${PACKAGE_TEST_CONTAINER:-cgnat-package-test}
-FAILED=0
-say() { printf '%s\n' "$*"; }
-pass() { say "PASS $*"; }
-fail() { say "FAIL $*"; FAILED=1; }
+# shellcheck source=tests/lib/report.sh
+. "$ROOT/tests/lib/report.sh"
 [ "$(id -u)" = 0 ] || { say "tests/package.sh: run as root"; exit 2; }
 docker info >/dev/null 2>&1 || { say "tests/package.sh: no Docker Engine answers"; exit 2; }
 

@@ -28,10 +28,8 @@ case "$PORT_KIND" in
     *) printf 'unknown port kind "%s": tap or afxdp\n' "$PORT_KIND" >&2; exit 2 ;;
 esac
 
-FAILED=0
-say() { printf '%s\n' "$*"; }
-pass() { say "PASS $*"; }
-fail() { say "FAIL $*"; FAILED=1; }
+# shellcheck source=tests/lib/report.sh
+. "$(dirname "${BASH_SOURCE[0]}")/report.sh"
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 need_root() {
@@ -61,16 +59,6 @@ stop_pid() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$f"
-}
-
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local t=$1 what=$2; shift 2
-    for _ in $(seq 1 $((t * 10))); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    say "$(basename "$0"): timed out waiting for $what"
-    return 1
 }
 
 no_offload() { # checksums must be complete on the wire (the NAT updates them incrementally)
