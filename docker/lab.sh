@@ -114,9 +114,12 @@ if [ "$rc" = 0 ]; then pass "cgnatd exited 0"; else fail "cgnatd exit status $rc
 out=$(x cgnatd cgnatctl lookup "$seen" --at "$at" --log-dir /var/log/cgnat 2>&1 || true)
 sed 's/^/   /' <<<"$out"
 if grep -q 100.64.1.10 <<<"$out"; then pass "cgnatctl lookup $seen --at $at from the NAT log -> 100.64.1.10"; else fail "historical lookup"; fi
-if out=$(x cgnatd cgnatctl log verify /var/log/cgnat/nat.log 2>&1); then
-    pass "cgnatctl log verify /var/log/cgnat/nat.log: $(tail -1 <<<"$out")"
-else fail "log verify: $out"; fi
+# Every NAT log the run wrote: the text log and its JSON-lines copy.
+for f in /var/log/cgnat/nat.log /var/log/cgnat/nat.jsonl; do
+    if out=$(x cgnatd cgnatctl log verify "$f" 2>&1); then
+        pass "cgnatctl log verify $f: $(tail -1 <<<"$out")"
+    else fail "log verify $f: $out"; fi
+done
 
 if [ "${DOCKER_LAB_KEEP:-0}" != 1 ]; then
     say "== docker-compose down"

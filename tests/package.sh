@@ -141,9 +141,12 @@ else fail "watchdog restart (NRestarts=${n:-?}): $(tail -n 5 <<<"$journal")"; fi
 if x timeout 90 systemctl stop cgnatd && [ "$(x systemctl is-active cgnatd || true)" = inactive ]; then
     pass "systemctl stop cgnatd (clean drain)"
 else fail "systemctl stop"; fi
-if out=$(x cgnatctl log verify /var/log/cgnat/nat.log 2>&1); then
-    pass "cgnatctl log verify of the service's NAT log (a clean run, a watchdog kill, a clean run): $(tail -n 1 <<<"$out")"
-else fail "log verify: $out"; fi
+# Every NAT log the service wrote: the text log and its JSON-lines copy.
+for f in /var/log/cgnat/nat.log /var/log/cgnat/nat.jsonl; do
+    if out=$(x cgnatctl log verify "$f" 2>&1); then
+        pass "cgnatctl log verify $f (a clean run, a watchdog kill, a clean run): $(tail -n 1 <<<"$out")"
+    else fail "log verify $f: $out"; fi
+done
 
 say "== the lab against the installed binaries (tests/lab.sh in the container)"
 rc=0
