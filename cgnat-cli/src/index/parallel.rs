@@ -31,6 +31,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cgnat_core::natlog::canonical;
 use rayon::prelude::*;
 
 use super::{BlockKind, BlockOp, Blocks, IntervalIndex, Summary};
@@ -48,6 +49,9 @@ pub struct Options {
     pub partitions: usize,
     /// Chunks read at a time.
     pub window: usize,
+    /// Bytes of a plain file read at a time by a thread (its lines parsed
+    /// while they are still in the core's cache).
+    pub read_bytes: usize,
 }
 
 impl Options {
@@ -61,6 +65,7 @@ impl Options {
             chunk_bytes: 4 << 20,
             partitions: 32 * threads,
             window: 8 * threads,
+            read_bytes: 256 << 10,
         }
     }
 }
@@ -83,36 +88,74 @@ fn partition_of(op: &BlockOp, partitions: usize) -> usize {
     (((h >> 32) * partitions as u64) >> 32) as usize
 }
 
+/// Parses the lines of one chunk, fed in pieces of whole lines.
+struct ChunkParser {
+    partitions: usize,
+    lines: u64,
+    summary: Summary,
+    ops: Vec<Vec<BlockOp>>,
+}
+
+impl ChunkParser {
+    /// Ready for a chunk of about `bytes` bytes.
+    fn new(bytes: usize, partitions: usize) -> ChunkParser {
+        let per_part = bytes / 150 / partitions + 16;
+        ChunkParser {
+            partitions,
+            lines: 0,
+            summary: Summary::default(),
+            ops: (0..partitions).map(|_| Vec::with_capacity(per_part)).collect(),
+        }
+    }
+
+    /// One line, without its newline: first the fast path for the form
+    /// `cgnatd` writes ([`canonical::parse`]), else every form the logs
+    /// have ([`classify_raw`]).
+    fn line(&mut self, raw: &[u8]) {
+        self.lines += 1;
+        let line = self.lines;
+        match canonical::parse(raw).map(Line::Record).or_else(|| classify_raw(raw)) {
+            None => {}
+            Some(Line::Record(r)) => {
+                let rec = Record::from_log(&r, line);
+                self.summary.record(&rec);
+                let s = &self.summary;
+                if let Some(op) = BlockOp::of(&rec, || s.run_first_time(rec.run).unwrap_or(rec.time)) {
+                    self.ops[partition_of(&op, self.partitions)].push(op);
+                }
+            }
+            Some(Line::Malformed(e)) => self.summary.bad_line(line, malformed_message(&e)),
+            Some(Line::Other) => self.summary.other_line(line),
+        }
+    }
+
+    /// Whole lines (the last one may lack its newline only at the end of
+    /// the chunk).
+    fn feed(&mut self, text: &[u8]) {
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', text) {
+            self.line(&text[start..nl]);
+            start = nl + 1;
+        }
+        if start < text.len() {
+            self.line(&text[start..]);
+        }
+    }
+
+    fn finish(self) -> Chunk {
+        Chunk {
+            lines: self.lines,
+            summary: self.summary,
+            ops: self.ops,
+        }
+    }
+}
+
 /// Parses a chunk of whole lines (the last one may lack its newline).
 fn parse_chunk(text: &[u8], partitions: usize) -> Chunk {
-    let mut summary = Summary::default();
-    let per_part = text.len() / 150 / partitions + 16;
-    let mut ops: Vec<Vec<BlockOp>> = (0..partitions).map(|_| Vec::with_capacity(per_part)).collect();
-    let mut line = 0u64;
-    let mut one = |raw: &[u8], line: u64| match classify_raw(raw) {
-        None => {}
-        Some(Line::Record(r)) => {
-            let rec = Record::from_log(&r, line);
-            summary.record(&rec);
-            let s = &summary;
-            if let Some(op) = BlockOp::of(&rec, || s.run_first_time(rec.run).unwrap_or(rec.time)) {
-                ops[partition_of(&op, partitions)].push(op);
-            }
-        }
-        Some(Line::Malformed(e)) => summary.bad_line(line, malformed_message(&e)),
-        Some(Line::Other) => summary.other_line(line),
-    };
-    let mut start = 0;
-    for nl in memchr::memchr_iter(b'\n', text) {
-        line += 1;
-        one(&text[start..nl], line);
-        start = nl + 1;
-    }
-    if start < text.len() {
-        line += 1;
-        one(&text[start..], line);
-    }
-    Chunk { lines: line, summary, ops }
+    let mut p = ChunkParser::new(text.len(), partitions);
+    p.feed(text);
+    p.finish()
 }
 
 /// The file read so far: its summary, and its blocks by partition.
@@ -169,42 +212,81 @@ impl Merge {
 }
 
 thread_local! {
-    /// The chunk buffer of a thread, kept from chunk to chunk: it is
-    /// zeroed when it grows only, not for every chunk.
-    static CHUNK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// The read buffer of a thread, kept from chunk to chunk.
+    static READ: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Calls `parse` on the text of chunk `from..to` of a plain file of `size`
-/// bytes: the lines that start in the range, whole.
-fn with_chunk<T>(f: &File, from: u64, to: u64, size: u64, parse: impl FnOnce(&[u8]) -> T) -> io::Result<T> {
-    CHUNK.with(|buf| {
+/// Parses chunk `from..to` of a plain file of `size` bytes: the lines that
+/// start in the range, whole. It is read `read` bytes at a time into a
+/// buffer that stays in the core's cache while its lines are parsed.
+fn read_chunk(f: &File, from: u64, to: u64, size: u64, read: usize, p: &mut ChunkParser) -> io::Result<()> {
+    READ.with(|buf| {
         let mut buf = buf.borrow_mut();
-        // One byte before the range, to tell whether a line starts at `from`.
-        let lead = u64::from(from > 0);
-        let mut end = (to - from + lead) as usize;
-        if buf.len() < end {
-            buf.resize(end, 0);
-        }
-        f.read_exact_at(&mut buf[..end], from - lead)?;
-        // The line that crosses `to` is this chunk's: read on to its newline.
-        let mut at = to;
-        while buf[..end].last() != Some(&b'\n') && at < size {
-            let n = ((size - at) as usize).min(4096);
-            if buf.len() < end + n {
-                buf.resize(end + n, 0);
+        let read = read.max(1);
+        // From one byte before the range, to tell whether a line starts at
+        // `from` (a line crossing `from` is the previous chunk's).
+        let mut pos = from - u64::from(from > 0);
+        let mut started = from == 0;
+        // Bytes at the front of `buf` not yet parsed: the start of a line.
+        let mut carry = 0;
+        loop {
+            if buf.len() < carry + read {
+                buf.resize(carry + read, 0);
             }
-            f.read_exact_at(&mut buf[end..end + n], at)?;
-            end += memchr::memchr(b'\n', &buf[end..end + n]).map_or(n, |i| i + 1);
-            at += n as u64;
+            let want = (size.saturating_sub(pos) as usize).min(read);
+            let n = if want == 0 {
+                0
+            } else {
+                f.read_at(&mut buf[carry..carry + want], pos)?
+            };
+            if n == 0 {
+                // The end of the file (or of `size`): the last line, whole.
+                if started && carry > 0 {
+                    p.feed(&buf[..carry]);
+                }
+                return Ok(());
+            }
+            let data_at = pos - carry as u64;
+            pos += n as u64;
+            let data = &buf[..carry + n];
+            let mut start = 0;
+            if !started {
+                match memchr::memchr(b'\n', data) {
+                    // No line starts in the range: the line crossing
+                    // `from` crosses `to` too.
+                    Some(i) if data_at + i as u64 + 1 >= to => return Ok(()),
+                    Some(i) => (start, started) = (i + 1, true),
+                    None => {
+                        carry = 0;
+                        continue;
+                    }
+                }
+            }
+            // The chunk's last line holds byte `to - 1` and ends at the
+            // first newline from there.
+            let last = (to - 1).saturating_sub(data_at) as usize;
+            if last < data.len() {
+                if let Some(i) = memchr::memchr(b'\n', &data[last.max(start)..]) {
+                    let end = last.max(start) + i + 1;
+                    if start < end {
+                        p.feed(&data[start..end]);
+                    }
+                    return Ok(());
+                }
+            }
+            match memchr::memrchr(b'\n', &data[start..]) {
+                Some(i) => {
+                    let end = start + i + 1;
+                    p.feed(&data[start..end]);
+                    buf.copy_within(end..carry + n, 0);
+                    carry = carry + n - end;
+                }
+                None => {
+                    buf.copy_within(start..carry + n, 0);
+                    carry = carry + n - start;
+                }
+            }
         }
-        // The first line starting at or after `from` (the byte before it
-        // is a newline): a line crossing `from` is the previous chunk's.
-        let start = if from == 0 {
-            0
-        } else {
-            memchr::memchr(b'\n', &buf[..end]).map_or(end, |i| i + 1)
-        };
-        Ok(parse(&buf[start..end]))
     })
 }
 
@@ -222,9 +304,10 @@ pub fn build_file(f: &File, size: u64, opts: &Options, done: &AtomicU64) -> io::
             .into_par_iter()
             .map(|i| {
                 let (from, to) = (i * chunk, ((i + 1) * chunk).min(size));
-                let c = with_chunk(f, from, to, size, |text| parse_chunk(text, m.parts.len()))?;
+                let mut p = ChunkParser::new((to - from) as usize, m.parts.len());
+                read_chunk(f, from, to, size, opts.read_bytes, &mut p)?;
                 done.fetch_add(to - from, Ordering::Relaxed);
-                Ok(c)
+                Ok(p.finish())
             })
             .collect::<io::Result<Vec<Chunk>>>()?;
         m.take(chunks);

@@ -24,6 +24,7 @@ use core::net::Ipv4Addr;
 use crate::event::{Event, EventKind, ProtocolScope, Reason, MANAGEMENT_WORKER};
 use crate::time::Instant;
 
+pub mod canonical;
 pub mod collected;
 pub mod ipfix;
 
@@ -230,7 +231,12 @@ pub fn parse_producer(s: &str) -> Option<u16> {
 /// Parses an RFC 3339 UTC timestamp as the logs write it
 /// (`2023-11-14T22:13:20.001000Z`: exactly six fraction digits, `Z`).
 pub fn parse_time(s: &str) -> Option<Instant> {
-    let b: &[u8; 27] = s.as_bytes().try_into().ok()?;
+    parse_time_bytes(s.as_bytes())
+}
+
+/// [`parse_time`] on bytes (the fast path of [`canonical`] has no `str`).
+pub fn parse_time_bytes(b: &[u8]) -> Option<Instant> {
+    let b: &[u8; 27] = b.try_into().ok()?;
     if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'.' || b[26] != b'Z' {
         return None;
     }

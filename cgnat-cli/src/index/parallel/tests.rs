@@ -142,11 +142,12 @@ fn assert_same(got: &IntervalIndex, want: &IntervalIndex, what: &str) {
     assert!(got == want, "{what}: max span");
 }
 
-fn opts(chunk_bytes: usize, partitions: usize, window: usize) -> Options {
+fn opts(chunk_bytes: usize, partitions: usize, window: usize, read_bytes: usize) -> Options {
     Options {
         chunk_bytes,
         partitions,
         window,
+        read_bytes,
     }
 }
 
@@ -156,8 +157,9 @@ fn check_all_ways(log: &[u8], chunks: &[usize], dir: &std::path::Path) {
     std::fs::write(&path, log).unwrap();
     let f = File::open(&path).unwrap();
     for &chunk in chunks {
-        for (partitions, window) in [(1, 1), (3, 2), (8, 5)] {
-            let o = opts(chunk, partitions, window);
+        // Reads shorter than a line, than a chunk, and longer.
+        for (partitions, window, read) in [(1, 1, 1 << 18), (3, 2, 13), (8, 5, 4096)] {
+            let o = opts(chunk, partitions, window, read);
             assert_same(&build_stream(log, &o).unwrap(), &reference, &format!("stream, {o:?}"));
             let done = AtomicU64::new(0);
             assert_same(
