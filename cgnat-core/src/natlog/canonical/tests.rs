@@ -90,7 +90,7 @@ proptest! {
     #[test]
     fn every_written_line_takes_the_fast_path(r in any_record()) {
         let line = text::format(&r);
-        prop_assert_eq!(parse(line.as_bytes()), Some(r.clone()));
+        prop_assert_eq!(parse(line.as_bytes()), Some(r));
         prop_assert_eq!(text::parse_line(&line), Ok(r));
     }
 
