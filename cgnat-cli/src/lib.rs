@@ -71,7 +71,8 @@ where
     }
 }
 
-fn timing_requested() -> bool {
+/// Whether `CGNATCTL_TIMING` asks for timings on stderr.
+pub(crate) fn timing_requested() -> bool {
     std::env::var_os("CGNATCTL_TIMING").is_some_and(|v| !v.is_empty() && v != "0")
 }
 

@@ -397,7 +397,12 @@ pub fn indexed(log: &Path, policy: &IndexPolicy, done: &AtomicU64) -> Result<(In
             // Owner-only, like the indexes in it.
             let _ = std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700).create(d);
         }
-        if ixfile::write(c, &index, id).is_ok() {
+        let t = std::time::Instant::now();
+        let written = ixfile::write(c, &index, id);
+        if crate::timing_requested() {
+            eprintln!("index: write {:.3} s", t.elapsed().as_secs_f64());
+        }
+        if written.is_ok() {
             if let Ok(f) = IndexFile::open(c) {
                 return Ok((Indexed::File(f), IndexState::Built));
             }

@@ -84,6 +84,13 @@ impl Interval {
         (self.public, self.first_port, self.start)
     }
 
+    /// [`Self::key`] in one number, in the same order (the start's sign
+    /// bit flipped): comparing it is one instruction pair where the tuple
+    /// takes three comparisons and branches.
+    fn packed_key(&self) -> u128 {
+        (self.public as u128) << 96 | (self.first_port as u128) << 64 | (self.start as u64 ^ 1 << 63) as u128
+    }
+
     /// The sort key and then every other field: a total order.
     #[allow(clippy::type_complexity)]
     fn full_key(&self) -> ((u32, u16, Micros), u32, Micros, u16, Proto, u8, u32, u32, u64) {
@@ -165,7 +172,9 @@ impl IntervalIndex {
     /// the order does not depend on the order they come in) and computes
     /// the search bound.
     pub fn new(mut intervals: Vec<Interval>, summary: Summary) -> Self {
-        intervals.par_sort_unstable_by_key(|i| i.full_key());
+        // By the packed key first: the full key decides only between
+        // intervals of one block starting at the same time (rare).
+        intervals.par_sort_unstable_by(|a, b| a.packed_key().cmp(&b.packed_key()).then_with(|| a.full_key().cmp(&b.full_key())));
         let max_span = intervals
             .iter()
             .map(|i| i.last_port.saturating_sub(i.first_port))
@@ -232,6 +241,35 @@ mod tests {
             aux: 0,
             run: 0,
             seq: line,
+        }
+    }
+
+    #[test]
+    fn the_packed_key_orders_as_the_key() {
+        let mut all = Vec::new();
+        for public in [0, 1, 0xc612_0001, u32::MAX] {
+            for first_port in [0, 1, 1024, u16::MAX] {
+                for start in [Micros::MIN, -1, 0, 1, 1_700_000_000_000_000, Micros::MAX] {
+                    all.push(Interval {
+                        public,
+                        first_port,
+                        last_port: first_port,
+                        start,
+                        end: 0,
+                        subscriber: 0,
+                        proto: Proto::All,
+                        flags: 0,
+                        start_line: 0,
+                        end_line: 0,
+                        run: 0,
+                    });
+                }
+            }
+        }
+        for a in &all {
+            for b in &all {
+                assert_eq!(a.packed_key().cmp(&b.packed_key()), a.key().cmp(&b.key()), "{a:?} {b:?}");
+            }
         }
     }
 

@@ -30,6 +30,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use cgnat_core::natlog::canonical;
 use rayon::prelude::*;
@@ -90,6 +91,7 @@ fn partition_of(op: &BlockOp, partitions: usize) -> usize {
 
 /// Parses the lines of one chunk, fed in pieces of whole lines.
 struct ChunkParser {
+    fast: canonical::Parser,
     partitions: usize,
     lines: u64,
     summary: Summary,
@@ -101,6 +103,7 @@ impl ChunkParser {
     fn new(bytes: usize, partitions: usize) -> ChunkParser {
         let per_part = bytes / 150 / partitions + 16;
         ChunkParser {
+            fast: canonical::Parser::default(),
             partitions,
             lines: 0,
             summary: Summary::default(),
@@ -109,12 +112,12 @@ impl ChunkParser {
     }
 
     /// One line, without its newline: first the fast path for the form
-    /// `cgnatd` writes ([`canonical::parse`]), else every form the logs
+    /// `cgnatd` writes ([`canonical::Parser`]), else every form the logs
     /// have ([`classify_raw`]).
     fn line(&mut self, raw: &[u8]) {
         self.lines += 1;
         let line = self.lines;
-        match canonical::parse(raw).map(Line::Record).or_else(|| classify_raw(raw)) {
+        match self.fast.parse(raw).map(Line::Record).or_else(|| classify_raw(raw)) {
             None => {}
             Some(Line::Record(r)) => {
                 let rec = Record::from_log(&r, line);
@@ -163,6 +166,8 @@ struct Merge {
     summary: Summary,
     lines: u64,
     parts: Vec<Blocks>,
+    /// Wall time spent parsing windows and pairing their records.
+    phases: [Duration; 2],
 }
 
 impl Merge {
@@ -171,11 +176,13 @@ impl Merge {
             summary: Summary::default(),
             lines: 0,
             parts: (0..partitions.max(1)).map(|_| Blocks::new()).collect(),
+            phases: [Duration::ZERO; 2],
         }
     }
 
     /// Takes the next chunks of the file, in file order.
     fn take(&mut self, chunks: Vec<Chunk>) {
+        let t = Instant::now();
         // Per chunk: the lines before it, and the first time of every run
         // in the file before it.
         let mut before: Vec<(u64, Vec<(u64, Micros)>)> = Vec::with_capacity(chunks.len());
@@ -202,12 +209,24 @@ impl Merge {
                 }
             }
         });
+        self.phases[1] += t.elapsed();
     }
 
     fn finish(self) -> IntervalIndex {
+        let t = Instant::now();
         let end = self.summary.last_time.unwrap_or(0);
         let parts: Vec<_> = self.parts.into_par_iter().map(|b| b.finish(end)).collect();
-        IntervalIndex::new(parts.concat(), self.summary)
+        let index = IntervalIndex::new(parts.concat(), self.summary);
+        if crate::timing_requested() {
+            let [parse, pair] = self.phases;
+            eprintln!(
+                "index: parse {:.3} s, pair {:.3} s, sort {:.3} s",
+                parse.as_secs_f64(),
+                pair.as_secs_f64(),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        index
     }
 }
 
@@ -300,6 +319,7 @@ pub fn build_file(f: &File, size: u64, opts: &Options, done: &AtomicU64) -> io::
     let mut k = 0;
     while k < n {
         let hi = (k + opts.window.max(1) as u64).min(n);
+        let t = Instant::now();
         let chunks = (k..hi)
             .into_par_iter()
             .map(|i| {
@@ -310,6 +330,7 @@ pub fn build_file(f: &File, size: u64, opts: &Options, done: &AtomicU64) -> io::
                 Ok(p.finish())
             })
             .collect::<io::Result<Vec<Chunk>>>()?;
+        m.phases[0] += t.elapsed();
         m.take(chunks);
         k = hi;
     }

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::super::tests::sample;
 use super::super::{collected, text, LogRecord, EVENT_KINDS, PROTOCOL_SCOPES, REASONS};
-use super::parse;
+use super::{parse, Parser};
 use crate::event::MANAGEMENT_WORKER;
 use crate::time::Instant;
 
@@ -97,6 +97,7 @@ proptest! {
     #[test]
     fn a_damaged_line_is_refused_or_read_as_the_general_path_reads_it(
         r in any_record(),
+        other in any_record(),
         edits in prop::collection::vec(any_edit(), 1..4),
     ) {
         let mut line = text::format(&r).into_bytes();
@@ -107,6 +108,23 @@ proptest! {
         }
         if let Some(fast) = parse(&line) {
             prop_assert_eq!(general(&line), Some(fast));
+        }
+        // A parser that read the undamaged line, or another, before: the
+        // date it remembers changes nothing.
+        for before in [text::format(&r), text::format(&other)] {
+            let mut p = Parser::default();
+            p.parse(before.as_bytes());
+            prop_assert_eq!(p.parse(&line), parse(&line));
+        }
+    }
+
+    #[test]
+    fn a_parser_reads_a_file_as_lines_one_by_one(rs in prop::collection::vec(any_record(), 1..20), day in 0u64..3) {
+        // Lines of one to three days, as a file has them.
+        let mut p = Parser::default();
+        for mut r in rs {
+            r.time = Instant::from_micros(1_700_000_000_000_000 + r.time.as_micros() % ((day + 1) * 86_400_000_000));
+            prop_assert_eq!(p.parse(text::format(&r).as_bytes()), Some(r));
         }
     }
 }
