@@ -17,7 +17,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::{parse_time_bytes, LogRecord, EVENT_KINDS, PROTOCOL_SCOPES, REASONS};
+use super::{parse_time_bytes, time_of_day, LogRecord, EVENT_KINDS, PROTOCOL_SCOPES, REASONS};
 use crate::event::MANAGEMENT_WORKER;
 use crate::time::Instant;
 
@@ -144,25 +144,6 @@ pub fn parse(line: &[u8]) -> Option<LogRecord> {
 pub struct Parser {
     /// The date (`YYYY-MM-DD`) of the last line and its midnight.
     day: Option<([u8; 10], Instant)>,
-}
-
-/// Microseconds since midnight of `t` (`THH:MM:SS.ffffffZ`, 17 bytes),
-/// with the rules of [`super::parse_time`].
-#[inline(always)]
-fn time_of_day(t: &[u8; 17]) -> Option<u64> {
-    if t[0] != b'T' || t[3] != b':' || t[6] != b':' || t[9] != b'.' || t[16] != b'Z' {
-        return None;
-    }
-    let two = |i: usize| {
-        let (h, l) = (t[i].wrapping_sub(b'0'), t[i + 1].wrapping_sub(b'0'));
-        (h <= 9 && l <= 9).then_some(h as u64 * 10 + l as u64)
-    };
-    let (h, mi, se) = (two(1)?, two(4)?, two(7)?);
-    let us = two(10)? * 10_000 + two(12)? * 100 + two(14)?;
-    if h > 23 || mi > 59 || se > 59 {
-        return None;
-    }
-    Some((h * 3600 + mi * 60 + se) * 1_000_000 + us)
 }
 
 impl Parser {

@@ -237,23 +237,39 @@ pub fn parse_time(s: &str) -> Option<Instant> {
 /// [`parse_time`] on bytes (the fast path of [`canonical`] has no `str`).
 pub fn parse_time_bytes(b: &[u8]) -> Option<Instant> {
     let b: &[u8; 27] = b.try_into().ok()?;
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'.' || b[26] != b'Z' {
+    if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    // Two digits (no sign) read in place.
-    let two = |i: usize| {
-        let (h, l) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
-        (h <= 9 && l <= 9).then_some(h as u64 * 10 + l as u64)
-    };
-    let y = two(0)? * 100 + two(2)?;
-    let (mo, d, h, mi, se) = (two(5)?, two(8)?, two(11)?, two(14)?, two(17)?);
-    let us = two(20)? * 10_000 + two(22)? * 100 + two(24)?;
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59 {
+    let tod = time_of_day(b[10..].try_into().ok()?)?;
+    let y = two_digits(b, 0)? * 100 + two_digits(b, 2)?;
+    let (mo, d) = (two_digits(b, 5)?, two_digits(b, 8)?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
         return None;
     }
     let days = crate::time::days_from_civil(y as i64, mo as u32, d as u32);
-    let secs = days as u64 * 86_400 + h * 3600 + mi * 60 + se;
-    Some(Instant::from_micros(secs * 1_000_000 + us))
+    Some(Instant::from_micros(days as u64 * 86_400_000_000 + tod))
+}
+
+/// Two decimal digits (no sign) at `b[i..i + 2]`.
+#[inline(always)]
+fn two_digits(b: &[u8], i: usize) -> Option<u64> {
+    let (h, l) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+    (h <= 9 && l <= 9).then_some(h as u64 * 10 + l as u64)
+}
+
+/// Microseconds since midnight of the time part of a timestamp
+/// (`THH:MM:SS.ffffffZ`, its last 17 bytes).
+#[inline(always)]
+pub(crate) fn time_of_day(t: &[u8; 17]) -> Option<u64> {
+    if t[0] != b'T' || t[3] != b':' || t[6] != b':' || t[9] != b'.' || t[16] != b'Z' {
+        return None;
+    }
+    let (h, mi, se) = (two_digits(t, 1)?, two_digits(t, 4)?, two_digits(t, 7)?);
+    let us = two_digits(t, 10)? * 10_000 + two_digits(t, 12)? * 100 + two_digits(t, 14)?;
+    if h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    Some((h * 3600 + mi * 60 + se) * 1_000_000 + us)
 }
 
 /// Days of month `mo` (1..=12) of year `y` in the Gregorian calendar.
