@@ -22,7 +22,9 @@
 //! size of the log.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
+
+use rayon::prelude::*;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
@@ -116,12 +118,31 @@ fn decode(b: &[u8]) -> Interval {
     }
 }
 
+/// Bytes encoded before they are written, per thread.
+const WRITE_BYTES: usize = 1 << 20;
+
+/// Writes intervals starting at byte `at` of `f`.
+fn write_part(f: &File, part: &[Interval], at: u64) -> std::io::Result<()> {
+    let mut buf = vec![0u8; WRITE_BYTES.min(part.len() * ENTRY_SIZE)];
+    let mut at = at;
+    for piece in part.chunks(WRITE_BYTES / ENTRY_SIZE) {
+        let bytes = &mut buf[..piece.len() * ENTRY_SIZE];
+        for (i, e) in piece.iter().zip(bytes.chunks_exact_mut(ENTRY_SIZE)) {
+            encode(i, e);
+        }
+        f.write_all_at(bytes, at)?;
+        at += bytes.len() as u64;
+    }
+    Ok(())
+}
+
 /// Writes `index` for a log file identified by `source` to `path`
 /// (through a temporary file renamed into place, so readers never see a
-/// half-written index).
+/// half-written index). The index's parts are encoded and written at
+/// their places on every thread.
 pub fn write(path: &Path, index: &IntervalIndex, source: SourceId) -> std::io::Result<()> {
     let summary = serde_json::to_vec(index.summary()).map_err(std::io::Error::other)?;
-    let n = index.intervals().len() as u64;
+    let n = index.len() as u64;
     let summary_off = HEADER_SIZE as u64 + n * ENTRY_SIZE as u64;
     let mut h = [0u8; HEADER_SIZE];
     h[0..8].copy_from_slice(MAGIC);
@@ -134,6 +155,12 @@ pub fn write(path: &Path, index: &IntervalIndex, source: SourceId) -> std::io::R
     h[48..56].copy_from_slice(&source.head_hash.to_le_bytes());
     h[56..64].copy_from_slice(&summary_off.to_le_bytes());
     h[64..72].copy_from_slice(&(summary.len() as u64).to_le_bytes());
+    let mut offsets = Vec::with_capacity(index.parts().len());
+    let mut at = HEADER_SIZE as u64;
+    for p in index.parts() {
+        offsets.push(at);
+        at += (p.len() * ENTRY_SIZE) as u64;
+    }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let result = (|| {
         // Owner-only: an index names subscribers, like the log it indexes.
@@ -143,15 +170,15 @@ pub fn write(path: &Path, index: &IntervalIndex, source: SourceId) -> std::io::R
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        let mut w = BufWriter::with_capacity(1 << 20, f);
-        w.write_all(&h)?;
-        let mut e = [0u8; ENTRY_SIZE];
-        for i in index.intervals() {
-            encode(i, &mut e);
-            w.write_all(&e)?;
-        }
-        w.write_all(&summary)?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        f.set_len(summary_off + summary.len() as u64)?;
+        index
+            .parts()
+            .par_iter()
+            .zip(offsets)
+            .try_for_each(|(p, at)| write_part(&f, p, at))?;
+        f.write_all_at(&summary, summary_off)?;
+        f.write_all_at(&h, 0)?;
+        f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -334,7 +361,7 @@ mod tests {
         write(&path, &idx, src).unwrap();
         let f = IndexFile::open(&path).unwrap();
         assert_eq!(f.source(), src);
-        assert_eq!(f.len(), idx.intervals().len() as u64);
+        assert_eq!(f.len(), idx.len() as u64);
         assert_eq!(f.summary(), idx.summary());
         for a in 0..6u32 {
             for port in [0u16, 1024, 1500, 2047, 2048, 4000, 5119, 65535] {

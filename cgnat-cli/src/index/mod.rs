@@ -91,6 +91,13 @@ impl Interval {
         (self.public as u128) << 96 | (self.first_port as u128) << 64 | (self.start as u64 ^ 1 << 63) as u128
     }
 
+    /// The order of an index: by [`Self::key`], then every other field,
+    /// a total order (the packed key first: the other fields decide only
+    /// between intervals of one block starting at the same time, rare).
+    pub fn order(a: &Interval, b: &Interval) -> std::cmp::Ordering {
+        a.packed_key().cmp(&b.packed_key()).then_with(|| a.full_key().cmp(&b.full_key()))
+    }
+
     /// The sort key and then every other field: a total order.
     #[allow(clippy::type_complexity)]
     fn full_key(&self) -> ((u32, u16, Micros), u32, Micros, u16, Proto, u8, u32, u32, u64) {
@@ -160,36 +167,69 @@ impl Builder {
 }
 
 /// A log file's intervals, sorted, with its summary.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Held as parts: each part sorted by [`Interval::order`], and every
+/// public address of one part below every public address of the next, so
+/// that the parts in turn are the whole index in order. A parallel build
+/// ([`parallel`]) sorts each of its partitions, ranges of public
+/// addresses, on its own and never the whole.
+#[derive(Clone, Debug, Default)]
 pub struct IntervalIndex {
-    intervals: Vec<Interval>,
+    parts: Vec<Vec<Interval>>,
     max_span: u16,
     summary: Summary,
 }
 
+impl PartialEq for IntervalIndex {
+    /// The same intervals in the same order, however they are split.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.max_span == other.max_span && self.summary == other.summary && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for IntervalIndex {}
+
 impl IntervalIndex {
-    /// Sorts `intervals` (by [`Interval::key`], then every other field, so
-    /// the order does not depend on the order they come in) and computes
-    /// the search bound.
+    /// Sorts `intervals` ([`Interval::order`], so the order does not
+    /// depend on the order they come in) and computes the search bound.
     pub fn new(mut intervals: Vec<Interval>, summary: Summary) -> Self {
-        // By the packed key first: the full key decides only between
-        // intervals of one block starting at the same time (rare).
-        intervals.par_sort_unstable_by(|a, b| a.packed_key().cmp(&b.packed_key()).then_with(|| a.full_key().cmp(&b.full_key())));
-        let max_span = intervals
+        intervals.par_sort_unstable_by(Interval::order);
+        Self::from_sorted_parts(vec![intervals], summary)
+    }
+
+    /// The index of `parts`, each sorted by [`Interval::order`] and each
+    /// holding only public addresses above those of the parts before it.
+    pub(crate) fn from_sorted_parts(mut parts: Vec<Vec<Interval>>, summary: Summary) -> Self {
+        parts.retain(|p| !p.is_empty());
+        debug_assert!(parts.iter().all(|p| p.is_sorted_by(|a, b| Interval::order(a, b).is_le())));
+        debug_assert!(parts.windows(2).all(|w| w[0][w[0].len() - 1].public < w[1][0].public));
+        let max_span = parts
             .iter()
+            .flatten()
             .map(|i| i.last_port.saturating_sub(i.first_port))
             .max()
             .unwrap_or(0);
-        IntervalIndex {
-            intervals,
-            max_span,
-            summary,
-        }
+        IntervalIndex { parts, max_span, summary }
     }
 
-    /// All intervals, sorted.
-    pub fn intervals(&self) -> &[Interval] {
-        &self.intervals
+    /// Number of intervals.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum()
+    }
+
+    /// Whether there is no interval.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// All intervals, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Interval> + '_ {
+        self.parts.iter().flatten()
+    }
+
+    /// The sorted parts (see the type's documentation), none empty.
+    pub fn parts(&self) -> &[Vec<Interval>] {
+        &self.parts
     }
 
     /// The widest block minus one: how far below a port its block may start.
@@ -202,19 +242,27 @@ impl IntervalIndex {
         &self.summary
     }
 
+    /// The part that holds the intervals of `public`, if any may.
+    fn part_of(&self, public: u32) -> &[Interval] {
+        let p = self.parts.partition_point(|p| p[p.len() - 1].public < public);
+        self.parts.get(p).map_or(&[], |p| &p[..])
+    }
+
     /// Whether any block record of the file names `public`.
     pub fn knows_address(&self, public: Ipv4Addr) -> bool {
         let a = u32::from(public);
-        let i = self.intervals.partition_point(|x| x.public < a);
-        self.intervals.get(i).is_some_and(|x| x.public == a)
+        let part = self.part_of(a);
+        let i = part.partition_point(|x| x.public < a);
+        part.get(i).is_some_and(|x| x.public == a)
     }
 
     /// Every interval (any time) of a block holding `public:port`.
     pub fn query(&self, public: Ipv4Addr, port: u16) -> Vec<Interval> {
         let a = u32::from(public);
+        let part = self.part_of(a);
         let lo = (a, port.saturating_sub(self.max_span), Micros::MIN);
-        let start = self.intervals.partition_point(|i| i.key() < lo);
-        self.intervals[start..]
+        let start = part.partition_point(|i| i.key() < lo);
+        part[start..]
             .iter()
             .take_while(|i| i.public == a && i.first_port <= port)
             .filter(|i| i.covers_port(port))

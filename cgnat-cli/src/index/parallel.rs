@@ -7,7 +7,9 @@
 //! order and cut after the last newline of every `chunk_bytes`. Chunks are
 //! parsed at once, each into a [`Summary`] of its own (line numbers counted
 //! from the chunk's start) and its block records ([`BlockOp`]), shared out
-//! by key among `partitions` [`Blocks`].
+//! among up to `partitions` [`Blocks`] by public address: each partition a
+//! range of addresses, cut where a sample of the file's block records
+//! splits into equal shares.
 //!
 //! Then, in file order, the chunks' summaries are appended to the file's
 //! ([`Summary::append`], which shifts their lines by the lines before the
@@ -17,9 +19,11 @@
 //! the one value a block's pairing takes from other records, the first time
 //! of a run so far (the start of a release whose allocation is not in the
 //! file), is the minimum of the chunk's own (computed while parsing) and
-//! the file's before the chunk (known when the chunk is merged). The
-//! intervals are then sorted by all their fields ([`IntervalIndex::new`]),
-//! so their order does not depend on the partitions either.
+//! the file's before the chunk (known when the chunk is merged). Each
+//! partition's intervals are then sorted by all their fields
+//! ([`Interval::order`]), on its own: the partitions being ranges of
+//! addresses, they are in turn the sorted index
+//! ([`IntervalIndex::from_sorted_parts`]), whatever the sample was.
 //!
 //! Chunks are read a window at a time (`window` chunks), so memory stays
 //! bounded whatever the size of the file, and the next window is read
@@ -35,7 +39,7 @@ use std::time::{Duration, Instant};
 use cgnat_core::natlog::canonical;
 use rayon::prelude::*;
 
-use super::{BlockKind, BlockOp, Blocks, IntervalIndex, Summary};
+use super::{BlockKind, BlockOp, Blocks, Interval, IntervalIndex, Summary};
 use crate::logread::{classify_raw, malformed_message, Line};
 use crate::record::Record;
 use crate::timefmt::Micros;
@@ -83,28 +87,105 @@ struct Chunk {
     ops: Vec<Vec<BlockOp>>,
 }
 
-/// The partition of a block (any function of its key would do).
-fn partition_of(op: &BlockOp, partitions: usize) -> usize {
-    let h = ((op.public as u64) << 16 | op.first_port as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (((h >> 32) * partitions as u64) >> 32) as usize
+/// Bytes of the log sampled to choose the partitions' ranges: up to
+/// `SAMPLES` pieces of `SAMPLE_BYTES`, spread over the file.
+const SAMPLES: u64 = 16;
+const SAMPLE_BYTES: usize = 64 << 10;
+
+/// Which partition a block goes to: ranges of public addresses, cut at
+/// the quantiles of a sample of the log's block records, so that the
+/// partitions' intervals, each sorted on its own, are in turn the sorted
+/// index (no sort or merge of the whole), and the partitions are about
+/// equal in work. Any function of a block's key would be correct; a
+/// sample that misses part of the pool only costs balance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Ranges {
+    /// The first public address of partitions 1, 2, ..: ascending, distinct.
+    starts: Vec<u32>,
+}
+
+impl Ranges {
+    /// At most `partitions` ranges holding about equal shares of the
+    /// public addresses in `sample` (one per block record sampled).
+    fn of_sample(mut sample: Vec<u32>, partitions: usize) -> Ranges {
+        sample.sort_unstable();
+        let n = sample.len();
+        if n == 0 {
+            return Ranges::default();
+        }
+        let mut starts: Vec<u32> = (1..partitions.max(1)).map(|k| sample[k * n / partitions]).collect();
+        starts.dedup();
+        // An address below all of the sample's belongs to partition 0.
+        starts.retain(|&s| Some(&s) != sample.first());
+        Ranges { starts }
+    }
+
+    /// The number of partitions.
+    fn len(&self) -> usize {
+        self.starts.len() + 1
+    }
+
+    /// The partition of a block.
+    fn of(&self, op: &BlockOp) -> usize {
+        self.starts.partition_point(|&s| s <= op.public)
+    }
+}
+
+/// The public addresses of the block records in `text` (whole lines).
+fn sample_publics(text: &[u8], out: &mut Vec<u32>) {
+    let one = Ranges::default();
+    let mut p = ChunkParser::new(text.len(), &one);
+    p.feed(text);
+    out.extend(p.ops[0].iter().map(|op| op.public));
+}
+
+/// The lines that start in `from..from + SAMPLE_BYTES` of a plain file
+/// and end in it.
+fn sample_file(f: &File, from: u64, size: u64, out: &mut Vec<u32>) -> io::Result<()> {
+    let mut buf = vec![0u8; SAMPLE_BYTES.min((size - from) as usize)];
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], from + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let text = &buf[..got];
+    let start = if from == 0 {
+        0
+    } else {
+        memchr::memchr(b'\n', text).map_or(text.len(), |i| i + 1)
+    };
+    let end = if from + got as u64 == size {
+        text.len()
+    } else {
+        memchr::memrchr(b'\n', text).map_or(0, |i| i + 1)
+    };
+    if start < end {
+        sample_publics(&text[start..end], out);
+    }
+    Ok(())
 }
 
 /// Parses the lines of one chunk, fed in pieces of whole lines.
-struct ChunkParser {
+struct ChunkParser<'a> {
     fast: canonical::Parser,
-    partitions: usize,
+    ranges: &'a Ranges,
     lines: u64,
     summary: Summary,
     ops: Vec<Vec<BlockOp>>,
 }
 
-impl ChunkParser {
+impl<'a> ChunkParser<'a> {
     /// Ready for a chunk of about `bytes` bytes.
-    fn new(bytes: usize, partitions: usize) -> ChunkParser {
+    fn new(bytes: usize, ranges: &'a Ranges) -> ChunkParser<'a> {
+        let partitions = ranges.len();
         let per_part = bytes / 150 / partitions + 16;
         ChunkParser {
             fast: canonical::Parser::default(),
-            partitions,
+            ranges,
             lines: 0,
             summary: Summary::default(),
             ops: (0..partitions).map(|_| Vec::with_capacity(per_part)).collect(),
@@ -124,7 +205,7 @@ impl ChunkParser {
                 self.summary.record(&rec);
                 let s = &self.summary;
                 if let Some(op) = BlockOp::of(&rec, || s.run_first_time(rec.run).unwrap_or(rec.time)) {
-                    self.ops[partition_of(&op, self.partitions)].push(op);
+                    self.ops[self.ranges.of(&op)].push(op);
                 }
             }
             Some(Line::Malformed(e)) => self.summary.bad_line(line, malformed_message(&e)),
@@ -155,14 +236,15 @@ impl ChunkParser {
 }
 
 /// Parses a chunk of whole lines (the last one may lack its newline).
-fn parse_chunk(text: &[u8], partitions: usize) -> Chunk {
-    let mut p = ChunkParser::new(text.len(), partitions);
+fn parse_chunk(text: &[u8], ranges: &Ranges) -> Chunk {
+    let mut p = ChunkParser::new(text.len(), ranges);
     p.feed(text);
     p.finish()
 }
 
 /// The file read so far: its summary, and its blocks by partition.
 struct Merge {
+    ranges: Ranges,
     summary: Summary,
     lines: u64,
     parts: Vec<Blocks>,
@@ -171,11 +253,12 @@ struct Merge {
 }
 
 impl Merge {
-    fn new(partitions: usize) -> Merge {
+    fn new(ranges: Ranges) -> Merge {
         Merge {
             summary: Summary::default(),
             lines: 0,
-            parts: (0..partitions.max(1)).map(|_| Blocks::new()).collect(),
+            parts: (0..ranges.len()).map(|_| Blocks::new()).collect(),
+            ranges,
             phases: [Duration::ZERO; 2],
         }
     }
@@ -215,8 +298,18 @@ impl Merge {
     fn finish(self) -> IntervalIndex {
         let t = Instant::now();
         let end = self.summary.last_time.unwrap_or(0);
-        let parts: Vec<_> = self.parts.into_par_iter().map(|b| b.finish(end)).collect();
-        let index = IntervalIndex::new(parts.concat(), self.summary);
+        // Each partition a range of addresses: sorted apart, they are the
+        // index in order.
+        let parts: Vec<_> = self
+            .parts
+            .into_par_iter()
+            .map(|b| {
+                let mut v = b.finish(end);
+                v.sort_unstable_by(Interval::order);
+                v
+            })
+            .collect();
+        let index = IntervalIndex::from_sorted_parts(parts, self.summary);
         if crate::timing_requested() {
             let [parse, pair] = self.phases;
             eprintln!(
@@ -315,7 +408,12 @@ fn read_chunk(f: &File, from: u64, to: u64, size: u64, read: usize, p: &mut Chun
 pub fn build_file(f: &File, size: u64, opts: &Options, done: &AtomicU64) -> io::Result<IntervalIndex> {
     let chunk = opts.chunk_bytes.max(1) as u64;
     let n = size.div_ceil(chunk);
-    let mut m = Merge::new(opts.partitions);
+    let mut sample = Vec::new();
+    let samples = SAMPLES.min(size.div_ceil(SAMPLE_BYTES as u64));
+    for k in 0..samples {
+        sample_file(f, k * size / samples, size, &mut sample)?;
+    }
+    let mut m = Merge::new(Ranges::of_sample(sample, opts.partitions));
     let mut k = 0;
     while k < n {
         let hi = (k + opts.window.max(1) as u64).min(n);
@@ -324,7 +422,7 @@ pub fn build_file(f: &File, size: u64, opts: &Options, done: &AtomicU64) -> io::
             .into_par_iter()
             .map(|i| {
                 let (from, to) = (i * chunk, ((i + 1) * chunk).min(size));
-                let mut p = ChunkParser::new((to - from) as usize, m.parts.len());
+                let mut p = ChunkParser::new((to - from) as usize, &m.ranges);
                 read_chunk(f, from, to, size, opts.read_bytes, &mut p)?;
                 done.fetch_add(to - from, Ordering::Relaxed);
                 Ok(p.finish())
@@ -381,15 +479,25 @@ fn read_window(r: &mut impl Read, carry: &mut Vec<u8>, opts: &Options) -> io::Re
 /// Builds the index of a log read from a stream (a decompressor): read in
 /// order, parsed on every thread while the next window is read.
 pub fn build_stream(mut r: impl Read + Send, opts: &Options) -> io::Result<IntervalIndex> {
-    let mut m = Merge::new(opts.partitions);
     let mut carry = Vec::new();
     let mut next = read_window(&mut r, &mut carry, opts)?;
+    // The sample: the head of every chunk of the first window.
+    let mut sample = Vec::new();
+    for t in &next {
+        let head = if t.len() <= SAMPLE_BYTES {
+            &t[..]
+        } else {
+            &t[..memchr::memrchr(b'\n', &t[..SAMPLE_BYTES]).map_or(0, |i| i + 1)]
+        };
+        sample_publics(head, &mut sample);
+    }
+    let mut m = Merge::new(Ranges::of_sample(sample, opts.partitions));
     while !next.is_empty() {
         let texts = std::mem::take(&mut next);
-        let parts = m.parts.len();
         let ((), more) = rayon::join(
             || {
-                let chunks: Vec<Chunk> = texts.par_iter().map(|t| parse_chunk(t, parts)).collect();
+                let ranges = &m.ranges;
+                let chunks: Vec<Chunk> = texts.par_iter().map(|t| parse_chunk(t, ranges)).collect();
                 m.take(chunks);
             },
             || read_window(&mut r, &mut carry, opts),

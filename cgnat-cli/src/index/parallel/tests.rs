@@ -134,7 +134,7 @@ fn head(log: &[u8], bytes: usize) -> &[u8] {
 /// is too long to print whole).
 fn assert_same(got: &IntervalIndex, want: &IntervalIndex, what: &str) {
     assert_eq!(got.summary(), want.summary(), "{what}: summary");
-    let (g, w) = (got.intervals(), want.intervals());
+    let (g, w): (Vec<_>, Vec<_>) = (got.iter().collect(), want.iter().collect());
     if let Some(i) = (0..g.len().min(w.len())).find(|&i| g[i] != w[i]) {
         panic!("{what}: interval {i}: {:?} != {:?}", g[i], w[i]);
     }
@@ -183,13 +183,10 @@ fn chunked_builds_equal_the_reference_build() {
     assert_eq!(s.runs.len(), 3);
     assert!(s.runs[1].start.is_some() && s.runs[1].stop.is_some());
     for flag in [START_OPEN, END_OPEN, END_INFERRED, START_INTERIM] {
-        assert!(reference.intervals().iter().any(|i| i.flags & flag != 0), "flag {flag}");
+        assert!(reference.iter().any(|i| i.flags & flag != 0), "flag {flag}");
     }
     assert!(
-        reference
-            .intervals()
-            .iter()
-            .any(|i| i.flags & START_OPEN != 0 && i.run != 0x67656e6c6f670001),
+        reference.iter().any(|i| i.flags & START_OPEN != 0 && i.run != 0x67656e6c6f670001),
         "a release of the second run without allocation"
     );
     // Chunks of whole lines and chunks that cut lines anywhere, down to a
@@ -236,7 +233,7 @@ fn files_plain_and_gzip_build_the_same_on_the_pool() {
 fn the_order_intervals_come_in_does_not_matter() {
     let dir = tempfile::tempdir().unwrap();
     let reference = build_sequential(&generated(dir.path(), 1000, 2)[..]).unwrap();
-    let mut shuffled = reference.intervals().to_vec();
+    let mut shuffled: Vec<_> = reference.iter().copied().collect();
     shuffled.reverse();
     let n = shuffled.len();
     for i in 0..n {
@@ -252,4 +249,45 @@ fn the_order_intervals_come_in_does_not_matter() {
     let a = IntervalIndex::new(shuffled, reference.summary().clone());
     let b = IntervalIndex::new(other, reference.summary().clone());
     assert_same(&a, &b, "shuffled");
+}
+
+#[test]
+fn ranges_cut_the_sample_in_equal_shares_of_ordered_addresses() {
+    let op = |public| BlockOp {
+        kind: BlockKind::Alloc,
+        proto: crate::record::Proto::All,
+        first_port: 1024,
+        last_port: 2047,
+        public,
+        subscriber: 1,
+        time: 0,
+        extra: 0,
+        run: 0,
+        line: 1,
+    };
+    // 4 partitions of 8 addresses seen twice each: 2 addresses apiece.
+    let sample: Vec<u32> = (0..16).map(|i| 100 + i / 2).collect();
+    let r = Ranges::of_sample(sample, 4);
+    assert_eq!(r.starts, vec![102, 104, 106]);
+    let parts: Vec<usize> = (90..120).map(|a| r.of(&op(a))).collect();
+    assert!(parts.windows(2).all(|w| w[0] <= w[1]), "ranges are in address order");
+    assert_eq!((r.of(&op(0)), r.of(&op(101)), r.of(&op(102)), r.of(&op(u32::MAX))), (0, 0, 1, 3));
+    // Fewer distinct addresses than partitions, one address, none.
+    assert_eq!(Ranges::of_sample(vec![7, 7, 7, 9], 8).starts, vec![9]);
+    assert_eq!(Ranges::of_sample(vec![7; 10], 8).len(), 1);
+    assert_eq!(Ranges::of_sample(Vec::new(), 8).len(), 1);
+}
+
+#[test]
+fn a_file_is_shared_among_partitions_of_about_equal_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = generated(dir.path(), 3000, 1);
+    let path = dir.path().join("nat.log");
+    std::fs::write(&path, &log).unwrap();
+    let f = File::open(&path).unwrap();
+    let built = build_file(&f, log.len() as u64, &opts(4096, 8, 4, 4096), &AtomicU64::new(0)).unwrap();
+    let sizes: Vec<usize> = built.parts().iter().map(Vec::len).collect();
+    assert_eq!(sizes.len(), 8, "{sizes:?}");
+    let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+    assert!(max * 2 < min * 3, "balanced within 1.5x: {sizes:?}");
 }
