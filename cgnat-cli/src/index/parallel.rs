@@ -23,7 +23,7 @@
 //! partition's intervals are then sorted by all their fields
 //! ([`Interval::order`]), on its own: the partitions being ranges of
 //! addresses, they are in turn the sorted index
-//! ([`IntervalIndex::from_sorted_parts`]), whatever the sample was.
+//! (`IntervalIndex::from_sorted_parts`), whatever the sample was.
 //!
 //! Chunks are read a window at a time (`window` chunks), so memory stays
 //! bounded whatever the size of the file, and the next window is read
