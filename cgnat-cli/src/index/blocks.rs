@@ -161,6 +161,14 @@ impl Blocks {
         Self::default()
     }
 
+    /// Nothing open, room for `intervals` done.
+    pub fn with_capacity(intervals: usize) -> Self {
+        Blocks {
+            open: HashMap::default(),
+            done: Vec::with_capacity(intervals),
+        }
+    }
+
     /// Feeds one block record (records of a block must come in file order).
     pub fn push(&mut self, op: &BlockOp) {
         let line = op.line.min(u32::MAX as u64) as u32;

@@ -134,7 +134,7 @@ impl Ranges {
 /// The public addresses of the block records in `text` (whole lines).
 fn sample_publics(text: &[u8], out: &mut Vec<u32>) {
     let one = Ranges::default();
-    let mut p = ChunkParser::new(text.len(), &one);
+    let mut p = ChunkParser::new(text.len(), &one, None);
     p.feed(text);
     out.extend(p.ops[0].iter().map(|op| op.public));
 }
@@ -179,16 +179,22 @@ struct ChunkParser<'a> {
 }
 
 impl<'a> ChunkParser<'a> {
-    /// Ready for a chunk of about `bytes` bytes.
-    fn new(bytes: usize, ranges: &'a Ranges) -> ChunkParser<'a> {
+    /// Ready for a chunk of about `bytes` bytes, its records going to
+    /// `spare` (empty vectors of an earlier chunk, one per partition) if
+    /// given.
+    fn new(bytes: usize, ranges: &'a Ranges, spare: Option<Vec<Vec<BlockOp>>>) -> ChunkParser<'a> {
         let partitions = ranges.len();
         let per_part = bytes / 150 / partitions + 16;
+        let ops = match spare {
+            Some(ops) if ops.len() == partitions => ops,
+            _ => (0..partitions).map(|_| Vec::with_capacity(per_part)).collect(),
+        };
         ChunkParser {
             fast: canonical::Parser::default(),
             ranges,
             lines: 0,
             summary: Summary::default(),
-            ops: (0..partitions).map(|_| Vec::with_capacity(per_part)).collect(),
+            ops,
         }
     }
 
@@ -236,8 +242,8 @@ impl<'a> ChunkParser<'a> {
 }
 
 /// Parses a chunk of whole lines (the last one may lack its newline).
-fn parse_chunk(text: &[u8], ranges: &Ranges) -> Chunk {
-    let mut p = ChunkParser::new(text.len(), ranges);
+fn parse_chunk(text: &[u8], ranges: &Ranges, spare: Option<Vec<Vec<BlockOp>>>) -> Chunk {
+    let mut p = ChunkParser::new(text.len(), ranges, spare);
     p.feed(text);
     p.finish()
 }
@@ -248,16 +254,22 @@ struct Merge {
     summary: Summary,
     lines: u64,
     parts: Vec<Blocks>,
+    /// The emptied record vectors of the chunks merged, one per partition
+    /// each, for the next chunks: fresh ones cost a page fault every 4 KiB
+    /// (the allocator gives freed memory back to the system).
+    spare: Vec<Vec<Vec<BlockOp>>>,
     /// Wall time spent parsing windows and pairing their records.
     phases: [Duration; 2],
 }
 
 impl Merge {
-    fn new(ranges: Ranges) -> Merge {
+    /// Partitions as `ranges`, each with room for about `intervals`.
+    fn new(ranges: Ranges, intervals: usize) -> Merge {
         Merge {
             summary: Summary::default(),
             lines: 0,
-            parts: (0..ranges.len()).map(|_| Blocks::new()).collect(),
+            parts: (0..ranges.len()).map(|_| Blocks::with_capacity(intervals)).collect(),
+            spare: Vec::new(),
             ranges,
             phases: [Duration::ZERO; 2],
         }
@@ -279,9 +291,9 @@ impl Merge {
                 p.push(o);
             }
         }
-        self.parts.par_iter_mut().zip(ops).for_each(|(blocks, chunks)| {
+        self.parts.par_iter_mut().zip(&mut ops).for_each(|(blocks, chunks)| {
             for ((base, runs), chunk) in before.iter().zip(chunks) {
-                for mut op in chunk {
+                for mut op in chunk.drain(..) {
                     op.line += base;
                     if op.kind == BlockKind::Release {
                         if let Some(&(_, first)) = runs.iter().find(|(r, _)| *r == op.run) {
@@ -292,7 +304,15 @@ impl Merge {
                 }
             }
         });
+        let n = before.len();
+        self.spare
+            .extend((0..n).map(|c| ops.iter_mut().map(|p| std::mem::take(&mut p[c])).collect()));
         self.phases[1] += t.elapsed();
+    }
+
+    /// Record vectors for `n` chunks, recycled where there are.
+    fn spare(&mut self, n: usize) -> Vec<Option<Vec<Vec<BlockOp>>>> {
+        (0..n).map(|_| self.spare.pop()).collect()
     }
 
     fn finish(self) -> IntervalIndex {
@@ -413,16 +433,23 @@ pub fn build_file(f: &File, size: u64, opts: &Options, done: &AtomicU64) -> io::
     for k in 0..samples {
         sample_file(f, k * size / samples, size, &mut sample)?;
     }
-    let mut m = Merge::new(Ranges::of_sample(sample, opts.partitions));
+    let ranges = Ranges::of_sample(sample, opts.partitions);
+    // About one interval per two lines of 150 bytes, shared out (room
+    // only: memory is touched as it is used).
+    let intervals = (size / 300 / ranges.len() as u64).min(1 << 18) as usize;
+    let mut m = Merge::new(ranges, intervals);
     let mut k = 0;
     while k < n {
         let hi = (k + opts.window.max(1) as u64).min(n);
         let t = Instant::now();
-        let chunks = (k..hi)
+        let spare = m.spare((hi - k) as usize);
+        let chunks = spare
             .into_par_iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(j, spare)| {
+                let i = k + j as u64;
                 let (from, to) = (i * chunk, ((i + 1) * chunk).min(size));
-                let mut p = ChunkParser::new((to - from) as usize, &m.ranges);
+                let mut p = ChunkParser::new((to - from) as usize, &m.ranges, spare);
                 read_chunk(f, from, to, size, opts.read_bytes, &mut p)?;
                 done.fetch_add(to - from, Ordering::Relaxed);
                 Ok(p.finish())
@@ -491,13 +518,18 @@ pub fn build_stream(mut r: impl Read + Send, opts: &Options) -> io::Result<Inter
         };
         sample_publics(head, &mut sample);
     }
-    let mut m = Merge::new(Ranges::of_sample(sample, opts.partitions));
+    let mut m = Merge::new(Ranges::of_sample(sample, opts.partitions), 0);
     while !next.is_empty() {
         let texts = std::mem::take(&mut next);
+        let spare = m.spare(texts.len());
         let ((), more) = rayon::join(
             || {
                 let ranges = &m.ranges;
-                let chunks: Vec<Chunk> = texts.par_iter().map(|t| parse_chunk(t, ranges)).collect();
+                let chunks: Vec<Chunk> = texts
+                    .par_iter()
+                    .zip(spare)
+                    .map(|(t, spare)| parse_chunk(t, ranges, spare))
+                    .collect();
                 m.take(chunks);
             },
             || read_window(&mut r, &mut carry, opts),
