@@ -9,59 +9,10 @@
 //! among several [`Blocks`], each fed its blocks' records in file order,
 //! and their intervals together are those of one [`Blocks`] fed them all.
 
-use std::collections::HashMap;
-
+use super::open_table::{BlockKey, Open, OpenTable};
 use super::{Interval, END_INFERRED, END_OPEN, START_INTERIM, START_OPEN};
 use crate::record::{Proto, Record, RecordKind};
 use crate::timefmt::Micros;
-
-/// A fast hasher for the builder's small fixed keys (FxHash's multiply
-/// and rotate; the keys come from the operator's own logs).
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl std::fmt::Debug for FxHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FxHasher")
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(*b as u64);
-        }
-    }
-
-    fn write_u8(&mut self, v: u8) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_u16(&mut self, v: u16) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
-
-/// A block's key while it is open: (public, first port, last port, protocol).
-type BlockKey = (u32, u16, u16, Proto);
 
 /// What a block record does.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -133,25 +84,16 @@ impl BlockOp {
         })
     }
 
-    fn key(&self) -> BlockKey {
-        (self.public, self.first_port, self.last_port, self.proto)
+    /// The key of its block.
+    pub fn key(&self) -> BlockKey {
+        BlockKey::new(self.public, self.first_port, self.last_port, self.proto)
     }
-}
-
-/// An open allocation.
-#[derive(Copy, Clone, Debug)]
-struct Open {
-    start: Micros,
-    subscriber: u32,
-    line: u32,
-    run: u64,
-    flags: u8,
 }
 
 /// Pairs block records (in file order) into intervals.
 #[derive(Debug, Default)]
 pub struct Blocks {
-    open: HashMap<BlockKey, Open, FxBuild>,
+    open: OpenTable,
     done: Vec<Interval>,
 }
 
@@ -164,9 +106,16 @@ impl Blocks {
     /// Nothing open, room for `intervals` done.
     pub fn with_capacity(intervals: usize) -> Self {
         Blocks {
-            open: HashMap::default(),
+            open: OpenTable::new(),
             done: Vec::with_capacity(intervals),
         }
+    }
+
+    /// Asks for the state of `op`'s block to be brought into the cache,
+    /// a few records before it is pushed.
+    #[inline(always)]
+    pub fn prefetch(&self, op: &BlockOp) {
+        self.open.prefetch(&op.key());
     }
 
     /// Feeds one block record (records of a block must come in file order).
@@ -216,13 +165,13 @@ impl Blocks {
 
     fn close(&mut self, key: BlockKey, o: Open, end: Micros, end_line: u32, flags: u8) {
         self.done.push(Interval {
-            public: key.0,
-            first_port: key.1,
-            last_port: key.2,
+            public: key.public(),
+            first_port: key.first_port(),
+            last_port: key.last_port(),
             start: o.start,
             end,
             subscriber: o.subscriber,
-            proto: key.3,
+            proto: key.proto(),
             flags: o.flags | flags,
             start_line: o.line,
             end_line,

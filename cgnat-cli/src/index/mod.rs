@@ -20,6 +20,7 @@
 
 pub mod blocks;
 pub mod file;
+pub mod open_table;
 pub mod parallel;
 pub mod summary;
 
@@ -30,7 +31,7 @@ use rayon::slice::ParallelSliceMut;
 use crate::record::{Proto, Record};
 use crate::timefmt::Micros;
 
-pub use blocks::{BlockKind, BlockOp, Blocks, FxHasher};
+pub use blocks::{BlockKind, BlockOp, Blocks};
 pub use summary::{BadLine, DetPrefix, Epoch, RunSummary, Summary, MAX_BAD_LINES};
 
 /// The interval begins before the file's first record: its allocation was

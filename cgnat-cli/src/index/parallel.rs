@@ -75,6 +75,9 @@ impl Options {
     }
 }
 
+/// How many records ahead of the one paired a block's state is prefetched.
+const PREFETCH_AHEAD: usize = 8;
+
 /// One chunk, parsed.
 #[derive(Debug)]
 struct Chunk {
@@ -293,7 +296,13 @@ impl Merge {
         }
         self.parts.par_iter_mut().zip(&mut ops).for_each(|(blocks, chunks)| {
             for ((base, runs), chunk) in before.iter().zip(chunks) {
-                for mut op in chunk.drain(..) {
+                for i in 0..chunk.len() {
+                    // The slot of a block a few records on is fetched
+                    // while this one is paired (the misses overlap).
+                    if let Some(ahead) = chunk.get(i + PREFETCH_AHEAD) {
+                        blocks.prefetch(ahead);
+                    }
+                    let mut op = chunk[i];
                     op.line += base;
                     if op.kind == BlockKind::Release {
                         if let Some(&(_, first)) = runs.iter().find(|(r, _)| *r == op.run) {
@@ -302,6 +311,7 @@ impl Merge {
                     }
                     blocks.push(&op);
                 }
+                chunk.clear();
             }
         });
         let n = before.len();
