@@ -49,7 +49,8 @@ impl<'a> Cursor<'a> {
 
     /// A decimal number of at least one digit without overflow (the
     /// general path's rule for `seq`, `pseq` and `aux`: leading zeros
-    /// allowed, no sign), up to `stop` or the end of the line.
+    /// allowed, no sign), up to `stop` or the end of the line. The first
+    /// nineteen digits cannot overflow a `u64` and are not checked.
     #[inline(always)]
     fn decimal(&mut self) -> Option<u64> {
         let start = self.at;
@@ -59,10 +60,45 @@ impl<'a> Cursor<'a> {
             if d > 9 {
                 break;
             }
-            n = n.checked_mul(10)?.checked_add(d as u64)?;
+            n = if self.at - start < 19 {
+                n * 10 + d as u64
+            } else {
+                n.checked_mul(10)?.checked_add(d as u64)?
+            };
             self.at += 1;
         }
         (self.at > start).then_some(n)
+    }
+
+    /// The value of the digit at `i`, if there is one.
+    #[inline(always)]
+    fn digit_at(&self, i: usize) -> Option<u8> {
+        self.b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9)
+    }
+
+    /// One octet of a dotted quad: one to three digits, at most 255, no
+    /// leading zero (`Ipv4Addr::from_str`'s rules).
+    #[inline(always)]
+    fn octet(&mut self) -> Option<u8> {
+        let at = self.at;
+        let d0 = self.digit_at(at)?;
+        let Some(d1) = self.digit_at(at + 1) else {
+            self.at = at + 1;
+            return Some(d0);
+        };
+        if d0 == 0 {
+            return None;
+        }
+        let Some(d2) = self.digit_at(at + 2) else {
+            self.at = at + 2;
+            return Some(d0 * 10 + d1);
+        };
+        if self.digit_at(at + 3).is_some() {
+            return None;
+        }
+        let n = d0 as u16 * 100 + d1 as u16 * 10 + d2 as u16;
+        self.at = at + 3;
+        u8::try_from(n).ok()
     }
 
     /// A port: 1 to 5 digits, at most 65535 (what `u16::from_str` takes,
@@ -79,43 +115,52 @@ impl<'a> Cursor<'a> {
     /// to three digits, at most 255, no leading zero.
     #[inline(always)]
     fn ipv4(&mut self) -> Option<Ipv4Addr> {
-        let mut octets = [0u8; 4];
-        for (k, o) in octets.iter_mut().enumerate() {
-            if k > 0 {
-                self.lit(b".")?;
-            }
-            let start = self.at;
-            let n = self.decimal()?;
-            let digits = self.at - start;
-            if digits > 3 || n > 255 || (digits > 1 && self.b[start] == b'0') {
-                return None;
-            }
-            *o = n as u8;
-        }
-        Some(Ipv4Addr::from(octets))
+        let a = self.octet()?;
+        self.lit(b".")?;
+        let b = self.octet()?;
+        self.lit(b".")?;
+        let c = self.octet()?;
+        self.lit(b".")?;
+        let d = self.octet()?;
+        Some(Ipv4Addr::new(a, b, c, d))
     }
 
-    /// Sixteen hex digits (either case), the last bytes of the line.
+    /// Sixteen hex digits (either case), the last bytes of the line: by
+    /// table, without a branch per digit.
     #[inline(always)]
     fn run(&mut self) -> Option<u64> {
-        let hex = self.b.get(self.at..)?;
-        if hex.len() != 16 {
-            return None;
-        }
-        let mut n = 0u64;
+        let hex: &[u8; 16] = self.b.get(self.at..)?.try_into().ok()?;
+        let (mut n, mut bad) = (0u64, 0u8);
         for &c in hex {
-            let d = match c {
-                b'0'..=b'9' => c - b'0',
-                b'a'..=b'f' => c - b'a' + 10,
-                b'A'..=b'F' => c - b'A' + 10,
-                _ => return None,
-            };
-            n = n << 4 | d as u64;
+            let d = HEX_DIGIT[c as usize];
+            bad |= d;
+            n = n << 4 | (d & 0xf) as u64;
         }
-        self.at = self.b.len();
-        Some(n)
+        (bad & NOT_HEX == 0).then(|| {
+            self.at = self.b.len();
+            n
+        })
     }
 }
+
+/// [`HEX_DIGIT`]'s mark of a byte that is not a hex digit.
+const NOT_HEX: u8 = 0x80;
+
+/// The value of every byte as a hex digit (either case), or [`NOT_HEX`].
+static HEX_DIGIT: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = match c as u8 {
+            b'0'..=b'9' => c as u8 - b'0',
+            b'a'..=b'f' => c as u8 - b'a' + 10,
+            b'A'..=b'F' => c as u8 - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        c += 1;
+    }
+    t
+};
 
 /// The one of `all` named `name`: the full comparison only for the name
 /// of the same length and first and last bytes (names are short and few;

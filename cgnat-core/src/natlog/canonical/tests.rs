@@ -163,6 +163,13 @@ fn damaged_lines_are_refused() {
     let cases = [
         line.replace("subscriber=100.64.1.10", "subscriber=100.64.01.10"),
         line.replace("subscriber=100.64.1.10", "subscriber=100.64.1.256"),
+        line.replace("subscriber=100.64.1.10", "subscriber=100.64.1.1000"),
+        line.replace("subscriber=100.64.1.10", "subscriber=100.64.1.010"),
+        line.replace("subscriber=100.64.1.10", "subscriber=100.64.1.00"),
+        line.replace("subscriber=100.64.1.10", "subscriber=100.64.1."),
+        line.replace("subscriber=100.64.1.10", "subscriber=100.64.1"),
+        line.replace("subscriber=100.64.1.10", "subscriber=300.64.1.10"),
+        line.replace("seq=42", "seq=99999999999999999999"),
         line.replace("ports=1536-2047", "ports=2047-1536"),
         line.replace("ports=1536-2047", "ports=1536-65536"),
         line.replace("producer=1", "producer=65535"),
@@ -192,6 +199,14 @@ fn the_general_rules_for_numbers_hold() {
         line.replace("run=0123456789abcdef", "run=0123456789ABCDEF"),
         line.replace("producer=1", "producer=mgmt"),
         line.replace("ports=1536-2047", "ports=00001-65535"),
+        line.replace("subscriber=100.64.1.10", "subscriber=0.0.0.0"),
+        line.replace("subscriber=100.64.1.10", "subscriber=255.255.255.255"),
+        line.replace("subscriber=100.64.1.10", "subscriber=9.99.199.250"),
+        // 19 digits (never overflow), 20 within a u64, and leading zeros
+        // beyond nineteen digits.
+        line.replace("seq=42", "seq=9999999999999999999"),
+        line.replace("seq=42", "seq=18446744073709551615"),
+        line.replace("seq=42", "seq=0000000000000000000000042"),
     ] {
         let fast = parse(case.as_bytes());
         assert!(fast.is_some(), "{case}");
