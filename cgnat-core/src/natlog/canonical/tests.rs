@@ -214,3 +214,33 @@ fn the_general_rules_for_numbers_hold() {
     }
     assert_eq!(MANAGEMENT_WORKER, u16::MAX, "the producer case above writes 65535 for `mgmt`");
 }
+
+/// Eight bytes read at once: as many leading digits and the same number
+/// as reading them one by one, whatever the bytes (every value of every
+/// lane after the digits, so borrows and carries between lanes are met).
+#[test]
+fn eight_bytes_at_once_read_as_one_by_one() {
+    fn one_by_one(b: &[u8; 8]) -> (usize, u64) {
+        let count = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        (count, b[..count].iter().fold(0, |n, c| n * 10 + (c - b'0') as u64))
+    }
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for count in 0..=8 {
+        for stop in 0..=255u8 {
+            for _ in 0..64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let mut b = x.to_le_bytes();
+                for (i, c) in b.iter_mut().enumerate() {
+                    if i < count {
+                        *c = b'0' + (*c % 10);
+                    } else if i == count {
+                        *c = stop;
+                    }
+                }
+                assert_eq!(super::leading_digits(u64::from_le_bytes(b)), one_by_one(&b), "{b:?}");
+            }
+        }
+    }
+}
