@@ -164,7 +164,7 @@ fn leading_digits(eight: u64) -> (usize, u64) {
     let x = eight.wrapping_sub(ONES * b'0' as u64);
     // A lane's top bit: below '0' (it wrapped) or above '9' (adding 0x76
     // reaches 0x80 from 10 up).
-    let not_digit = (x | x.wrapping_add(ONES * 0x76)) & ONES * 0x80;
+    let not_digit = (x | x.wrapping_add(ONES * 0x76)) & (ONES * 0x80);
     let count = (not_digit.trailing_zeros() / 8) as usize;
     if count == 0 {
         return (0, 0);
