@@ -1,6 +1,6 @@
 //! The whole configuration file of `cgnatd` (and of `cgnatctl config
 //! check`): `[nat]`, `[dataplane]`, `[log]` (with `[[log.targets]]`),
-//! `[control]`, `[metrics]`, `[pcp]`, `[daemon_log]`, read with the `config` crate
+//! `[control]`, `[metrics]`, `[pcp]`, `[daemon_log]`, `[ha]`, read with the `config` crate
 //! from one TOML file (or the embedded lab default) with `CGNAT_*`
 //! environment overrides.
 //!
@@ -31,7 +31,7 @@ pub const EMBEDDED_LAB_CONFIG: &str = include_str!("../../../configs/lab.toml");
 pub const ENV_PREFIX: &str = "CGNAT";
 
 /// The tables an environment override can name (upper case).
-const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS", "PCP", "DAEMON_LOG"];
+const TABLES: &[&str] = &["NAT", "DATAPLANE", "LOG", "CONTROL", "METRICS", "PCP", "DAEMON_LOG", "HA"];
 
 /// Keys whose environment override is a comma-separated list.
 const LIST_KEYS: &[&str] = &[
@@ -61,6 +61,10 @@ pub struct DaemonConfig {
     pub pcp: super::PcpConfig,
     /// The daemon's own messages (not the NAT log).
     pub daemon_log: super::DaemonLogConfig,
+    /// The active/standby pair (issue 13); left out of the serialisation
+    /// (and so of the configuration digest) while disabled.
+    #[serde(skip_serializing_if = "super::HaConfig::is_disabled")]
+    pub ha: super::HaConfig,
 }
 
 impl DaemonConfig {
@@ -73,6 +77,7 @@ impl DaemonConfig {
         self.metrics.validate()?;
         self.pcp.validate(&self.nat)?;
         self.daemon_log.validate()?;
+        self.ha.validate()?;
         Ok(())
     }
 }

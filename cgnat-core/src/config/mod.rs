@@ -7,6 +7,7 @@
 mod daemon_log;
 mod dataplane;
 pub mod file;
+mod ha;
 mod hostile;
 pub mod log;
 mod management;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use daemon_log::{DaemonLogConfig, DaemonLogLevel};
 pub use dataplane::{is_pci_address, DataplaneConfig, Hugepages, InterfaceAddress, MacAddress, PortConfig, StaticNeighbour, MAX_WORKERS};
 pub use file::{DaemonConfig, LoadError};
+pub use ha::{HaConfig, DEFAULT_SYNC_PORT};
 pub use hostile::{Admission, Fairness, Inbound, Unconfirmed};
 pub use log::{ClockConfig, Fsync, LogConfig, LogTarget, OnStall, TargetFormat, Transport};
 pub use management::{ControlConfig, MetricsConfig};

@@ -34,6 +34,7 @@ use core::ops::Range;
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod ha;
 pub mod icmp;
 pub mod ipv4;
 pub mod natpmp;
