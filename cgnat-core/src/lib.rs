@@ -17,6 +17,7 @@
 //!   traffic).
 //! - [`event`], [`ring`]: NAT log events and the SPSC ring that carries them.
 //! - [`counters`]: every verdict and drop reason, counted.
+//! - [`ha`]: the active/standby pair's sync stream and election.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod admission;
@@ -26,6 +27,7 @@ pub mod counters;
 pub mod event;
 pub mod flow;
 pub mod frag;
+pub mod ha;
 mod mem;
 pub mod natlog;
 pub mod pcp;

@@ -92,8 +92,11 @@ pub const FLAG_BULK_START: u8 = 0x02;
 pub const FLAG_BULK_END: u8 = 0x04;
 /// Flag: the sender's mirror of the peer is complete (a standby in sync).
 pub const FLAG_IN_SYNC: u8 = 0x08;
+/// Flag: the sender has `ha.preempt` set (it takes the active role back
+/// when it is the better node and in sync).
+pub const FLAG_PREEMPT: u8 = 0x10;
 /// All flags this version defines.
-const KNOWN_FLAGS: u8 = FLAG_BULK | FLAG_BULK_START | FLAG_BULK_END | FLAG_IN_SYNC;
+const KNOWN_FLAGS: u8 = FLAG_BULK | FLAG_BULK_START | FLAG_BULK_END | FLAG_IN_SYNC | FLAG_PREEMPT;
 
 fn get_u64(data: &[u8], f: core::ops::Range<usize>) -> u64 {
     let mut b = [0u8; 8];
@@ -327,7 +330,7 @@ impl Header {
 
 /// A port block as the sync stream carries it: enough for the standby to
 /// hold the same block for the same subscriber with the same log identity.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlockRecord {
     /// Inside address of the subscriber.
     pub subscriber: Ipv4Addr,

@@ -89,13 +89,14 @@ fn wrong_magic_version_kind_role_flags_count_or_trailing_bytes_are_malformed() {
     let mut good = Vec::new();
     header(Kind::Heartbeat).emit(&[], &mut good).unwrap();
     assert!(Message::new_checked(&good[..]).is_ok());
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         ("magic", Box::new(|b| b[0] = b'X')),
         ("version", Box::new(|b| b[4] = 2)),
         ("kind 0", Box::new(|b| b[5] = 0)),
         ("kind 5", Box::new(|b| b[5] = 5)),
         ("role", Box::new(|b| b[24] = 3)),
-        ("flags", Box::new(|b| b[26] = 0x10)),
+        ("flags", Box::new(|b| b[26] = 0x20)),
         (
             "count",
             Box::new(|b| b[6..8].copy_from_slice(&((MAX_RECORDS as u16) + 1).to_be_bytes())),
@@ -191,7 +192,7 @@ proptest! {
         kind in prop_oneof![Just(Kind::Heartbeat), Just(Kind::Data), Just(Kind::Resync), Just(Kind::Handover)],
         role in prop_oneof![Just(Role::Init), Just(Role::Standby), Just(Role::Active)],
         incarnation in any::<u64>(), sequence in any::<u64>(), ack in any::<u64>(),
-        priority in any::<u8>(), flags in 0u8..16,
+        priority in any::<u8>(), flags in 0u8..32,
         records in proptest::collection::vec(any_record(), 0..=MAX_RECORDS),
     ) {
         let h = Header { kind, incarnation, sequence, role, priority, flags, ack };
