@@ -99,6 +99,14 @@ pub enum Command {
     History(HistoryArgs),
     /// The daemon's status (version, mode, uptime, log targets).
     Status,
+    /// The HA pair: this node's role, the peer, sync lag and the sync
+    /// stream's counters; `switchover` hands the active role to an in-sync
+    /// standby (planned maintenance).
+    Ha {
+        /// `switchover`: the planned handover.
+        #[arg(value_enum)]
+        action: Option<HaAction>,
+    },
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -190,6 +198,13 @@ pub struct SessionsArgs {
     /// At most this many sessions (the daemon allows up to 100000).
     #[arg(long, default_value_t = 1000)]
     pub limit: u32,
+}
+
+/// What `ha` does besides showing the pair.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HaAction {
+    /// Hand the active role to the standby (refused unless it is in sync).
+    Switchover,
 }
 
 /// How `subscribers` sorts.

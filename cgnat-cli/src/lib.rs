@@ -19,6 +19,7 @@ pub mod deterministic;
 pub mod error;
 pub mod follow;
 pub mod genlog;
+pub mod ha;
 pub mod held;
 pub mod history;
 pub mod index;
@@ -98,6 +99,7 @@ pub fn run(cli: &Cli, f: Format) -> CmdResult {
             live::clear(&mut connect()?, a, f)
         }
         Command::Status => live::status(&mut connect()?, f),
+        Command::Ha { action } => ha::ha(&mut connect()?, action.is_some(), f),
         Command::Config(ConfigCommand::Check { file }) => config_check::run(file, f),
         Command::Capacity(a) => capacity_cmd(a, f),
         Command::Index(a) => lookup::index_cmd(a, f),

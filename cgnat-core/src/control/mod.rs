@@ -30,8 +30,10 @@ use crate::config::Ipv4Prefix;
 pub use crate::natlog::json::JsonRecord;
 
 mod answers;
+mod ha;
 
 pub use answers::*;
+pub use ha::HaStatus;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -208,6 +210,11 @@ pub enum Request {
         #[serde(default)]
         path: Option<PathBuf>,
     },
+    /// The HA pair's state (issue 13): [`Response::Ha`].
+    Ha,
+    /// A planned switchover (issue 13 item 6): the active hands its role
+    /// to an in-sync standby; refused otherwise. [`Response::Ha`] after.
+    HaSwitchover,
 }
 
 /// Error codes of [`Response::Error`].
@@ -311,6 +318,8 @@ pub enum Response {
     Cleared(ClearResult),
     /// Answer to `pcp`.
     Pcp(PcpList),
+    /// Answer to `ha` and `ha-switchover`.
+    Ha(HaStatus),
     /// Answer to `reload`.
     Reloaded {
         /// The file read.

@@ -227,6 +227,11 @@ impl SyncSender {
             .unwrap_or(0)
     }
 
+    /// This node's run id, stamped on its datagrams.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
     /// The highest sequence acknowledged.
     pub fn acked(&self) -> u64 {
         self.acked

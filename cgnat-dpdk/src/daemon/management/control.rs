@@ -42,6 +42,8 @@ pub enum Command {
     /// `events --follow`: the last `n` records, then every record written
     /// from now on, into the follower.
     Follow(Follower, usize, SyncSender<Response>),
+    /// `ha-switchover`: executed by the management core's HA node.
+    HaSwitchover(SyncSender<Response>),
 }
 
 /// What a `clear` removes.
@@ -104,10 +106,10 @@ fn bad(message: impl Into<String>) -> Response {
 /// On the read-only socket (`readonly`), requests that change state are
 /// refused with [`ErrorCode::Forbidden`].
 pub fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request, readonly: bool) -> Response {
-    if readonly && matches!(req, Request::Clear { .. } | Request::Reload { .. }) {
+    if readonly && matches!(req, Request::Clear { .. } | Request::Reload { .. } | Request::HaSwitchover) {
         return Response::Error {
             code: ErrorCode::Forbidden,
-            message: "this is the read-only control socket (control.readonly_socket): it answers queries only; clear and reload need the control socket (control.socket)".into(),
+            message: "this is the read-only control socket (control.readonly_socket): it answers queries only; clear, reload and ha switchover need the control socket (control.socket)".into(),
         };
     }
     match req {
@@ -133,6 +135,13 @@ pub fn answer(ctx: &QueryContext, tx: &SyncSender<Command>, req: &Request, reado
             Err(m) => bad(m),
         },
         Request::Reload { path } => ask(tx, |r| Command::Reload(path.clone(), r)),
+        Request::Ha => Response::Ha(ctx.ha.lock().clone()),
+        Request::HaSwitchover => {
+            if !ctx.ha.lock().enabled {
+                return bad("this node is not part of an HA pair ([ha] enabled = false)");
+            }
+            ask(tx, Command::HaSwitchover)
+        }
     }
 }
 
@@ -206,6 +215,8 @@ pub struct Executed {
     pub cleared: bool,
     /// A reload brought a new `[pcp]` table.
     pub pcp: Option<cgnat_core::config::PcpConfig>,
+    /// A planned switchover was asked for (answered by the HA node).
+    pub switchover: Option<SyncSender<Response>>,
 }
 
 fn cleared(s: SweepStats) -> Response {
@@ -236,6 +247,10 @@ impl Executor {
         let mut done = Executed::default();
         while let Ok(c) = rx.try_recv() {
             done.cleared |= matches!(c, Command::Clear(..));
+            if let Command::HaSwitchover(reply) = c {
+                done.switchover = Some(reply);
+                continue;
+            }
             let reload = matches!(c, Command::Reload(..));
             self.execute(c, sweeper, log, now);
             if reload {
@@ -268,6 +283,12 @@ impl Executor {
                 // answer before it drains the follower.
                 let _ = reply.send(Response::Following);
                 log.follow(f, last);
+            }
+            Command::HaSwitchover(reply) => {
+                let _ = reply.send(Response::Error {
+                    code: ErrorCode::Unavailable,
+                    message: "this management loop has no HA node".into(),
+                });
             }
         }
     }

@@ -25,6 +25,7 @@ use cgnat_core::sweeper::{SweepStats, Sweeper};
 use cgnat_core::{Instant, Nat};
 
 use super::control::{Command, Executor};
+use super::ha::HaNode;
 use super::log::{LogPipeline, SHUTDOWN_DEADLINE};
 use super::merge::Watermark;
 use super::pcp::{PcpLink, PcpService};
@@ -95,6 +96,10 @@ pub struct ManagementCore {
     durable: Vec<cgnat_core::natlog::LogRecord>,
     ctx: Arc<QueryContext>,
     pcp: Option<PcpService>,
+    /// The HA pair's node (`[ha] enabled`).
+    ha: Option<HaNode>,
+    /// Block records written, on their way to the HA stream.
+    ha_written: Vec<cgnat_core::natlog::LogRecord>,
 }
 
 impl ManagementCore {
@@ -132,6 +137,20 @@ impl ManagementCore {
                 ),
             ));
         }
+        let ha = if cfg.ha.enabled {
+            log.tap_blocks();
+            let node = HaNode::bind(&cfg.ha, log.run(), now)?;
+            log::info!(
+                "ha: node {} (priority {}), peer {} on UDP port {}: listening for the peer",
+                cfg.ha.local_address,
+                cfg.ha.priority,
+                cfg.ha.peer_address,
+                cfg.ha.sync_port
+            );
+            Some(node)
+        } else {
+            None
+        };
         let ctx = Arc::new(QueryContext {
             nat: parts.nat.clone(),
             nat_counters: parts.nat_counters,
@@ -152,6 +171,7 @@ impl ManagementCore {
             clock: parts.clock,
             started: std::time::Instant::now(),
             pcp: Default::default(),
+            ha: ha.as_ref().map(HaNode::status).unwrap_or_default(),
         });
         let exec = Executor {
             config_path: parts.config_path,
@@ -175,6 +195,8 @@ impl ManagementCore {
             durable: Vec::new(),
             ctx,
             pcp,
+            ha,
+            ha_written: Vec::new(),
         })
     }
 
@@ -237,6 +259,40 @@ impl ManagementCore {
         }
         self.log.pump(self.sweeper.sink_mut(), t);
         self.publish_durable();
+        self.tick_ha(now, done.switchover);
+    }
+
+    /// The HA node's tick after the log pump: the block records just
+    /// written go to the standby; a requested switchover is answered.
+    fn tick_ha(&mut self, now: Instant, switchover: Option<std::sync::mpsc::SyncSender<cgnat_core::control::Response>>) {
+        let Some(ha) = &mut self.ha else {
+            if let Some(reply) = switchover {
+                let _ = reply.send(super::control::unavailable());
+            }
+            return;
+        };
+        self.log.take_written_blocks(&mut self.ha_written);
+        let log = &self.log;
+        let change = ha.tick(now, &mut self.ha_written, || {
+            let (held, next) = log.held_blocks();
+            (held, log.run(), next)
+        });
+        if let Some(t) = change {
+            log::warn!("ha: {} ({t:?})", ha.role().name());
+        }
+        if let Some(reply) = switchover {
+            let r = match ha.switchover(now) {
+                Ok(t) => {
+                    log::warn!("ha: planned switchover: {} ({t:?})", ha.role().name());
+                    cgnat_core::control::Response::Ha(ha.status().lock().clone())
+                }
+                Err(message) => cgnat_core::control::Response::Error {
+                    code: cgnat_core::control::ErrorCode::Unavailable,
+                    message: format!("switchover refused: {message}"),
+                },
+            };
+            let _ = reply.send(r);
+        }
     }
 
     /// Lets the blocks whose allocation records are durable carry traffic

@@ -77,6 +77,11 @@ impl OpenBlocks {
             .collect()
     }
 
+    /// The allocation records of the blocks held, in block order.
+    pub fn records(&self) -> impl Iterator<Item = &LogRecord> {
+        self.blocks.values()
+    }
+
     /// Blocks held.
     pub fn len(&self) -> usize {
         self.blocks.len()

@@ -95,6 +95,9 @@ pub struct LogPipeline {
     track_durable: bool,
     /// `block-alloc` records not yet handed out by `take_durable`.
     awaiting: VecDeque<LogRecord>,
+    /// Block records written since the last `take_written_blocks`, for the
+    /// HA sync stream (`None`: no pair).
+    ha_tap: Option<Vec<LogRecord>>,
 }
 
 /// Opens every target of `cfg`; the first record they get is `start_seq`.
@@ -127,7 +130,28 @@ impl LogPipeline {
             durable: 0,
             track_durable: false,
             awaiting: VecDeque::new(),
+            ha_tap: None,
         })
+    }
+
+    /// Keeps the block records written from now on for
+    /// [`LogPipeline::take_written_blocks`] (an HA pair streams them).
+    pub fn tap_blocks(&mut self) {
+        self.ha_tap.get_or_insert_with(Vec::new);
+    }
+
+    /// The block records written since the last call (allocations and
+    /// releases, in log order).
+    pub fn take_written_blocks(&mut self, out: &mut Vec<LogRecord>) {
+        if let Some(tap) = &mut self.ha_tap {
+            out.append(tap);
+        }
+    }
+
+    /// The allocation records of the blocks held now, and the next log
+    /// sequence number: a snapshot for an HA bulk sync.
+    pub fn held_blocks(&self) -> (Vec<LogRecord>, u64) {
+        (self.held.records().copied().collect(), self.next_seq)
     }
 
     /// Sets the run id stamped on every record from now on.
@@ -223,6 +247,11 @@ impl LogPipeline {
             self.held.observe(r);
             if self.track_durable && r.event == EventKind::BlockAllocated {
                 self.awaiting.push_back(*r);
+            }
+            if let Some(tap) = &mut self.ha_tap {
+                if matches!(r.event, EventKind::BlockAllocated | EventKind::BlockReleased) {
+                    tap.push(*r);
+                }
             }
         }
         // A follower that cannot keep up is disconnected (its stream is

@@ -89,6 +89,7 @@ impl MetricsServer {
         let mut x = Exposition::default();
         exposition::render(&self.ctx, self.per_address, &mut x);
         super::pcp::render_pcp(&mut x, &self.ctx.pcp.lock());
+        super::ha::render_ha(&mut x, &self.ctx.ha.lock());
         exposition::render_servers(&mut x, &self.counters, &self.control_slots, &self.slots);
         x.finish()
     }

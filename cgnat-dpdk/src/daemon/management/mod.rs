@@ -3,7 +3,8 @@
 //! ([`log`], [`merge`], [`sink`], [`writer`], [`output`], [`roll`],
 //! [`compress`], [`syslog_tcp`], [`interim`], [`run`]), runs the sweeper, serves the
 //! control socket ([`control`], [`query`]) and the Prometheus metrics
-//! endpoint ([`metrics`]).
+//! endpoint ([`metrics`]), and is one node of an HA pair when configured
+//! ([`ha`]).
 //!
 //! Threads: the management loop (sweeper, log pump, requests that change
 //! state), one writer per log target, and the management plane's servers
@@ -19,6 +20,7 @@ pub mod control_server;
 pub mod core;
 pub mod exposition;
 pub mod files;
+pub mod ha;
 pub mod interim;
 pub mod log;
 pub mod merge;

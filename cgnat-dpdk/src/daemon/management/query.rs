@@ -64,6 +64,8 @@ pub struct QueryContext {
     /// The PCP server's mappings and counters, published by the
     /// management loop.
     pub pcp: Arc<Mutex<super::pcp::PcpStatus>>,
+    /// The HA pair's state (`enabled: false` on a single node).
+    pub ha: Arc<Mutex<cgnat_core::control::HaStatus>>,
 }
 
 fn protocol_name(p: Protocol) -> ProtocolName {
