@@ -163,6 +163,7 @@ fn every_control_request_and_metrics_while_traffic_runs() {
         config_path: Some(config_path.clone()),
         clock: Box::new(now),
         pcp: Vec::new(),
+        ha_standby: None,
     };
     let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();
     for (mut w, mark) in workers {

@@ -98,6 +98,7 @@ impl Harness {
             config_path: None,
             clock: Box::new(now),
             pcp: Vec::new(),
+            ha_standby: None,
         };
         let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();
         let stop = Arc::new(AtomicBool::new(false));

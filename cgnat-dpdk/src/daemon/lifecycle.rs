@@ -417,6 +417,7 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         config_path: config_path.map(Path::to_path_buf),
         clock: Box::new(move || Instant::from_micros(display.read().at(crate::tsc_cycles()))),
         pcp: pcp_links,
+        ha_standby: Some(shared.ha_standby.clone()),
     };
     let mut core = ManagementCore::start(cfg, parts, start).map_err(io("start the management core"))?;
     log::info!("NAT log targets: {}", core.log.target_names().join(", "));

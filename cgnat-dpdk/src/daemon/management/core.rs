@@ -68,6 +68,9 @@ pub struct CoreParts {
     /// The management core's ends of the workers' PCP rings (empty: no
     /// PCP server, `pcp.enabled = false`).
     pub pcp: Vec<PcpLink>,
+    /// The workers' HA gate ([`crate::daemon::router::Shared::ha_standby`]):
+    /// cleared when this node becomes active, set when it turns standby.
+    pub ha_standby: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// What a shutdown did.
@@ -100,6 +103,7 @@ pub struct ManagementCore {
     ha: Option<HaNode>,
     /// Block records written, on their way to the HA stream.
     ha_written: Vec<cgnat_core::natlog::LogRecord>,
+    ha_standby: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl ManagementCore {
@@ -197,6 +201,7 @@ impl ManagementCore {
             pcp,
             ha,
             ha_written: Vec::new(),
+            ha_standby: parts.ha_standby,
         })
     }
 
@@ -279,6 +284,12 @@ impl ManagementCore {
         });
         if let Some(t) = change {
             log::warn!("ha: {} ({t:?})", ha.role().name());
+        }
+        if let Some(gate) = &self.ha_standby {
+            gate.store(
+                ha.role() != cgnat_core::wire::ha::Role::Active,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
         if let Some(reply) = switchover {
             let r = match ha.switchover(now) {

@@ -253,6 +253,7 @@ pub fn dp_metric(c: DpCounter) -> Family {
         DpCounter::PcpQueueFull => (DROPPED, Some(("reason", "pcp_queue_full")), DROPPED_HELP),
         DpCounter::PcpMalformed => (DROPPED, Some(("reason", "pcp_malformed")), DROPPED_HELP),
         DpCounter::PcpSpoofed => (DROPPED, Some(("reason", "pcp_spoofed")), DROPPED_HELP),
+        DpCounter::HaNotActive => (DROPPED, Some(("reason", "ha_not_active")), DROPPED_HELP),
         DpCounter::PcpUnverified => (DROPPED, Some(("reason", "pcp_unverified")), DROPPED_HELP),
         DpCounter::PcpAnswersSent => (
             "cgnat_pcp_sent_answers_total",

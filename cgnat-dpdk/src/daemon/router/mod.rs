@@ -21,6 +21,7 @@ mod log_wait;
 mod output;
 mod pcp;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use cgnat_core::config::{DaemonConfig, PortConfig};
@@ -131,6 +132,11 @@ pub struct Shared {
     pub fragments_per_source: u32,
     /// Secret key of the fragment stash's hash (per process).
     pub fragment_seed: u64,
+    /// Set while this node is not the active one of its HA pair: the
+    /// workers drop every frame unread (no translation, no ARP answers),
+    /// so the standby stays silent on the shared segments. Written by the
+    /// management core on role changes; one relaxed load per burst.
+    pub ha_standby: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -155,6 +161,8 @@ impl Shared {
             fragment_timeout: cfg.nat.fragments.timeout,
             fragments_per_source: cfg.nat.fragments.max_per_source,
             fragment_seed: cfg.nat.seed.unwrap_or_else(super::lifecycle::os_seed),
+            // A pair's node starts silent: the election decides.
+            ha_standby: Arc::new(AtomicBool::new(cfg.ha.enabled)),
         }
     }
 
@@ -309,6 +317,11 @@ impl Router {
     pub fn handle_burst<E: Egress>(&mut self, side: Side, burst: &mut Burst, now: Instant, eg: &mut E) {
         let l2 = self.shared.link(side).l2_len;
         let n = burst.len();
+        if self.shared.ha_standby.load(Ordering::Relaxed) {
+            self.counters.add(DpCounter::HaNotActive, n as u64);
+            burst.drain().for_each(drop);
+            return;
+        }
         // Counted once per burst, not per frame.
         self.counters.add(rx_counter(side), n as u64);
         for (m, prep) in burst.iter().zip(self.prepared.iter_mut()) {
