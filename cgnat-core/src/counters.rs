@@ -147,6 +147,9 @@ named_counters! {
         HeldForLog = "held_for_log",
         /// `admission-limit` summary records emitted.
         AdmissionSummaries = "admission_summaries",
+        /// New sessions the HA sync ring had no room for (the management
+        /// core resyncs the standby from the table).
+        HaSyncRingFull = "ha_sync_ring_full",
     }
 }
 

@@ -75,6 +75,13 @@ pub enum EventKind {
     /// the reason says why (`pcp-request`, `expired`, `cleared`,
     /// `shutdown`).
     PcpUnmap,
+    /// This run became the active node of its HA pair in place of its peer
+    /// (issue 13): after its `daemon-start` and configuration records,
+    /// before the blocks it adopted (`block-alloc`, reason `ha-takeover`).
+    /// `aux` is the previous active's run id (0: unknown), `public_addr`
+    /// the peer's sync address; the reason says `ha-takeover` (the peer
+    /// failed) or `ha-switchover` (a planned handover).
+    HaTakeover,
 }
 
 impl EventKind {
@@ -97,6 +104,7 @@ impl EventKind {
             EventKind::DeterministicPrefix => "det-prefix",
             EventKind::PcpMap => "pcp-map",
             EventKind::PcpUnmap => "pcp-unmap",
+            EventKind::HaTakeover => "ha-takeover",
         }
     }
 }
@@ -165,6 +173,11 @@ pub enum Reason {
     PcpRequest,
     /// A PCP mapping's lifetime ran out (RFC 6887 section 15).
     Expired,
+    /// An HA node took the active role because its peer failed (issue
+    /// 13): its run's `ha-takeover` record and the blocks it adopted.
+    HaTakeover,
+    /// An HA node took or gave up the active role in a planned switchover.
+    HaSwitchover,
 }
 
 impl Reason {
@@ -183,6 +196,8 @@ impl Reason {
             Reason::ClockBackward => "clock-backward",
             Reason::PcpRequest => "pcp-request",
             Reason::Expired => "expired",
+            Reason::HaTakeover => "ha-takeover",
+            Reason::HaSwitchover => "ha-switchover",
         }
     }
 }

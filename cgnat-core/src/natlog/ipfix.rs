@@ -227,7 +227,8 @@ pub fn encode_record(r: &LogRecord) -> Option<(usize, Vec<u8>)> {
         | EventKind::BlockInterim
         // PCP mappings: their ports are in blocks already exported.
         | EventKind::PcpMap
-        | EventKind::PcpUnmap => return None,
+        | EventKind::PcpUnmap
+        | EventKind::HaTakeover => return None,
     };
     debug_assert_eq!(b.len(), TEMPLATES[t].record_len());
     Some((t, b))

@@ -117,7 +117,7 @@ impl LogRecord {
 }
 
 /// Every event kind, in declaration order.
-pub const EVENT_KINDS: [EventKind; 16] = [
+pub const EVENT_KINDS: [EventKind; 17] = [
     EventKind::BlockAllocated,
     EventKind::BlockReleased,
     EventKind::DeterministicEpoch,
@@ -134,13 +134,14 @@ pub const EVENT_KINDS: [EventKind; 16] = [
     EventKind::DeterministicPrefix,
     EventKind::PcpMap,
     EventKind::PcpUnmap,
+    EventKind::HaTakeover,
 ];
 
 /// Every protocol scope.
 pub const PROTOCOL_SCOPES: [ProtocolScope; 4] = [ProtocolScope::All, ProtocolScope::Tcp, ProtocolScope::Udp, ProtocolScope::Icmp];
 
 /// Every reason.
-pub const REASONS: [Reason; 12] = [
+pub const REASONS: [Reason; 14] = [
     Reason::NewMapping,
     Reason::Idle,
     Reason::Cleared,
@@ -153,6 +154,8 @@ pub const REASONS: [Reason; 12] = [
     Reason::ClockBackward,
     Reason::PcpRequest,
     Reason::Expired,
+    Reason::HaTakeover,
+    Reason::HaSwitchover,
 ];
 
 /// The event kind named `s` ([`EventKind::name`]).

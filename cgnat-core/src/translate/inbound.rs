@@ -143,6 +143,9 @@ impl<E: EventSink> Worker<E> {
             SessionInsert::Inserted(_) => {
                 self.counters.incr(Counter::SessionsCreated);
                 nat.subscribers.mark_received(sub);
+                if self.ha_sync.is_some() {
+                    self.ha_created(key, pool_index, value);
+                }
                 Ok((key.inside_addr, key.inside_port))
             }
             other => {

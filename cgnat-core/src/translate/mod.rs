@@ -3,6 +3,7 @@
 //! expires what is idle.
 
 mod fast;
+mod ha;
 mod icmp_error;
 mod inbound;
 mod nat;
@@ -14,6 +15,7 @@ mod rewrite;
 mod runtime;
 mod worker;
 
+pub use ha::{entry_record, session_record, AdoptError};
 pub use nat::{Nat, PublicOwner, Runtime};
 pub use pcp::{PcpGrant, PcpRefusal};
 pub use prepared::{Prepared, RxChecksum};

@@ -106,6 +106,9 @@ impl<E: EventSink> Worker<E> {
         match nat.sessions.insert(key, sub.pool_index, value) {
             SessionInsert::Inserted(_) => {
                 self.counters.incr(Counter::SessionsCreated);
+                if self.ha_sync.is_some() {
+                    self.ha_created(key, sub.pool_index, value);
+                }
                 Ok((sub.pool_index, port))
             }
             other => {

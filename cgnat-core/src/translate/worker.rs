@@ -55,6 +55,8 @@ pub struct Worker<E: EventSink> {
     pub(crate) now_secs: u32,
     /// Whether established packets take the fast lane (see `fast.rs`).
     fast_lane: bool,
+    /// The HA sync ring of new sessions (`None`: no pair).
+    pub(crate) ha_sync: Option<crate::ring::Producer<crate::wire::ha::SessionRecord>>,
 }
 
 impl<E: EventSink> Worker<E> {
@@ -79,6 +81,7 @@ impl<E: EventSink> Worker<E> {
             now_secs: 0,
             fast_lane: true,
             nat,
+            ha_sync: None,
         }
     }
 

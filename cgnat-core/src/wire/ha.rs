@@ -25,7 +25,7 @@
 //! A record:
 //!
 //! ```text
-//! | type | protocol | state | 0 | subscriber (4) | public (4) |
+//! | type | protocol | state | flags | subscriber (4) | public (4) |
 //! | port a (2) | port b (2) | remote (4) | remote port (2) | 0 (2) |
 //! | value (8) |                                       (bytes 0..32)
 //! ```
@@ -58,6 +58,7 @@ mod field {
     pub const R_TYPE: usize = 0;
     pub const R_PROTOCOL: usize = 1;
     pub const R_STATE: usize = 2;
+    pub const R_FLAGS: usize = 3;
     pub const R_SUBSCRIBER: Field = 4..8;
     pub const R_PUBLIC: Field = 8..12;
     pub const R_PORT_A: Field = 12..14;
@@ -353,6 +354,8 @@ pub struct SessionRecord {
     pub protocol: u8,
     /// TCP state (the core's encoding; 0 for UDP and ICMP).
     pub state: u8,
+    /// `SESSION_*` flags.
+    pub flags: u8,
     /// Inside address.
     pub subscriber: Ipv4Addr,
     /// Inside port (ICMP: identifier).
@@ -369,6 +372,14 @@ pub struct SessionRecord {
     /// timers run from it.
     pub last_seen_us: u64,
 }
+
+/// Session flag: created by an inbound packet (counts against the inbound
+/// budget).
+pub const SESSION_INBOUND: u8 = 0x01;
+/// Session flag: an inbound packet was seen.
+pub const SESSION_SEEN_IN: u8 = 0x02;
+/// Session flag: traffic both ways (outbound after inbound).
+pub const SESSION_TWO_WAY: u8 = 0x04;
 
 /// One record of a data message.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -416,6 +427,7 @@ impl Record {
         let session = || SessionRecord {
             protocol: d[field::R_PROTOCOL],
             state: d[field::R_STATE],
+            flags: d[field::R_FLAGS],
             subscriber: get_addr(d, field::R_SUBSCRIBER),
             inside_port: get_u16(d, field::R_PORT_A),
             public: get_addr(d, field::R_PUBLIC),
@@ -471,6 +483,7 @@ impl Record {
             d[field::R_TYPE] = t;
             d[field::R_PROTOCOL] = s.protocol;
             d[field::R_STATE] = s.state;
+            d[field::R_FLAGS] = s.flags;
             set_u32(d, field::R_SUBSCRIBER, s.subscriber.into());
             set_u16(d, field::R_PORT_A, s.inside_port);
             set_u32(d, field::R_PUBLIC, s.public.into());

@@ -32,6 +32,7 @@ fn session(protocol: u8) -> SessionRecord {
     SessionRecord {
         protocol,
         state: 3,
+        flags: SESSION_SEEN_IN,
         subscriber: Ipv4Addr::new(100, 64, 1, 2),
         inside_port: 51_000,
         public: Ipv4Addr::new(203, 0, 113, 7),
@@ -152,7 +153,7 @@ fn any_block() -> impl Strategy<Value = BlockRecord> {
 fn any_session() -> impl Strategy<Value = SessionRecord> {
     (
         prop_oneof![Just(1u8), Just(6u8), Just(17u8)],
-        any::<u8>(),
+        (any::<u8>(), any::<u8>()),
         any_addr(),
         any::<u16>(),
         any_addr(),
@@ -162,9 +163,10 @@ fn any_session() -> impl Strategy<Value = SessionRecord> {
         any::<u64>(),
     )
         .prop_map(
-            |(protocol, state, subscriber, inside_port, public, public_port, remote, remote_port, last_seen_us)| SessionRecord {
+            |(protocol, (state, flags), subscriber, inside_port, public, public_port, remote, remote_port, last_seen_us)| SessionRecord {
                 protocol,
                 state,
+                flags,
                 subscriber,
                 inside_port,
                 public,

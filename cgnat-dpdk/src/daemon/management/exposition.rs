@@ -115,6 +115,11 @@ pub fn nat_metric(c: Counter) -> Family {
             None,
             "admission-limit summary records emitted.",
         ),
+        Counter::HaSyncRingFull => (
+            "cgnat_ha_sync_ring_full_total",
+            None,
+            "New sessions the HA sync ring had no room for (each leads to a resync of the standby).",
+        ),
     }
 }
 
