@@ -34,7 +34,20 @@ pub fn render_ha(s: &HaStatus) -> String {
                 ms(s.peer_silence_ms)
             ),
         ),
-        ("mirror", format!("{} ({} blocks)", s.mirror, s.mirrored_blocks)),
+        (
+            "mirror",
+            format!("{} ({} blocks, {} sessions)", s.mirror, s.mirrored_blocks, s.mirrored_sessions),
+        ),
+        (
+            "last takeover",
+            format!(
+                "{} blocks and {} sessions adopted in {} ms, {} not adoptable",
+                s.adopted_blocks,
+                s.adopted_sessions,
+                s.adopt_us / 1000,
+                s.adopt_failures
+            ),
+        ),
         ("sync lag", format!("{} ms, {} records waiting", s.sync_lag_ms, s.backlog)),
         ("role changes", s.transitions.to_string()),
         (

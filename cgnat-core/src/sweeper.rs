@@ -471,7 +471,13 @@ impl<E: EventSink> Sweeper<E> {
     /// reason `shutdown`, and logs the release of every static mapping, so
     /// the log closes every open block.
     pub fn shutdown(&mut self, now: Instant) -> SweepStats {
-        let s = self.clear_where(now, Reason::Shutdown, |_| true, |_| true, |_| true);
+        self.end_run(now, Reason::Shutdown)
+    }
+
+    /// The end of a run with `reason` (a shutdown, or an HA node giving up
+    /// the active role: `ha-switchover`): as [`Sweeper::shutdown`].
+    pub fn end_run(&mut self, now: Instant, reason: Reason) -> SweepStats {
+        let s = self.clear_where(now, reason, |_| true, |_| true, |_| true);
         // The static mappings' release records (their allocation records
         // were logged at start).
         for e in self.nat.shutdown_events(now) {

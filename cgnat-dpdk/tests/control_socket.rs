@@ -164,6 +164,8 @@ fn every_control_request_and_metrics_while_traffic_runs() {
         clock: Box::new(now),
         pcp: Vec::new(),
         ha_standby: None,
+        ha_announce: None,
+        ha_sessions: Vec::new(),
     };
     let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();
     for (mut w, mark) in workers {

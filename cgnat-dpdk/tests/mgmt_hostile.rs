@@ -99,6 +99,8 @@ impl Harness {
             clock: Box::new(now),
             pcp: Vec::new(),
             ha_standby: None,
+            ha_announce: None,
+            ha_sessions: Vec::new(),
         };
         let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();
         let stop = Arc::new(AtomicBool::new(false));

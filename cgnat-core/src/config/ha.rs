@@ -47,6 +47,11 @@ pub struct HaConfig {
     /// A datagram not acknowledged after this long is sent again,
     /// milliseconds.
     pub retransmit_ms: u32,
+    /// The active restates every session to the standby once per this
+    /// many seconds (its timers; sessions it no longer restates leave the
+    /// standby's mirror after their idle timeout). Sync bandwidth:
+    /// sessions / refresh_secs × 32 bytes per second, plus new sessions.
+    pub refresh_secs: u32,
 }
 
 impl Default for HaConfig {
@@ -63,6 +68,7 @@ impl Default for HaConfig {
             window: 1024,
             batch_records: 32,
             retransmit_ms: 50,
+            refresh_secs: 10,
         }
     }
 }
@@ -133,6 +139,9 @@ impl HaConfig {
                 format!("between 5 and ha.dead_ms ({})", self.dead_ms),
             ));
         }
+        if !(1..=300).contains(&self.refresh_secs) {
+            return Err(ConfigError::new("ha.refresh_secs", self.refresh_secs, "between 1 and 300 seconds"));
+        }
         Ok(())
     }
 }
@@ -192,6 +201,7 @@ mod tests {
                 },
                 "ha.retransmit_ms",
             ),
+            (HaConfig { refresh_secs: 0, ..pair() }, "ha.refresh_secs"),
         ];
         for (c, key) in cases {
             let e = c.validate().unwrap_err();

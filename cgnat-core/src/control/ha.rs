@@ -29,6 +29,17 @@ pub struct HaStatus {
     pub mirror: String,
     /// Blocks in the mirror (standby).
     pub mirrored_blocks: u64,
+    /// Sessions in the mirror (standby).
+    pub mirrored_sessions: u64,
+    /// Blocks adopted at the last takeover.
+    pub adopted_blocks: u64,
+    /// Sessions adopted at the last takeover.
+    pub adopted_sessions: u64,
+    /// Mirrored blocks or sessions that could not be adopted at the last
+    /// takeover (the daemon log says why).
+    pub adopt_failures: u64,
+    /// How long the last takeover's adoption took, microseconds.
+    pub adopt_us: u64,
     /// How long the oldest unacknowledged sync datagram has waited (the
     /// standby's lag as the active sees it), milliseconds.
     pub sync_lag_ms: u64,
@@ -77,6 +88,11 @@ impl Default for HaStatus {
             peer_silence_ms: None,
             mirror: "empty".into(),
             mirrored_blocks: 0,
+            mirrored_sessions: 0,
+            adopted_blocks: 0,
+            adopted_sessions: 0,
+            adopt_failures: 0,
+            adopt_us: 0,
             sync_lag_ms: 0,
             backlog: 0,
             transitions: 0,

@@ -105,6 +105,12 @@ impl SyncSender {
         self.queue.push_back(r);
     }
 
+    /// Asks for a bulk sync (the owner lost track of changes: a worker's
+    /// sync ring overflowed).
+    pub fn request_bulk(&mut self) {
+        self.need_bulk = true;
+    }
+
     /// Whether the owner must call [`SyncSender::start_bulk`] with a
     /// snapshot of the state.
     pub fn needs_bulk(&self) -> bool {

@@ -105,6 +105,8 @@ cgnat_core::named_counters! {
         PcpUnverified = "pcp_unverified",
         /// PCP answers and ANNOUNCEs sent.
         PcpAnswersSent = "pcp_answers_sent",
+        /// Gratuitous ARP announcements sent (HA takeover).
+        ArpAnnouncementsSent = "arp_announcements_sent",
         /// Frames dropped unread because this node is not the active one
         /// of its HA pair (starting or standby: issue 13).
         HaNotActive = "ha_not_active",

@@ -41,6 +41,10 @@ use super::sd_notify::{Notifier, Progress};
 use super::worker_loop::{self, QueueEgress, WorkerContext};
 use crate::{DpdkError, Eal, Mempool, Port, PortConf, PortStats, DEFAULT_DATA_ROOM, HEADROOM, SOCKET_ANY};
 
+/// New sessions one worker may have queued for the HA standby; a full ring
+/// is counted and answered with a bulk sync.
+pub const HA_SESSION_RING: usize = 8192;
+
 /// Set by SIGINT/SIGTERM.
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -373,6 +377,7 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         (Vec::new(), Vec::new())
     };
     let mut pcp_paths = pcp_paths.into_iter();
+    let mut ha_sessions = Vec::new();
     install_signal_handlers();
     for i in 0..d.workers as usize {
         let q = i as u16;
@@ -380,9 +385,20 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         consumers.push(consumer);
         let watermark = Arc::new(AtomicU64::new(floor));
         watermarks.push(watermark.clone());
-        let mut router = Router::new(shared.clone(), Worker::new(nat.clone(), q, producer), pool.clone());
+        let mut worker = Worker::new(nat.clone(), q, producer);
+        if cfg.ha.enabled {
+            // Issue 13: new sessions reach the management core for the
+            // standby through a ring per worker, as log events do.
+            let (tx, rx) = ring(HA_SESSION_RING);
+            worker.set_ha_sync(tx);
+            ha_sessions.push(rx);
+        }
+        let mut router = Router::new(shared.clone(), worker, pool.clone());
         if let Some(path) = pcp_paths.next() {
             router.set_pcp(path);
+        }
+        if q == 0 {
+            router.set_announcer();
         }
         nat_counters.push(router.nat_counters().clone());
         dp_counters.push(router.counters().clone());
@@ -418,6 +434,8 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         clock: Box::new(move || Instant::from_micros(display.read().at(crate::tsc_cycles()))),
         pcp: pcp_links,
         ha_standby: Some(shared.ha_standby.clone()),
+        ha_announce: Some(shared.ha_announce.clone()),
+        ha_sessions,
     };
     let mut core = ManagementCore::start(cfg, parts, start).map_err(io("start the management core"))?;
     log::info!("NAT log targets: {}", core.log.target_names().join(", "));

@@ -26,6 +26,8 @@ use cgnat_core::{Instant, Nat};
 
 use super::control::{Command, Executor};
 use super::ha::HaNode;
+
+mod ha_run;
 use super::log::{LogPipeline, SHUTDOWN_DEADLINE};
 use super::merge::Watermark;
 use super::pcp::{PcpLink, PcpService};
@@ -71,6 +73,11 @@ pub struct CoreParts {
     /// The workers' HA gate ([`crate::daemon::router::Shared::ha_standby`]):
     /// cleared when this node becomes active, set when it turns standby.
     pub ha_standby: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The workers' HA announcement counter
+    /// ([`crate::daemon::router::Shared::ha_announce`]).
+    pub ha_announce: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The management core's ends of the workers' HA session rings.
+    pub ha_sessions: Vec<Consumer<cgnat_core::wire::ha::SessionRecord>>,
 }
 
 /// What a shutdown did.
@@ -99,11 +106,8 @@ pub struct ManagementCore {
     durable: Vec<cgnat_core::natlog::LogRecord>,
     ctx: Arc<QueryContext>,
     pcp: Option<PcpService>,
-    /// The HA pair's node (`[ha] enabled`).
-    ha: Option<HaNode>,
-    /// Block records written, on their way to the HA stream.
-    ha_written: Vec<cgnat_core::natlog::LogRecord>,
-    ha_standby: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The HA pair's node and its glue (`[ha] enabled`).
+    ha: Option<ha_run::HaGlue>,
 }
 
 impl ManagementCore {
@@ -118,32 +122,14 @@ impl ManagementCore {
         // The allocations the data plane waits for (`publish_durable`).
         log.set_durable_tracking(true);
         let mut sweeper = Sweeper::new(parts.nat.clone(), Vec::new());
-        let mut first = Vec::new();
-        sweeper.sequencer().emit(&mut first, run::start_event(now, run::config_digest(cfg)));
-        sweeper.sink_mut().append(&mut first);
-        sweeper.log_startup(now);
-        if !log.wait_durable(sweeper.sink_mut(), now.as_micros() + 1, START_DEADLINE) {
-            let why: Vec<String> = log
-                .sinks()
-                .iter()
-                .filter_map(|s| s.counters().last_error().map(|e| format!("{}: {e}", s.name())))
-                .collect();
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the NAT log targets did not make the start records durable within {} s{}",
-                    START_DEADLINE.as_secs(),
-                    if why.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", why.join("; "))
-                    }
-                ),
-            ));
+        // An HA node writes nothing until it is active: its run starts then
+        // (decision 021). A single node starts its run now.
+        if !cfg.ha.enabled {
+            open_run(&mut log, &mut sweeper, run::config_digest(cfg), now, |_| {})?;
         }
         let ha = if cfg.ha.enabled {
             log.tap_blocks();
-            let node = HaNode::bind(&cfg.ha, log.run(), now)?;
+            let node = HaNode::bind(&cfg.ha, log.run(), &cfg.nat.timeouts, now)?;
             log::info!(
                 "ha: node {} (priority {}), peer {} on UDP port {}: listening for the peer",
                 cfg.ha.local_address,
@@ -163,7 +149,7 @@ impl ManagementCore {
             log: log.shared().clone(),
             sinks: Default::default(),
             run_mode: parts.run_mode,
-            run: log.run(),
+            run: log.run().into(),
             config_source: parking_lot::Mutex::new(
                 parts
                     .config_path
@@ -176,6 +162,17 @@ impl ManagementCore {
             started: std::time::Instant::now(),
             pcp: Default::default(),
             ha: ha.as_ref().map(HaNode::status).unwrap_or_default(),
+        });
+        let ha = ha.map(|node| {
+            ha_run::HaGlue::new(
+                node,
+                cfg,
+                parts.nat.clone(),
+                parts.ha_sessions,
+                parts.ha_standby.clone(),
+                parts.ha_announce.clone(),
+                now,
+            )
         });
         let exec = Executor {
             config_path: parts.config_path,
@@ -200,8 +197,6 @@ impl ManagementCore {
             ctx,
             pcp,
             ha,
-            ha_written: Vec::new(),
-            ha_standby: parts.ha_standby,
         })
     }
 
@@ -267,45 +262,6 @@ impl ManagementCore {
         self.tick_ha(now, done.switchover);
     }
 
-    /// The HA node's tick after the log pump: the block records just
-    /// written go to the standby; a requested switchover is answered.
-    fn tick_ha(&mut self, now: Instant, switchover: Option<std::sync::mpsc::SyncSender<cgnat_core::control::Response>>) {
-        let Some(ha) = &mut self.ha else {
-            if let Some(reply) = switchover {
-                let _ = reply.send(super::control::unavailable());
-            }
-            return;
-        };
-        self.log.take_written_blocks(&mut self.ha_written);
-        let log = &self.log;
-        let change = ha.tick(now, &mut self.ha_written, || {
-            let (held, next) = log.held_blocks();
-            (held, log.run(), next)
-        });
-        if let Some(t) = change {
-            log::warn!("ha: {} ({t:?})", ha.role().name());
-        }
-        if let Some(gate) = &self.ha_standby {
-            gate.store(
-                ha.role() != cgnat_core::wire::ha::Role::Active,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
-        if let Some(reply) = switchover {
-            let r = match ha.switchover(now) {
-                Ok(t) => {
-                    log::warn!("ha: planned switchover: {} ({t:?})", ha.role().name());
-                    cgnat_core::control::Response::Ha(ha.status().lock().clone())
-                }
-                Err(message) => cgnat_core::control::Response::Error {
-                    code: cgnat_core::control::ErrorCode::Unavailable,
-                    message: format!("switchover refused: {message}"),
-                },
-            };
-            let _ = reply.send(r);
-        }
-    }
-
     /// Lets the blocks whose allocation records are durable carry traffic
     /// (the workers hold their first packets until then).
     pub fn publish_durable(&mut self) {
@@ -329,6 +285,15 @@ impl ManagementCore {
         self.log.wait_durable(&mut Vec::new(), u64::MAX, SHUTDOWN_DEADLINE);
         self.publish_durable();
         let now = Instant::from_micros(now.as_micros().max(self.log.last_time()));
+        if self.ha.as_ref().is_some_and(|h| !h.run_open()) {
+            // An HA node that is not active has no run: nothing to close.
+            self.servers.stop();
+            let lost = self.log.close();
+            return ShutdownReport {
+                lost,
+                ..ShutdownReport::default()
+            };
+        }
         if let Some(pcp) = &mut self.pcp {
             pcp.shutdown(&mut self.sweeper, now);
         }
@@ -354,4 +319,41 @@ impl ManagementCore {
             records: self.log.written(),
         }
     }
+}
+
+/// Writes a run's `daemon-start` record (configuration digest `digest`)
+/// and the configuration records at `now`, then `more` (an HA takeover's
+/// records), and waits until they are durable in every legal target.
+pub(super) fn open_run(
+    log: &mut LogPipeline,
+    sweeper: &mut Sweeper<Vec<Event>>,
+    digest: u64,
+    now: Instant,
+    more: impl FnOnce(&mut Sweeper<Vec<Event>>),
+) -> io::Result<()> {
+    let mut first = Vec::new();
+    sweeper.sequencer().emit(&mut first, run::start_event(now, digest));
+    sweeper.sink_mut().append(&mut first);
+    sweeper.log_startup(now);
+    more(sweeper);
+    if log.wait_durable(sweeper.sink_mut(), now.as_micros() + 1, START_DEADLINE) {
+        return Ok(());
+    }
+    let why: Vec<String> = log
+        .sinks()
+        .iter()
+        .filter_map(|s| s.counters().last_error().map(|e| format!("{}: {e}", s.name())))
+        .collect();
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "the NAT log targets did not make the start records durable within {} s{}",
+            START_DEADLINE.as_secs(),
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.join("; "))
+            }
+        ),
+    ))
 }

@@ -163,17 +163,22 @@ pub fn dp_metric(c: DpCounter) -> Family {
         DpCounter::ArpRepliesSent => (
             "cgnat_arp_sent_packets_total",
             Some(("type", "reply")),
-            "ARP packets sent, by type (reply: for own or pool addresses; request: to resolve next hops; probe: unicast to stale neighbours).",
+            "ARP packets sent, by type (reply: for own or pool addresses; request: to resolve next hops; probe: unicast to stale neighbours; announcement: gratuitous, after an HA takeover).",
         ),
         DpCounter::ArpRequestsSent => (
             "cgnat_arp_sent_packets_total",
             Some(("type", "request")),
-            "ARP packets sent, by type (reply: for own or pool addresses; request: to resolve next hops; probe: unicast to stale neighbours).",
+            "ARP packets sent, by type (reply: for own or pool addresses; request: to resolve next hops; probe: unicast to stale neighbours; announcement: gratuitous, after an HA takeover).",
         ),
         DpCounter::ArpProbesSent => (
             "cgnat_arp_sent_packets_total",
             Some(("type", "probe")),
-            "ARP packets sent, by type (reply: for own or pool addresses; request: to resolve next hops; probe: unicast to stale neighbours).",
+            "ARP packets sent, by type (reply: for own or pool addresses; request: to resolve next hops; probe: unicast to stale neighbours; announcement: gratuitous, after an HA takeover).",
+        ),
+        DpCounter::ArpAnnouncementsSent => (
+            "cgnat_arp_sent_packets_total",
+            Some(("type", "announcement")),
+            "ARP packets sent, by type (reply: for own or pool addresses; request: to resolve next hops; probe: unicast to stale neighbours; announcement: gratuitous, after an HA takeover).",
         ),
         DpCounter::ArpLearned => (
             "cgnat_neighbours_learned_total",

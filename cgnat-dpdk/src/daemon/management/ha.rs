@@ -11,7 +11,6 @@
 //! Nothing here blocks: the socket is non-blocking and a full socket
 //! buffer counts a send error (the stream's retransmission covers it).
 
-use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::sync::Arc;
@@ -21,9 +20,15 @@ use cgnat_core::control::HaStatus;
 use cgnat_core::event::EventKind;
 use cgnat_core::ha::{Accept, Election, ElectionSettings, MirrorState, SenderLimits, Stamp, SyncReceiver, SyncSender, Transition};
 use cgnat_core::natlog::LogRecord;
-use cgnat_core::wire::ha::{BlockRecord, Header, Kind, Message, Record, Role, FLAG_IN_SYNC, FLAG_PREEMPT, MAX_DATAGRAM};
+use cgnat_core::wire::ha::{BlockRecord, Header, Kind, Message, Record, Role, SessionRecord, FLAG_IN_SYNC, FLAG_PREEMPT, MAX_DATAGRAM};
 use cgnat_core::Instant;
 use parking_lot::Mutex;
+
+mod exposition;
+mod mirror;
+
+pub use exposition::render_ha;
+pub use mirror::{session_id, Mirror, SessionId};
 
 /// Datagrams read per tick at most (the rest wait for the next tick).
 const RECV_PER_TICK: usize = 512;
@@ -43,31 +48,6 @@ pub struct LinkCounters {
     pub send_errors: u64,
 }
 
-/// The standby's copy of the active's blocks and log position.
-#[derive(Clone, Debug, Default)]
-pub struct Mirror {
-    /// Blocks held by the active, by (public address, first port).
-    pub blocks: BTreeMap<(Ipv4Addr, u16), BlockRecord>,
-    /// The active's run and next log sequence number.
-    pub cursor: Option<(u64, u64)>,
-}
-
-impl Mirror {
-    fn apply(&mut self, r: &Record) {
-        match r {
-            Record::BlockAllocated(b) => {
-                self.blocks.insert((b.public, b.first_port), *b);
-            }
-            Record::BlockReleased(b) => {
-                self.blocks.remove(&(b.public, b.first_port));
-            }
-            Record::LogCursor { run, next_seq } => self.cursor = Some((*run, *next_seq)),
-            // Sessions are not streamed yet (issue 13: see the closing note).
-            Record::SessionUp(_) | Record::SessionDown(_) => {}
-        }
-    }
-}
-
 /// The sync-stream record of a block log record.
 pub fn block_record(r: &LogRecord) -> Option<Record> {
     let b = BlockRecord {
@@ -85,6 +65,19 @@ pub fn block_record(r: &LogRecord) -> Option<Record> {
     }
 }
 
+/// What the last takeover adopted (for `cgnatctl ha` and the metrics).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Adoption {
+    /// Blocks adopted.
+    pub blocks: u64,
+    /// Sessions adopted.
+    pub sessions: u64,
+    /// Blocks or sessions that could not be.
+    pub failures: u64,
+    /// How long it took, microseconds.
+    pub micros: u64,
+}
+
 /// One node of the pair.
 pub struct HaNode {
     cfg: HaConfig,
@@ -99,12 +92,18 @@ pub struct HaNode {
     buf: Vec<u8>,
     out: Vec<u8>,
     status: Arc<Mutex<HaStatus>>,
+    limits: SenderLimits,
+    adoption: Adoption,
+    /// How long the mirror keeps a session not restated: UDP, TCP, ICMP
+    /// (the longest idle timeout of the protocol plus two refresh periods).
+    session_max_age_us: [u64; 3],
 }
 
 impl HaNode {
     /// Binds the sync socket on `ha.local_address:ha.sync_port`; `run` is
-    /// this process's run id (the stream's incarnation).
-    pub fn bind(cfg: &HaConfig, run: u64, now: Instant) -> io::Result<HaNode> {
+    /// this process's run id (the stream's incarnation); `timeouts` the
+    /// NAT's idle timeouts (for how long the mirror keeps a session).
+    pub fn bind(cfg: &HaConfig, run: u64, timeouts: &cgnat_core::config::Timeouts, now: Instant) -> io::Result<HaNode> {
         let local = SocketAddrV4::new(cfg.local_address, cfg.sync_port);
         let socket = UdpSocket::bind(local).map_err(|e| io::Error::new(e.kind(), format!("ha: bind the sync socket {local}: {e}")))?;
         socket.set_nonblocking(true)?;
@@ -125,6 +124,13 @@ impl HaNode {
             retransmit_us: cfg.retransmit_ms as u64 * 1000,
         };
         let status = Arc::new(Mutex::new(HaStatus::default()));
+        let refresh = cfg.refresh_secs as u64 * 2;
+        let age = |secs: u32| (secs as u64 + refresh) * 1_000_000;
+        let session_max_age_us = [
+            age(timeouts.udp),
+            age(timeouts.tcp_established.max(timeouts.tcp_transitory)),
+            age(timeouts.icmp),
+        ];
         Ok(HaNode {
             cfg: cfg.clone(),
             socket,
@@ -138,6 +144,9 @@ impl HaNode {
             buf: vec![0; 2048],
             out: Vec::with_capacity(MAX_DATAGRAM),
             status,
+            limits,
+            adoption: Adoption::default(),
+            session_max_age_us,
         })
     }
 
@@ -201,14 +210,17 @@ impl HaNode {
     }
 
     /// One tick at `now`. `written` holds the block records the log wrote
-    /// since the last tick (emptied); `snapshot` gives the held blocks and
-    /// the next log sequence for a bulk sync. Returns the role change, if
-    /// any, for the caller to act on.
+    /// since the last tick and `sessions` the sessions created or restated
+    /// since (both emptied); `snapshot` gives every record of the state for
+    /// a bulk sync. Returns the role change, if any, for the caller to act
+    /// on; after a change to standby no heartbeat goes out in this tick
+    /// (the caller ends its run first, then the handover may be sent).
     pub fn tick(
         &mut self,
         now: Instant,
         written: &mut Vec<LogRecord>,
-        snapshot: impl FnOnce() -> (Vec<LogRecord>, u64, u64),
+        sessions: &mut Vec<SessionRecord>,
+        snapshot: impl FnOnce() -> Vec<Record>,
     ) -> Option<Transition> {
         let mut change = None;
         for _ in 0..RECV_PER_TICK {
@@ -242,7 +254,7 @@ impl HaNode {
                             self.mirror = Mirror::default();
                         }
                         for r in &records {
-                            self.mirror.apply(r);
+                            self.mirror.apply(r, now);
                         }
                     }
                     Accept::Duplicate | Accept::Discard => {}
@@ -272,11 +284,11 @@ impl HaNode {
                     self.sender.push(rec);
                 }
             }
+            for s in sessions.drain(..) {
+                self.sender.push(Record::SessionUp(s));
+            }
             if self.sender.needs_bulk() {
-                let (held, run, next_seq) = snapshot();
-                let mut v: Vec<Record> = held.iter().filter_map(block_record).collect();
-                v.push(Record::LogCursor { run, next_seq });
-                self.sender.start_bulk(v);
+                self.sender.start_bulk(snapshot());
             }
             let stamp = self.stamp();
             let mut out = std::mem::take(&mut self.out);
@@ -291,15 +303,20 @@ impl HaNode {
             self.out = out;
         } else {
             written.clear();
+            sessions.clear();
+            let max_age = self.session_max_age_us;
+            self.mirror.prune(now, |p| max_age[usize::from(p == 6) + 2 * usize::from(p == 1)]);
             if self.election.role() == Role::Standby {
                 if let Some(from) = self.receiver.poll_request(now) {
                     self.send_control(Kind::Resync, from);
                 }
             }
         }
-        let due = self
-            .last_heartbeat
-            .is_none_or(|t| now.as_micros().saturating_sub(t.as_micros()) >= self.cfg.heartbeat_ms as u64 * 1000);
+        let yielded = matches!(change, Some(Transition::Standby));
+        let due = !yielded
+            && self
+                .last_heartbeat
+                .is_none_or(|t| now.as_micros().saturating_sub(t.as_micros()) >= self.cfg.heartbeat_ms as u64 * 1000);
         if due {
             self.last_heartbeat = Some(now);
             self.send_control(self.election.heartbeat_kind(), 0);
@@ -308,15 +325,51 @@ impl HaNode {
         change
     }
 
-    /// A planned switchover (`cgnatctl ha switchover`): only on the active
-    /// with an in-sync standby; the handover is sent at once.
-    pub fn switchover(&mut self, now: Instant) -> Result<Transition, String> {
+    /// A planned switchover (`cgnatctl ha switchover`) or a preempting
+    /// peer: only on the active with a live, in-sync standby. This node
+    /// turns standby at once; the caller ends its run, then calls
+    /// [`HaNode::send_handover`].
+    pub fn yield_role(&mut self, now: Instant) -> Result<Transition, String> {
         let t = self.election.switchover(now).map_err(str::to_string)?;
         self.mirror = Mirror::default();
         self.receiver.reset();
-        self.send_control(Kind::Handover, 0);
         self.publish(now);
         Ok(t)
+    }
+
+    /// Sends the handover now (after the caller ended its run: the peer's
+    /// run starts after this one's last record).
+    pub fn send_handover(&mut self) {
+        self.send_control(self.election.heartbeat_kind(), 0);
+    }
+
+    /// Asks for a bulk sync of the standby (a worker's sync ring overflowed).
+    pub fn request_bulk(&mut self) {
+        self.sender.request_bulk();
+    }
+
+    /// Starts a new sync stream as the active, numbered by `incarnation`
+    /// (the new run id): the standby gets a bulk sync of the new state.
+    pub fn restart_stream(&mut self, incarnation: u64) {
+        self.sender = SyncSender::new(incarnation, self.limits);
+    }
+
+    /// The peer's run id as its stream said (its incarnation), if heard.
+    pub fn peer_run(&self) -> Option<u64> {
+        self.mirror.cursor.map(|c| c.0)
+    }
+
+    /// The peer's sync address.
+    pub fn peer_address(&self) -> Ipv4Addr {
+        self.cfg.peer_address
+    }
+
+    /// Records what the last takeover adopted; the mirror is emptied (the
+    /// state is the node's own now).
+    pub fn adopted(&mut self, a: Adoption, now: Instant) {
+        self.adoption = a;
+        self.mirror = Mirror::default();
+        self.publish(now);
     }
 
     fn publish(&self, now: Instant) {
@@ -334,6 +387,11 @@ impl HaNode {
             peer_silence_ms: self.election.peer_silence_us(now).map(|u| u / 1000),
             mirror: self.receiver.state().name().into(),
             mirrored_blocks: self.mirror.blocks.len() as u64,
+            mirrored_sessions: self.mirror.sessions.len() as u64,
+            adopted_blocks: self.adoption.blocks,
+            adopted_sessions: self.adoption.sessions,
+            adopt_failures: self.adoption.failures,
+            adopt_us: self.adoption.micros,
             sync_lag_ms: self.sender.lag_us(now) / 1000,
             backlog: self.sender.backlog() as u64,
             transitions: self.election.transitions(),
@@ -354,271 +412,5 @@ impl HaNode {
     }
 }
 
-/// The HA metrics (docs/metrics.md): role, peer, lag and the stream's
-/// counters; only `cgnat_ha_enabled` on a single node.
-pub fn render_ha(x: &mut super::exposition::Exposition, s: &HaStatus) {
-    x.sample(
-        "cgnat_ha_enabled",
-        "gauge",
-        "1 when this node is part of an HA pair.",
-        "",
-        u8::from(s.enabled),
-    );
-    if !s.enabled {
-        return;
-    }
-    for role in ["init", "standby", "active"] {
-        x.sample(
-            "cgnat_ha_role",
-            "gauge",
-            "1 for this node's current HA role.",
-            &format!("role=\"{role}\""),
-            u8::from(s.role == role),
-        );
-    }
-    x.sample(
-        "cgnat_ha_peer_alive",
-        "gauge",
-        "1 while the peer is heard within ha.dead_ms.",
-        "",
-        u8::from(s.peer_role.is_some()),
-    );
-    x.sample(
-        "cgnat_ha_in_sync",
-        "gauge",
-        "1 while this node's mirror of the active is complete (standby).",
-        "",
-        u8::from(s.mirror == "in-sync"),
-    );
-    x.sample(
-        "cgnat_ha_role_changes_total",
-        "counter",
-        "HA role changes since start.",
-        "",
-        s.transitions,
-    );
-    x.sample(
-        "cgnat_ha_sync_lag_seconds",
-        "gauge",
-        "Age of the oldest unacknowledged sync datagram (active).",
-        "",
-        s.sync_lag_ms as f64 / 1000.0,
-    );
-    x.sample(
-        "cgnat_ha_sync_backlog_records",
-        "gauge",
-        "Sync records queued or unacknowledged (active).",
-        "",
-        s.backlog,
-    );
-    x.sample(
-        "cgnat_ha_mirrored_blocks",
-        "gauge",
-        "Blocks in the standby's mirror.",
-        "",
-        s.mirrored_blocks,
-    );
-    let counters = [
-        ("sent", s.datagrams_sent),
-        ("received", s.datagrams_received),
-        ("malformed", s.malformed),
-        ("foreign", s.foreign),
-        ("send_error", s.send_errors),
-        ("retransmit", s.retransmits),
-    ];
-    for (what, n) in counters {
-        x.sample(
-            "cgnat_ha_datagrams_total",
-            "counter",
-            "Sync link datagrams, by what happened to them.",
-            &format!("event=\"{what}\""),
-            n,
-        );
-    }
-    x.sample(
-        "cgnat_ha_records_sent_total",
-        "counter",
-        "Sync records streamed (first transmissions).",
-        "",
-        s.records_sent,
-    );
-    let events = [
-        ("bulk_sync_sent", s.bulk_syncs_sent),
-        ("bulk_sync_received", s.bulk_syncs_received),
-        ("overflow", s.overflows),
-        ("gap", s.gaps),
-        ("resync_request", s.resync_requests),
-        ("peer_restart", s.peer_restarts),
-    ];
-    for (what, n) in events {
-        x.sample(
-            "cgnat_ha_stream_events_total",
-            "counter",
-            "Sync stream events: bulk syncs, overflows, gaps, resync requests, peer restarts.",
-            &format!("event=\"{what}\""),
-            n,
-        );
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    //! Two nodes over real UDP sockets on loopback (127.0.0.1 and
-    //! 127.0.0.2, ports of their own), driven by a simulated clock: the
-    //! election, the block stream, a takeover after the active stops, the
-    //! failed node's return as standby with a bulk sync, and a planned
-    //! switchover back.
-    use super::*;
-    use cgnat_core::event::{ProtocolScope, Reason};
-
-    fn cfg(me: u8, peer: u8, priority: u8, port: u16) -> HaConfig {
-        HaConfig {
-            enabled: true,
-            local_address: Ipv4Addr::new(127, 0, 0, me),
-            peer_address: Ipv4Addr::new(127, 0, 0, peer),
-            sync_port: port,
-            priority,
-            ..HaConfig::default()
-        }
-    }
-
-    fn rec(seq: u64, event: EventKind, sub: u8, port: u16) -> LogRecord {
-        LogRecord {
-            seq,
-            time: Instant::from_micros(1_000_000 + seq),
-            event,
-            subscriber: Ipv4Addr::new(100, 64, 0, sub),
-            public_addr: Ipv4Addr::new(203, 0, 113, 1),
-            first_port: port,
-            last_port: port + 255,
-            protocol: ProtocolScope::All,
-            reason: Reason::NewMapping,
-            producer: 0,
-            producer_seq: seq,
-            aux: 0,
-            run: 5,
-        }
-    }
-
-    /// The active side's log as the node sees it: held blocks and records.
-    #[derive(Default)]
-    struct Log {
-        held: BTreeMap<u16, LogRecord>,
-        written: Vec<LogRecord>,
-        next: u64,
-    }
-
-    impl Log {
-        fn alloc(&mut self, sub: u8, port: u16) {
-            let r = rec(self.next, EventKind::BlockAllocated, sub, port);
-            self.next += 1;
-            self.held.insert(port, r);
-            self.written.push(r);
-        }
-        fn snapshot(&self) -> (Vec<LogRecord>, u64, u64) {
-            (self.held.values().copied().collect(), 5, self.next)
-        }
-    }
-
-    fn step(nodes: &mut [(&mut HaNode, &mut Log)], ms: u64) -> Vec<Option<Transition>> {
-        nodes
-            .iter_mut()
-            .map(|(n, l)| {
-                let snap = l.snapshot();
-                n.tick(Instant::from_micros(ms * 1000), &mut l.written, || snap)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_pair_elects_streams_takes_over_rejoins_and_switches_back() {
-        let port = 40_000 + (std::process::id() % 20_000) as u16;
-        let t0 = Instant::from_micros(0);
-        let mut a = HaNode::bind(&cfg(1, 2, 200, port), 11, t0).expect("bind 127.0.0.1");
-        let mut b = HaNode::bind(&cfg(2, 1, 100, port), 22, t0).expect("bind 127.0.0.2");
-        let (mut la, mut lb) = (Log::default(), Log::default());
-        let mut ms = 0;
-        while ms < 1000 {
-            ms += 10;
-            step(&mut [(&mut a, &mut la), (&mut b, &mut lb)], ms);
-        }
-        assert_eq!((a.role(), b.role()), (Role::Active, Role::Standby), "the higher priority is active");
-        assert_eq!(b.status().lock().mirror, "in-sync");
-        for i in 0..100u16 {
-            la.alloc(i as u8, 1024 + i * 256);
-        }
-        for _ in 0..20 {
-            ms += 10;
-            step(&mut [(&mut a, &mut la), (&mut b, &mut lb)], ms);
-        }
-        assert_eq!(b.mirror().blocks.len(), 100, "every block reached the standby");
-        assert_eq!(b.mirror().cursor, Some((5, 0)), "the cursor of the bulk sync");
-        let lag = a.status().lock().sync_lag_ms;
-        assert_eq!(lag, 0, "everything acknowledged");
-
-        // The active is killed: it stops ticking and its socket closes.
-        drop(a);
-        let killed = ms;
-        let mut took = None;
-        while took.is_none() && ms < killed + 2000 {
-            ms += 10;
-            took = step(&mut [(&mut b, &mut lb)], ms)[0];
-        }
-        assert_eq!(took, Some(Transition::Active { takeover: true }));
-        assert!(ms - killed <= 500 + 20, "takeover {} ms after the last heartbeat", ms - killed);
-        // The new active holds the mirrored blocks as its own (what the
-        // daemon installs on takeover); its log knows them.
-        for b_ in b.mirror().blocks.values() {
-            let r = rec(b_.log_seq, EventKind::BlockAllocated, b_.subscriber.octets()[3], b_.first_port);
-            lb.held.insert(r.first_port, r);
-        }
-        lb.next = 100;
-
-        // The failed node restarts (new run id) and rejoins as standby.
-        let mut a = HaNode::bind(&cfg(1, 2, 200, port), 33, Instant::from_micros(ms * 1000)).expect("rebind");
-        la = Log::default();
-        let rejoin = ms;
-        while ms < rejoin + 1500 {
-            ms += 10;
-            step(&mut [(&mut a, &mut la), (&mut b, &mut lb)], ms);
-        }
-        assert_eq!(
-            (a.role(), b.role()),
-            (Role::Standby, Role::Active),
-            "no preempt: the recovered node stays standby"
-        );
-        assert_eq!(a.mirror().blocks.len(), 100, "bulk-synced on rejoin");
-        assert!(a.status().lock().bulk_syncs_received >= 1);
-
-        // Planned switchover back to a.
-        assert!(
-            a.switchover(Instant::from_micros(ms * 1000)).is_err(),
-            "only the active can hand over"
-        );
-        b.switchover(Instant::from_micros(ms * 1000))
-            .expect("an in-sync standby takes the role");
-        for _ in 0..5 {
-            ms += 10;
-            step(&mut [(&mut a, &mut la), (&mut b, &mut lb)], ms);
-        }
-        assert_eq!((a.role(), b.role()), (Role::Active, Role::Standby));
-    }
-
-    #[test]
-    fn datagrams_from_elsewhere_or_malformed_are_counted_and_ignored() {
-        let port = 40_000 + (std::process::id() % 20_000) as u16 + 1;
-        let mut a = HaNode::bind(&cfg(3, 4, 100, port), 1, Instant::from_micros(0)).expect("bind");
-        let stranger = UdpSocket::bind("127.0.0.5:0").unwrap();
-        stranger
-            .send_to(b"CGHA not really", "127.0.0.3:".to_string() + &port.to_string())
-            .unwrap();
-        let peer = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 4), 0)).unwrap();
-        peer.send_to(b"CGHA\x01\x01 short", SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 3), port))
-            .unwrap();
-        let mut l = Log::default();
-        step(&mut [(&mut a, &mut l)], 10);
-        let s = a.status().lock().clone();
-        assert_eq!((s.foreign, s.malformed, s.datagrams_received), (1, 1, 0));
-        assert_eq!(a.role(), Role::Init, "nothing valid was heard");
-    }
-}
+mod tests;

@@ -154,6 +154,26 @@ impl LogPipeline {
         (self.held.records().copied().collect(), self.next_seq)
     }
 
+    /// Starts run `run` in this process (an HA node becoming active again
+    /// after it gave the role up): the previous run ended with its
+    /// `daemon-stop` and everything is durable; the targets are reopened
+    /// (fresh durability tracking) and the sequence starts at 0.
+    pub fn begin_new_run(&mut self, run: u64) -> io::Result<()> {
+        let lost = self.close();
+        if !lost.is_empty() {
+            log::error!("new run: log targets closed with records not durable: {lost:?}");
+        }
+        self.next_seq = 0;
+        self.durable = 0;
+        self.held = OpenBlocks::default();
+        self.awaiting.clear();
+        self.run = run;
+        self.shared.records.store(0, Ordering::Relaxed);
+        self.shared.durable.store(0, Ordering::Release);
+        self.sinks = open_sinks(&self.cfg, 0, &self.held)?;
+        Ok(())
+    }
+
     /// Sets the run id stamped on every record from now on.
     pub fn set_run(&mut self, run: u64) {
         self.run = run;

@@ -51,7 +51,7 @@ pub struct QueryContext {
     /// `live` or `replay`.
     pub run_mode: &'static str,
     /// The run id of the NAT log records.
-    pub run: u64,
+    pub run: std::sync::atomic::AtomicU64,
     /// The configuration file in force (the one a reload read last).
     pub config_source: Mutex<String>,
     /// The NIC counters of the ports, published by the management loop
@@ -130,7 +130,7 @@ impl QueryContext {
             log_seq: self.log.records.load(Ordering::Relaxed),
             log_targets: self.sinks.lock().iter().map(|s| s.0.clone()).collect(),
             log_stalled: self.log.stalled.load(Ordering::Relaxed),
-            run: cgnat_core::natlog::run_name(self.run).to_string(),
+            run: cgnat_core::natlog::run_name(self.run.load(std::sync::atomic::Ordering::Relaxed)).to_string(),
         }
     }
 
@@ -324,7 +324,7 @@ impl QueryContext {
             port,
             owner,
             in_pool: self.nat.pool().index_of(u32::from(public)).is_some(),
-            run: self.run,
+            run: self.run.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

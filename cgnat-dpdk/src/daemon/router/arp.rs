@@ -80,21 +80,41 @@ impl Router {
     /// `probe`, the MAC address of a stale entry (RFC 1122 section 2.3.2.1
     /// unicast poll; the target hardware address stays zero).
     pub(super) fn arp_request<E: Egress>(&mut self, side: Side, target: u32, probe: Option<[u8; 6]>, now: Instant, eg: &mut E) {
+        let sender = self.shared.link(side).addr;
+        if self.arp_emit(side, sender, target, probe, now, eg) {
+            self.counters.incr(match probe {
+                Some(_) => DpCounter::ArpProbesSent,
+                None => DpCounter::ArpRequestsSent,
+            });
+        }
+    }
+
+    /// Announces `addr` on `side` with a gratuitous ARP request (RFC 5227
+    /// section 3 "ARP Announcement": sender and target address both
+    /// `addr`, broadcast), so that neighbours move the address to this
+    /// node's MAC address (an HA takeover, issue 13).
+    pub(super) fn arp_announce<E: Egress>(&mut self, side: Side, addr: u32, now: Instant, eg: &mut E) {
+        if self.arp_emit(side, addr, addr, None, now, eg) {
+            self.counters.incr(DpCounter::ArpAnnouncementsSent);
+        }
+    }
+
+    fn arp_emit<E: Egress>(&mut self, side: Side, sender: u32, target: u32, to: Option<[u8; 6]>, now: Instant, eg: &mut E) -> bool {
         let link = self.shared.link(side);
-        let (mac, addr, vlan, l2) = (link.mac, link.addr, link.vlan, link.l2_len);
+        let (mac, vlan, l2) = (link.mac, link.vlan, link.l2_len);
         let Ok(mut m) = Mbuf::alloc(&self.pool) else {
             self.counters.incr(DpCounter::MbufAllocFailed);
-            return;
+            return false;
         };
         let len = (l2 + arp::PACKET_LEN).max(MIN_FRAME);
         let Ok(buf) = m.append(len) else {
             self.counters.incr(DpCounter::MbufAllocFailed);
-            return;
+            return false;
         };
         buf.fill(0);
         ethernet::emit_header(
             buf,
-            probe.map(EthernetAddress).unwrap_or(EthernetAddress::BROADCAST),
+            to.map(EthernetAddress).unwrap_or(EthernetAddress::BROADCAST),
             EthernetAddress(mac),
             vlan,
             ethernet::ethertype::ARP,
@@ -103,14 +123,11 @@ impl Router {
             &mut buf[l2..],
             Operation::Request,
             EthernetAddress(mac),
-            addr.into(),
+            sender.into(),
             EthernetAddress([0; 6]),
             target.into(),
         );
-        self.counters.incr(match probe {
-            Some(_) => DpCounter::ArpProbesSent,
-            None => DpCounter::ArpRequestsSent,
-        });
         self.push(side, m, now, eg);
+        true
     }
 }

@@ -16,12 +16,13 @@
 //! worker's mempool, the hold and fragment areas are preallocated, the
 //! neighbour tables are lock-free, transmission goes through an [`Egress`].
 
+mod announce;
 mod arp;
 mod log_wait;
 mod output;
 mod pcp;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cgnat_core::config::{DaemonConfig, PortConfig};
@@ -137,6 +138,9 @@ pub struct Shared {
     /// so the standby stays silent on the shared segments. Written by the
     /// management core on role changes; one relaxed load per burst.
     pub ha_standby: Arc<AtomicBool>,
+    /// Bumped by the management core when this node becomes active: the
+    /// announcing worker sends gratuitous ARP for its addresses.
+    pub ha_announce: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -163,6 +167,7 @@ impl Shared {
             fragment_seed: cfg.nat.seed.unwrap_or_else(super::lifecycle::os_seed),
             // A pair's node starts silent: the election decides.
             ha_standby: Arc::new(AtomicBool::new(cfg.ha.enabled)),
+            ha_announce: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -257,6 +262,9 @@ pub struct Router {
     pcp: Option<PcpPath>,
     /// IPv4 Identification of the next PCP answer.
     pcp_ident: u16,
+    /// The announcer's last seen [`Shared::ha_announce`] (`None`: this
+    /// worker does not announce).
+    announced: Option<u64>,
 }
 
 impl Router {
@@ -290,6 +298,7 @@ impl Router {
             l2_cache: Default::default(),
             pcp: None,
             pcp_ident: 0,
+            announced: None,
         }
     }
 

@@ -210,6 +210,7 @@ impl Router {
     pub fn housekeeping<E: Egress>(&mut self, now: Instant, eg: &mut E) {
         self.release_logged(now, eg);
         self.pcp_answers(now, eg);
+        self.announce_if_asked(now, eg);
         self.worker.housekeeping(now);
         if self.held_count > 0 {
             for i in 0..self.held.len() {
