@@ -159,6 +159,9 @@ impl<E: EventSink> Worker<E> {
         let sub = self.ha_subscriber(subscriber, pool_index)?;
         match pool.owner_of(block) {
             Some((BlockState::Allocated, a)) if a == u32::from(subscriber) => return Ok(block),
+            // A static mapping's block: configuration, logged by the new
+            // run's configuration records.
+            Some((BlockState::Reserved, _)) => return Ok(block),
             Some(_) => return Err(AdoptError::BlockTaken),
             None if pool.is_pending(block) => {
                 // Adopted moments ago, its record on its way.
