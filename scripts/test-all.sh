@@ -43,6 +43,9 @@ step "the lab on AF_XDP ports (LAB_PORTS=afxdp tests/lab.sh run; fails if AF_XDP
 LAB_PORTS=afxdp LAB_QUICK=1 LAB_METRICS_PORT=9473 LAB_PREFIX=cgx LAB_IF_IN=cgx-in LAB_IF_OUT=cgx-out LAB_DIR=/tmp/cgnat-lab-afxdp \
   bash tests/lab.sh run
 
+step "the HA pair: kill -9 failover and planned switchover under iperf3 and UDP, sync losses, both logs verified (tests/ha.sh)"
+bash tests/ha.sh run
+
 # The package and the container lab need a Docker Engine: required in CI
 # (CI=true), skipped with a message elsewhere.
 if docker info >/dev/null 2>&1; then

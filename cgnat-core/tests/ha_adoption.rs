@@ -156,3 +156,29 @@ fn what_cannot_be_adopted_is_refused_with_its_reason() {
     assert_eq!(adopt.ha_adopt_session(&remap, at(0)), Err(AdoptError::MappingConflict));
     check_invariants(&standby);
 }
+
+//= issue 13 item 5
+//# Deterministic mode needs no block sync for attribution; sessions are
+//# still synced for continuity.
+#[test]
+fn deterministic_mode_adopts_sessions_with_no_block_record() {
+    const DET: &str = "mode = \"deterministic\"\ninside_prefixes = [\"100.64.0.0/24\"]\npool = [\"203.0.113.0/30\"]\n";
+    let sub = Ipv4Addr::new(100, 64, 0, 10);
+    let active = nat(DET);
+    let mut w = worker(&active);
+    let v = out(&mut w, udp(sub, 5000, SERVER, 53, b"q"), at(0));
+    let mirror: Vec<SessionRecord> = live_sessions(&active).iter().map(|e| entry_record(&active, e, at(1))).collect();
+    let standby = Arc::new(Nat::new(config(DET), 99).unwrap());
+    let mut adopt: Worker<Vec<cgnat_core::Event>> = Worker::new(standby.clone(), u16::MAX, Vec::new());
+    for r in &mirror {
+        assert_eq!(adopt.ha_adopt_session(r, at(2)), Ok(true));
+    }
+    assert!(
+        adopt.sink_mut().iter().all(|e| e.kind != EventKind::BlockAllocated),
+        "the formula attributes the ports (RFC 7422): nothing to log"
+    );
+    let mut w2 = Worker::new(standby.clone(), 0, Vec::new());
+    let back = inb(&mut w2, udp(SERVER, 53, v.src, v.sport, b"a"), at(3));
+    assert_eq!((back.dst, back.dport), (sub, 5000), "the flow continues on the new node");
+    check_invariants(&standby);
+}
