@@ -122,6 +122,13 @@ impl PcpServer {
         self.limits = limits;
     }
 
+    /// Begins a new epoch at `now`: the server lost its state (an HA node
+    /// took over without the PCP mappings, issue 13), and RFC 6887
+    /// section 8.5 has clients that see the epoch go back renew theirs.
+    pub fn restart_epoch(&mut self, now: Instant) {
+        self.start = now;
+    }
+
     /// Seconds since the epoch began.
     pub fn epoch(&self, now: Instant) -> u32 {
         now.as_secs().saturating_sub(self.start.as_secs()).min(u64::from(u32::MAX)) as u32

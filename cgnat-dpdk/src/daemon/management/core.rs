@@ -184,8 +184,12 @@ impl ManagementCore {
         let servers = ManagementServers::start(&cfg.control, &cfg.metrics, ctx.clone(), tx)?;
         let nat = parts.nat.clone();
         // After the start records: its records and ANNOUNCEs follow them.
-        let pcp =
+        let mut pcp =
             (cfg.pcp.enabled && !parts.pcp.is_empty()).then(|| PcpService::new(&cfg.pcp, nat.clone(), parts.pcp, now, ctx.pcp.clone()));
+        if cfg.ha.enabled {
+            // Silent until active (issue 13): ANNOUNCE then.
+            pcp.iter_mut().for_each(PcpService::hold_announcements);
+        }
         Ok(ManagementCore {
             log,
             sweeper,

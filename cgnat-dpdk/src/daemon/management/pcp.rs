@@ -186,6 +186,7 @@ pub struct PcpService {
     /// When the next unsolicited ANNOUNCE goes, and the gap after it.
     announce: Option<(Instant, u64)>,
     announced: u32,
+    announce_enabled: bool,
     shared: Arc<Mutex<PcpStatus>>,
     dirty: bool,
     /// Per source address: (tokens in thousandths, last refill µs).
@@ -211,6 +212,7 @@ impl PcpService {
             status,
             announce: cfg.announce.then_some((now, FIRST_ANNOUNCE_GAP_US)),
             announced: 0,
+            announce_enabled: cfg.announce,
             shared,
             dirty: true,
             budgets: std::collections::HashMap::new(),
@@ -346,6 +348,24 @@ impl PcpService {
             } else {
                 i += 1;
             }
+        }
+    }
+
+    /// No ANNOUNCE until [`PcpService::restart`]: an HA node stays silent
+    /// until it is active.
+    pub fn hold_announcements(&mut self) {
+        self.announce = None;
+    }
+
+    /// This node became the active one of its HA pair (issue 13): the PCP
+    /// mappings were not synced, so a new epoch begins and the ANNOUNCEs
+    /// start over (RFC 6887 sections 8.5 and 14.1.3): clients re-create
+    /// their mappings on this node.
+    pub fn restart(&mut self, now: Instant) {
+        self.server.restart_epoch(now);
+        if self.announce_enabled {
+            self.announced = 0;
+            self.announce = Some((now, FIRST_ANNOUNCE_GAP_US));
         }
     }
 

@@ -275,6 +275,9 @@ impl ManagementCore {
         h.walk_last = now;
         h.ring_full_seen = self.ctx.nat_counters.iter().map(|c| c.get(Counter::HaSyncRingFull)).sum();
         h.set_gate(false);
+        if let Some(pcp) = &mut self.pcp {
+            pcp.restart(now);
+        }
         if let Some(a) = &h.announce {
             a.fetch_add(1, Ordering::AcqRel);
         }
