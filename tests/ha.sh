@@ -24,7 +24,8 @@
 #
 # Usage: tests/ha.sh [run|down]. Environment: CGNATD, CGNATCTL (default
 # target/debug/…), HA_DIR (default /tmp/cgnat-ha), HA_SECONDS (length of
-# each flow, default 8). Needs root. Safe to run twice.
+# each flow, default 8), HA_HEARTBEAT_MS and HA_DEAD_MS (default 100 and
+# 500, the [ha] defaults). Needs root. Safe to run twice.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +70,8 @@ start_node() {
     CGNAT_HA__PEER_ADDRESS=$peer \
     CGNAT_HA__PRIORITY="$prio" \
     CGNAT_HA__REFRESH_SECS=2 \
+    CGNAT_HA__HEARTBEAT_MS="${HA_HEARTBEAT_MS:-100}" \
+    CGNAT_HA__DEAD_MS="${HA_DEAD_MS:-500}" \
         "$CGNATD" --lab --stats-file "$d/stats.txt" >"$d/cgnatd.log" 2>&1 &
     echo $! >"$PIDS/cgnatd-$n"
     wait_for 60 "node $n's workers" grep -q "worker(s) running" "$d/cgnatd.log" || { tail -20 "$d/cgnatd.log"; return 1; }

@@ -53,8 +53,8 @@ pub fn render_ha(s: &HaStatus) -> String {
         (
             "datagrams",
             format!(
-                "{} sent, {} received, {} malformed, {} foreign, {} send errors",
-                s.datagrams_sent, s.datagrams_received, s.malformed, s.foreign, s.send_errors
+                "{} sent ({} B), {} received ({} B), {} malformed, {} foreign, {} send errors",
+                s.datagrams_sent, s.bytes_sent, s.datagrams_received, s.bytes_received, s.malformed, s.foreign, s.send_errors
             ),
         ),
         (

@@ -12,6 +12,10 @@
 //! A third argument `new` creates `n` sessions instead (the first packets of
 //! new flows, 16 per subscriber), for `--toggle-collect='*create_one'`.
 //!
+//! A third argument `new-ha` does the same with an HA sync ring attached
+//! (issue 13: every new session is also pushed to the standby's ring), so
+//! the two counts give the sync's cost per new session.
+//!
 //! A third argument `copy` runs only the harness: the same packet copies
 //! and loop, no translation. Its count per packet is what the harness
 //! itself adds to the figures above.
@@ -56,6 +60,16 @@ fn main() {
         // count with --toggle-collect='*create_one'.
         let f = fixture::fill(n.div_ceil(16) as u32, 16);
         println!("{} sessions created", f.nat.sessions().len());
+        return;
+    }
+    if mode.as_deref() == Some("new-ha") {
+        let (tx, mut rx) = cgnat_core::ring::ring::<cgnat_core::wire::ha::SessionRecord>(n.next_power_of_two());
+        let f = fixture::fill_with(n.div_ceil(16) as u32, 16, |w| w.set_ha_sync(tx));
+        let mut synced = 0;
+        while rx.pop().is_some() {
+            synced += 1;
+        }
+        println!("{} sessions created, {synced} streamed to the standby", f.nat.sessions().len());
         return;
     }
     let burst = mode.as_deref() == Some("burst");

@@ -57,6 +57,10 @@ pub struct HaStatus {
     pub foreign: u64,
     /// Sends that failed.
     pub send_errors: u64,
+    /// UDP payload bytes sent on the sync link.
+    pub bytes_sent: u64,
+    /// UDP payload bytes received from the peer.
+    pub bytes_received: u64,
     /// Records streamed (first transmissions).
     pub records_sent: u64,
     /// Datagrams sent again.
@@ -101,6 +105,8 @@ impl Default for HaStatus {
             malformed: 0,
             foreign: 0,
             send_errors: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
             records_sent: 0,
             retransmits: 0,
             bulk_syncs_sent: 0,

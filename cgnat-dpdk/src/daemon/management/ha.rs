@@ -46,6 +46,10 @@ pub struct LinkCounters {
     pub malformed: u64,
     /// Sends that failed (socket buffer full, link down).
     pub send_errors: u64,
+    /// UDP payload bytes sent.
+    pub bytes_sent: u64,
+    /// UDP payload bytes received from the peer (valid datagrams).
+    pub bytes_received: u64,
 }
 
 /// The sync-stream record of a block log record.
@@ -183,7 +187,10 @@ impl HaNode {
 
     fn send_out(&mut self) {
         match self.socket.send_to(&self.out, self.peer) {
-            Ok(_) => self.counters.sent += 1,
+            Ok(n) => {
+                self.counters.sent += 1;
+                self.counters.bytes_sent += n as u64;
+            }
             Err(_) => self.counters.send_errors += 1,
         }
     }
@@ -223,6 +230,7 @@ impl HaNode {
         snapshot: impl FnOnce() -> Vec<Record>,
     ) -> Option<Transition> {
         let mut change = None;
+        let mut applied = false;
         for _ in 0..RECV_PER_TICK {
             let (n, from) = match self.socket.recv_from(&mut self.buf) {
                 Ok(x) => x,
@@ -242,6 +250,7 @@ impl HaNode {
                 continue;
             };
             self.counters.received += 1;
+            self.counters.bytes_received += n as u64;
             let h = Header::parse(&m);
             self.receiver.on_peer_incarnation(h.incarnation);
             if let Some(t) = self.election.on_peer(now, &h) {
@@ -250,6 +259,7 @@ impl HaNode {
             match h.kind {
                 Kind::Data if self.election.role() != Role::Active => match self.receiver.on_data(&h) {
                     Accept::Apply { clear_first } => {
+                        applied = true;
                         if clear_first {
                             self.mirror = Mirror::default();
                         }
@@ -317,7 +327,9 @@ impl HaNode {
             && self
                 .last_heartbeat
                 .is_none_or(|t| now.as_micros().saturating_sub(t.as_micros()) >= self.cfg.heartbeat_ms as u64 * 1000);
-        if due {
+        // The standby acknowledges what it applied in this tick at once (not
+        // with the next heartbeat), so the active resends nothing needlessly.
+        if due || (applied && !yielded) {
             self.last_heartbeat = Some(now);
             self.send_control(self.election.heartbeat_kind(), 0);
         }
@@ -400,6 +412,8 @@ impl HaNode {
             malformed: self.counters.malformed,
             foreign: self.counters.foreign,
             send_errors: self.counters.send_errors,
+            bytes_sent: self.counters.bytes_sent,
+            bytes_received: self.counters.bytes_received,
             records_sent: tx.records,
             retransmits: tx.retransmits,
             bulk_syncs_sent: tx.bulk_syncs,

@@ -66,6 +66,15 @@ pub fn render_ha(x: &mut super::super::exposition::Exposition, s: &HaStatus) {
         "",
         s.mirrored_blocks,
     );
+    for (direction, n) in [("sent", s.bytes_sent), ("received", s.bytes_received)] {
+        x.sample(
+            "cgnat_ha_sync_bytes_total",
+            "counter",
+            "UDP payload bytes on the sync link, by direction.",
+            &format!("direction=\"{direction}\""),
+            n,
+        );
+    }
     x.sample(
         "cgnat_ha_mirrored_sessions",
         "gauge",
