@@ -101,6 +101,8 @@ pub struct Sweeper<E: EventSink> {
     alerted: [bool; 3],
     pacing: Pacing,
     pacer: Pacer,
+    /// Sessions removed, kept for an HA standby (`None`: not kept).
+    removed: Option<Vec<SessionEntry>>,
 }
 
 /// Slots of each table one call visits.
@@ -137,6 +139,20 @@ impl<E: EventSink> Sweeper<E> {
             alerted: [false; 3],
             pacing: Pacing::default(),
             pacer: Pacer::default(),
+            removed: None,
+        }
+    }
+
+    /// Keeps every session removed from now on for
+    /// [`Sweeper::take_removed`] (an HA active tells its standby).
+    pub fn track_removed(&mut self) {
+        self.removed.get_or_insert_with(Vec::new);
+    }
+
+    /// The sessions removed since the last call.
+    pub fn take_removed(&mut self, out: &mut Vec<SessionEntry>) {
+        if let Some(r) = &mut self.removed {
+            out.append(r);
         }
     }
 
@@ -189,6 +205,9 @@ impl<E: EventSink> Sweeper<E> {
             return s;
         }
         s.sessions_expired = 1;
+        if let Some(r) = &mut self.removed {
+            r.push(*e);
+        }
         let inbound = e.value.inbound();
         if let Some(sub) = nat.subscribers.find(e.key.inside_addr) {
             if inbound {

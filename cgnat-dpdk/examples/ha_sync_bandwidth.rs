@@ -15,7 +15,7 @@
 use std::net::Ipv4Addr;
 
 use cgnat_core::config::{HaConfig, Timeouts};
-use cgnat_core::wire::ha::SessionRecord;
+use cgnat_core::wire::ha::{Record, SessionRecord};
 use cgnat_core::Instant;
 use cgnat_dpdk::daemon::management::ha::HaNode;
 
@@ -75,7 +75,7 @@ fn run(rate: u64, tick_us: u64, port: u16) {
         t += tick_us;
         let due = (t - start) * rate / 1_000_000;
         while made < due {
-            sa.push(session(made));
+            sa.push(Record::SessionUp(session(made)));
             made += 1;
         }
         a.tick(Instant::from_micros(t), &mut wa, &mut sa, Vec::new);

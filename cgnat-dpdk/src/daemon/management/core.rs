@@ -163,6 +163,9 @@ impl ManagementCore {
             pcp: Default::default(),
             ha: ha.as_ref().map(HaNode::status).unwrap_or_default(),
         });
+        if ha.is_some() {
+            sweeper.track_removed();
+        }
         let ha = ha.map(|node| {
             ha_run::HaGlue::new(
                 node,

@@ -58,6 +58,16 @@ pub struct LinkCounters {
     pub bytes_received: u64,
 }
 
+/// A mirrored session's idle timeout on the active (its protocol's, for
+/// TCP its state's: RFC 5382 REQ-5), seconds.
+fn idle_timeout(r: &SessionRecord, t: &cgnat_core::config::Timeouts) -> u32 {
+    match r.protocol {
+        6 => cgnat_core::tcp_state::timeout(r.state, r.flags & cgnat_core::wire::ha::SESSION_TWO_WAY != 0, t),
+        1 => t.icmp,
+        _ => t.udp,
+    }
+}
+
 /// The sync-stream record of a block log record.
 pub fn block_record(r: &LogRecord) -> Option<Record> {
     let b = BlockRecord {
@@ -104,9 +114,9 @@ pub struct HaNode {
     status: Arc<Mutex<HaStatus>>,
     limits: SenderLimits,
     adoption: Adoption,
-    /// How long the mirror keeps a session not restated: UDP, TCP, ICMP
-    /// (the longest idle timeout of the protocol plus two refresh periods).
-    session_max_age_us: [u64; 3],
+    /// The NAT's idle timeouts: the mirror keeps a session not restated
+    /// for its timeout plus two refresh periods.
+    timeouts: cgnat_core::config::Timeouts,
 }
 
 impl HaNode {
@@ -134,13 +144,6 @@ impl HaNode {
             retransmit_us: cfg.retransmit_ms as u64 * 1000,
         };
         let status = Arc::new(Mutex::new(HaStatus::default()));
-        let refresh = cfg.refresh_secs as u64 * 2;
-        let age = |secs: u32| (secs as u64 + refresh) * 1_000_000;
-        let session_max_age_us = [
-            age(timeouts.udp),
-            age(timeouts.tcp_established.max(timeouts.tcp_transitory)),
-            age(timeouts.icmp),
-        ];
         Ok(HaNode {
             cfg: cfg.clone(),
             socket,
@@ -156,7 +159,7 @@ impl HaNode {
             status,
             limits,
             adoption: Adoption::default(),
-            session_max_age_us,
+            timeouts: timeouts.clone(),
         })
     }
 
@@ -223,8 +226,8 @@ impl HaNode {
     }
 
     /// One tick at `now`. `written` holds the block records the log wrote
-    /// since the last tick and `sessions` the sessions created or restated
-    /// since (both emptied); `snapshot` gives every record of the state for
+    /// since the last tick and `sessions` the session records (created,
+    /// restated, ended) since (both emptied); `snapshot` gives every record of the state for
     /// a bulk sync. Returns the role change, if any, for the caller to act
     /// on; after a change to standby no heartbeat goes out in this tick
     /// (the caller ends its run first, then the handover may be sent).
@@ -232,7 +235,7 @@ impl HaNode {
         &mut self,
         now: Instant,
         written: &mut Vec<LogRecord>,
-        sessions: &mut Vec<SessionRecord>,
+        sessions: &mut Vec<Record>,
         snapshot: impl FnOnce() -> Vec<Record>,
     ) -> Option<Transition> {
         let mut change = None;
@@ -300,8 +303,8 @@ impl HaNode {
                     self.sender.push(rec);
                 }
             }
-            for s in sessions.drain(..) {
-                self.sender.push(Record::SessionUp(s));
+            for r in sessions.drain(..) {
+                self.sender.push(r);
             }
             if self.sender.needs_bulk() {
                 self.sender.start_bulk(snapshot());
@@ -320,8 +323,8 @@ impl HaNode {
         } else {
             written.clear();
             sessions.clear();
-            let max_age = self.session_max_age_us;
-            self.mirror.prune(now, |p| max_age[usize::from(p == 6) + 2 * usize::from(p == 1)]);
+            let (t, slack) = (&self.timeouts, self.cfg.refresh_secs as u64 * 2);
+            self.mirror.prune(now, |r| (u64::from(idle_timeout(r, t)) + slack) * 1_000_000);
             if self.election.role() == Role::Standby {
                 if let Some(from) = self.receiver.poll_request(now) {
                     self.send_control(Kind::Resync, from);

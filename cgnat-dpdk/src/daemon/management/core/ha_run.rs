@@ -44,7 +44,8 @@ pub struct HaGlue {
     node: HaNode,
     nat: Arc<Nat>,
     written: Vec<LogRecord>,
-    sessions: Vec<SessionRecord>,
+    sessions: Vec<Record>,
+    removed: Vec<cgnat_core::table::session::SessionEntry>,
     rings: Vec<Consumer<SessionRecord>>,
     gate: Option<Arc<AtomicBool>>,
     announce: Option<Arc<AtomicU64>>,
@@ -76,6 +77,7 @@ impl HaGlue {
             nat,
             written: Vec::new(),
             sessions: Vec::new(),
+            removed: Vec::new(),
             rings,
             gate,
             announce,
@@ -114,7 +116,7 @@ impl HaGlue {
             self.walk_cursor = (i + 1) % slots;
             if let Some(e) = table.entry(i as u32) {
                 if !e.value.dying() {
-                    self.sessions.push(entry_record(&self.nat, &e, now));
+                    self.sessions.push(Record::SessionUp(entry_record(&self.nat, &e, now)));
                 }
             }
         }
@@ -166,8 +168,14 @@ impl ManagementCore {
         self.log.take_written_blocks(&mut h.written);
         for ring in &mut h.rings {
             while let Some(s) = ring.pop() {
-                h.sessions.push(s);
+                h.sessions.push(Record::SessionUp(s));
             }
+        }
+        // Sessions the sweeper removed (expired, cleared) leave the
+        // standby's mirror at once.
+        self.sweeper.take_removed(&mut h.removed);
+        for e in h.removed.drain(..) {
+            h.sessions.push(Record::SessionDown(entry_record(&h.nat, &e, now)));
         }
         let active = h.node.role() == Role::Active;
         if active {

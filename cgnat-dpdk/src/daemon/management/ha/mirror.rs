@@ -48,11 +48,13 @@ impl Mirror {
         }
     }
 
-    /// Drops the sessions not restated within `max_age_us(protocol)`.
-    pub fn prune(&mut self, now: Instant, max_age_us: impl Fn(u8) -> u64) -> usize {
+    /// Drops the sessions not restated within `max_age_us(record)` (the
+    /// active restates every live session once per refresh period: one
+    /// not restated for its idle timeout plus two periods is gone there).
+    pub fn prune(&mut self, now: Instant, max_age_us: impl Fn(&SessionRecord) -> u64) -> usize {
         let before = self.sessions.len();
         self.sessions
-            .retain(|id, (_, seen)| now.as_micros().saturating_sub(seen.as_micros()) <= max_age_us(id.0));
+            .retain(|_, (r, seen)| now.as_micros().saturating_sub(seen.as_micros()) <= max_age_us(r));
         before - self.sessions.len()
     }
 
@@ -62,5 +64,43 @@ impl Mirror {
         let mut v: Vec<SessionRecord> = self.sessions.values().map(|(r, _)| *r).collect();
         v.sort_by_key(|r| (r.flags & cgnat_core::wire::ha::SESSION_INBOUND, r.subscriber, r.inside_port));
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(port: u16, state: u8) -> SessionRecord {
+        SessionRecord {
+            protocol: 6,
+            state,
+            flags: 0,
+            subscriber: Ipv4Addr::new(100, 64, 0, 1),
+            inside_port: port,
+            public: Ipv4Addr::new(203, 0, 113, 1),
+            public_port: port,
+            remote: Ipv4Addr::new(198, 51, 100, 1),
+            remote_port: 443,
+            last_seen_us: 0,
+        }
+    }
+
+    #[test]
+    fn sessions_not_restated_leave_after_their_own_timeout() {
+        let mut m = Mirror::default();
+        let t0 = Instant::from_secs(1000);
+        m.apply(&Record::SessionUp(rec(1, 1)), t0);
+        m.apply(&Record::SessionUp(rec(2, 2)), t0);
+        // Port 1's record says it would stay 100 s, port 2's 10 s.
+        let age = |r: &SessionRecord| if r.state == 1 { 100_000_000 } else { 10_000_000 };
+        assert_eq!(m.prune(Instant::from_secs(1005), age), 0);
+        assert_eq!(m.prune(Instant::from_secs(1011), age), 1);
+        assert!(m.sessions.contains_key(&session_id(&rec(1, 1))));
+        // A restatement restarts the clock; a SessionDown removes at once.
+        m.apply(&Record::SessionUp(rec(1, 1)), Instant::from_secs(1090));
+        assert_eq!(m.prune(Instant::from_secs(1150), age), 0);
+        m.apply(&Record::SessionDown(rec(1, 1)), Instant::from_secs(1151));
+        assert!(m.sessions.is_empty());
     }
 }

@@ -43,7 +43,7 @@ fn rec(seq: u64, event: EventKind, sub: u8, port: u16) -> LogRecord {
 struct Log {
     held: BTreeMap<u16, LogRecord>,
     written: Vec<LogRecord>,
-    sessions: Vec<SessionRecord>,
+    sessions: Vec<Record>,
     live: Vec<SessionRecord>,
     next: u64,
 }
@@ -69,7 +69,7 @@ impl Log {
             last_seen_us: 0,
         };
         self.live.push(r);
-        self.sessions.push(r);
+        self.sessions.push(Record::SessionUp(r));
     }
     fn snapshot(&self) -> Vec<Record> {
         let mut v: Vec<Record> = self.held.values().filter_map(block_record).collect();
@@ -116,6 +116,15 @@ fn a_pair_elects_streams_takes_over_rejoins_and_switches_back() {
     }
     assert_eq!(b.mirror().blocks.len(), 100, "every block reached the standby");
     assert_eq!(b.mirror().sessions.len(), 100, "every session reached the standby");
+    // Ten sessions end on the active (its sweeper): they leave the mirror.
+    for r in la.live.drain(..10) {
+        la.sessions.push(Record::SessionDown(r));
+    }
+    for _ in 0..5 {
+        ms += 10;
+        step(&mut [(&mut a, &mut la), (&mut b, &mut lb)], ms);
+    }
+    assert_eq!(b.mirror().sessions.len(), 90, "ended sessions left the mirror");
     assert_eq!(b.mirror().cursor, Some((5, 0)), "the cursor of the bulk sync");
     let lag = a.status().lock().sync_lag_ms;
     assert_eq!(lag, 0, "everything acknowledged");
