@@ -306,12 +306,17 @@ impl HaNode {
             for r in sessions.drain(..) {
                 self.sender.push(r);
             }
-            if self.sender.needs_bulk() {
+            // Data only to a live peer: to a dead one it would be resent
+            // without end, and a bulk snapshot would be taken for nobody.
+            // Changes meanwhile pile up until the queue overflows, which
+            // asks for the bulk sync the returning peer gets anyway.
+            let peer_alive = self.election.peer_role(now).is_some();
+            if peer_alive && self.sender.needs_bulk() {
                 self.sender.start_bulk(snapshot());
             }
             let stamp = self.stamp();
             let mut out = std::mem::take(&mut self.out);
-            for _ in 0..SEND_PER_TICK {
+            for _ in 0..if peer_alive { SEND_PER_TICK } else { 0 } {
                 if !self.sender.poll_transmit(now, stamp, &mut out) {
                     break;
                 }

@@ -147,6 +147,17 @@ fn a_pair_elects_streams_takes_over_rejoins_and_switches_back() {
     }
     lb.next = 100;
     b.restart_stream(44);
+    // Alone, the new active sends heartbeats only: no data to a dead peer.
+    let sent = b.status().lock().datagrams_sent;
+    for i in 0..50u16 {
+        lb.session(200, 30_000 + i);
+    }
+    for _ in 0..100 {
+        ms += 10;
+        step(&mut [(&mut b, &mut lb)], ms);
+    }
+    let more = b.status().lock().datagrams_sent - sent;
+    assert!(more <= 11, "{more} datagrams in 1 s to a dead peer: heartbeats only");
 
     // The failed node restarts (new run id) and rejoins as standby.
     let mut a = HaNode::bind(&cfg(1, 2, 200, port), 33, &Timeouts::default(), Instant::from_micros(ms * 1000)).expect("rebind");
