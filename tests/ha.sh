@@ -215,6 +215,25 @@ check() {
         fail "B's mirror has $(ha_field b mirrored_sessions) sessions, A $want"
     fi
 
+    say "== the sync link cut, both nodes up: no split brain"
+    nft add table inet $P
+    nft add chain inet $P input '{ type filter hook input priority 0; }'
+    nft add rule inet $P input udp dport 7420 counter drop
+    local guard=no
+    for _ in $(seq 1 30); do
+        sleep 0.1
+        [ "$(ha_field b peer_on_segment 2>/dev/null)" = True ] && guard=yes
+    done
+    if role_is b standby && role_is a active; then
+        pass "3 s without the sync link: B stays standby, A active (B saw A answer its probes on the inside segment: $guard)"
+    else
+        fail "split brain: A is $(ha_field a role), B is $(ha_field b role)"
+    fi
+    [ $guard = yes ] || fail "B never reported the peer on the inside segment"
+    if nsx "$NS_SUB1" curl -sS --max-time 5 "http://$WEB/" | grep -q "hello from the internet"; then pass "sub1 still reaches the internet through A"; else fail "curl during the cut"; fi
+    nft delete table inet $P
+    if wait_for 10 "B back in sync" in_sync b; then pass "the sync link back: B in sync again ($(ha_field b bulk_syncs_received) bulk syncs received)"; else fail "B not in sync after the cut"; fi
+
     say "== failover: kill -9 of the active while flows run (${SECS}s each)"
     flows failover
     sleep 2

@@ -35,6 +35,14 @@ pub fn render_ha(s: &HaStatus) -> String {
             ),
         ),
         (
+            "split-brain guard",
+            if s.peer_on_segment {
+                "sync link silent, peer answers on the inside segment: no takeover".to_string()
+            } else {
+                "idle".to_string()
+            },
+        ),
+        (
             "mirror",
             format!("{} ({} blocks, {} sessions)", s.mirror, s.mirrored_blocks, s.mirrored_sessions),
         ),

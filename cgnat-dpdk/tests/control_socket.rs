@@ -165,6 +165,8 @@ fn every_control_request_and_metrics_while_traffic_runs() {
         pcp: Vec::new(),
         ha_standby: None,
         ha_announce: None,
+        ha_probe: None,
+        ha_peer_seen: None,
         ha_sessions: Vec::new(),
     };
     let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();

@@ -100,6 +100,8 @@ impl Harness {
             pcp: Vec::new(),
             ha_standby: None,
             ha_announce: None,
+            ha_probe: None,
+            ha_peer_seen: None,
             ha_sessions: Vec::new(),
         };
         let mut core = ManagementCore::start(&cfg, parts, t0).unwrap();

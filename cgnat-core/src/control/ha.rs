@@ -25,6 +25,10 @@ pub struct HaStatus {
     pub peer_role: Option<String>,
     /// Milliseconds since the peer was last heard (`None`: never).
     pub peer_silence_ms: Option<u64>,
+    /// The peer answered on the inside segment within the dead interval
+    /// while the sync link was silent (the split-brain guard holds this
+    /// node back).
+    pub peer_on_segment: bool,
     /// The standby's mirror: `empty`, `bulk-sync` or `in-sync`.
     pub mirror: String,
     /// Blocks in the mirror (standby).
@@ -90,6 +94,7 @@ impl Default for HaStatus {
             preempt: false,
             peer_role: None,
             peer_silence_ms: None,
+            peer_on_segment: false,
             mirror: "empty".into(),
             mirrored_blocks: 0,
             mirrored_sessions: 0,

@@ -15,6 +15,12 @@
 //!   standby.
 //! - Planned switchover: the active turns standby at once (it stops
 //!   translating) and sends [`Kind::Handover`] until the peer is active.
+//! - Split brain (the sync link down, both nodes up): a node that is not
+//!   active and no longer hears its peer on the sync link probes the
+//!   inside segment for the shared address (an RFC 5227 ARP probe, which
+//!   no neighbour caches); while the peer answers there
+//!   ([`Election::on_segment_seen`]) the peer is alive and this node does
+//!   not take over, whatever the sync link says.
 
 use core::net::Ipv4Addr;
 
@@ -68,6 +74,8 @@ pub struct Election {
     peer: Option<Peer>,
     handing_over: bool,
     transitions: u64,
+    /// When the peer last answered on the inside segment.
+    segment: Option<Instant>,
 }
 
 impl Election {
@@ -80,6 +88,7 @@ impl Election {
             peer: None,
             handing_over: false,
             transitions: 0,
+            segment: None,
         }
     }
 
@@ -159,8 +168,37 @@ impl Election {
         }
     }
 
-    /// Time passes: a silent peer is dead after `dead`.
+    /// The peer answered for the shared address on the inside segment at
+    /// `at` (the answer to a probe): it is alive even if the sync link is
+    /// silent.
+    pub fn on_segment_seen(&mut self, at: Instant) {
+        self.segment = Some(self.segment.map_or(at, |s| s.max(at)));
+    }
+
+    /// Whether the peer answered on the inside segment within `dead`.
+    pub fn segment_alive(&self, now: Instant) -> bool {
+        self.segment
+            .is_some_and(|t| now.as_micros().saturating_sub(t.as_micros()) < self.s.dead_us)
+    }
+
+    /// Whether the owner should probe the inside segment now: not active,
+    /// and the sync link silent for a quarter of `dead` (so that a live
+    /// peer has answered several probes before `dead` runs out).
+    pub fn probing(&self, now: Instant) -> bool {
+        if self.role == Role::Active {
+            return false;
+        }
+        let silent_since = self.peer.map(|p| p.last_heard).unwrap_or(self.started);
+        now.as_micros().saturating_sub(silent_since.as_micros()) >= self.s.dead_us / 4
+    }
+
+    /// Time passes: a peer silent on the sync link and on the inside
+    /// segment is dead after `dead`.
     pub fn tick(&mut self, now: Instant) -> Option<Transition> {
+        if self.segment_alive(now) {
+            // The sync link is down, not the peer: no second active.
+            return None;
+        }
         match self.role {
             Role::Init => {
                 let waited = now.as_micros().saturating_sub(self.started.as_micros());

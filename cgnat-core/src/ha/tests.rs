@@ -417,3 +417,45 @@ fn a_planned_switchover_hands_the_role_over_and_is_refused_when_unsafe() {
     assert_eq!((a.role(), b.role()), (Role::Standby, Role::Active));
     assert_eq!(a.heartbeat_kind(), Kind::Heartbeat);
 }
+
+#[test]
+fn a_standby_that_still_sees_its_peer_on_the_segment_does_not_take_over() {
+    let mut a = Election::new(settings(200, 1, 2, false), t(0));
+    let mut b = Election::new(settings(100, 2, 1, false), t(0));
+    exchange(&mut a, &mut b, 0, 1000, &|_| true, (false, true));
+    assert_eq!(b.role(), Role::Standby);
+    assert!(!b.probing(t(1000)));
+    // The sync link goes down at 1000 ms; A keeps answering B's probes.
+    let mut ms = 1000;
+    while ms < 5000 {
+        ms += 10;
+        if b.probing(t(ms)) && ms % 100 == 0 {
+            b.on_segment_seen(t(ms + 1));
+        }
+        assert_eq!(b.tick(t(ms)), None, "no takeover at {ms} ms: the peer answers on the segment");
+    }
+    assert!(b.probing(t(ms)) && b.segment_alive(t(ms)));
+    // A dies: no more answers; B takes over one dead interval after the last.
+    let last = ms - ms % 100 + 1;
+    let mut took = None;
+    while took.is_none() {
+        ms += 10;
+        took = b.tick(t(ms)).map(|tr| (tr, ms));
+    }
+    assert_eq!(took.map(|x| x.0), Some(Transition::Active { takeover: true }));
+    assert!(took.unwrap().1 as i64 - last as i64 <= 510);
+}
+
+#[test]
+fn a_starting_node_that_sees_an_active_on_the_segment_stays_silent() {
+    let mut b = Election::new(settings(100, 2, 1, false), t(0));
+    let mut ms = 0;
+    while ms < 3000 {
+        ms += 10;
+        if b.probing(t(ms)) {
+            b.on_segment_seen(t(ms));
+        }
+        assert_eq!(b.tick(t(ms)), None);
+    }
+    assert_eq!(b.role(), Role::Init);
+}

@@ -435,6 +435,8 @@ fn live(eal: &Eal, cfg: &DaemonConfig, config_path: Option<&Path>, stats_file: O
         pcp: pcp_links,
         ha_standby: Some(shared.ha_standby.clone()),
         ha_announce: Some(shared.ha_announce.clone()),
+        ha_probe: Some(shared.ha_probe.clone()),
+        ha_peer_seen: Some(shared.ha_peer_seen.clone()),
         ha_sessions,
     };
     let mut core = ManagementCore::start(cfg, parts, start).map_err(io("start the management core"))?;

@@ -76,6 +76,12 @@ pub struct CoreParts {
     /// The workers' HA announcement counter
     /// ([`crate::daemon::router::Shared::ha_announce`]).
     pub ha_announce: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The workers' HA segment probe request counter
+    /// ([`crate::daemon::router::Shared::ha_probe`]).
+    pub ha_probe: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// When the workers last saw the peer on the inside segment
+    /// ([`crate::daemon::router::Shared::ha_peer_seen`]).
+    pub ha_peer_seen: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// The management core's ends of the workers' HA session rings.
     pub ha_sessions: Vec<Consumer<cgnat_core::wire::ha::SessionRecord>>,
 }
@@ -172,8 +178,12 @@ impl ManagementCore {
                 cfg,
                 parts.nat.clone(),
                 parts.ha_sessions,
-                parts.ha_standby.clone(),
-                parts.ha_announce.clone(),
+                ha_run::Dataplane {
+                    gate: parts.ha_standby.clone(),
+                    announce: parts.ha_announce.clone(),
+                    probe: parts.ha_probe.clone(),
+                    peer_seen: parts.ha_peer_seen.clone(),
+                },
                 now,
             )
         });

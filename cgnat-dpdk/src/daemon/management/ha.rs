@@ -369,6 +369,17 @@ impl HaNode {
         self.send_control(self.election.heartbeat_kind(), 0);
     }
 
+    /// The peer answered on the inside segment at `at` (split-brain
+    /// guard: it is alive although the sync link is silent).
+    pub fn on_segment_seen(&mut self, at: Instant) {
+        self.election.on_segment_seen(at);
+    }
+
+    /// Whether the inside segment should be probed for the peer now.
+    pub fn wants_probe(&self, now: Instant) -> bool {
+        self.election.probing(now)
+    }
+
     /// Asks for a bulk sync of the standby (a worker's sync ring overflowed).
     pub fn request_bulk(&mut self) {
         self.sender.request_bulk();
@@ -411,6 +422,7 @@ impl HaNode {
             preempt: self.cfg.preempt,
             peer_role: self.election.peer_role(now).map(|r| r.name().to_string()),
             peer_silence_ms: self.election.peer_silence_us(now).map(|u| u / 1000),
+            peer_on_segment: self.election.segment_alive(now),
             mirror: self.receiver.state().name().into(),
             mirrored_blocks: self.mirror.blocks.len() as u64,
             mirrored_sessions: self.mirror.sessions.len() as u64,

@@ -99,7 +99,15 @@ impl Router {
         }
     }
 
-    fn arp_emit<E: Egress>(&mut self, side: Side, sender: u32, target: u32, to: Option<[u8; 6]>, now: Instant, eg: &mut E) -> bool {
+    pub(super) fn arp_emit<E: Egress>(
+        &mut self,
+        side: Side,
+        sender: u32,
+        target: u32,
+        to: Option<[u8; 6]>,
+        now: Instant,
+        eg: &mut E,
+    ) -> bool {
         let link = self.shared.link(side);
         let (mac, vlan, l2) = (link.mac, link.vlan, link.l2_len);
         let Ok(mut m) = Mbuf::alloc(&self.pool) else {

@@ -141,6 +141,14 @@ pub struct Shared {
     /// Bumped by the management core when this node becomes active: the
     /// announcing worker sends gratuitous ARP for its addresses.
     pub ha_announce: Arc<AtomicU64>,
+    /// Bumped by the management core to have the announcing worker probe
+    /// the inside segment for the shared inside address (an RFC 5227 ARP
+    /// probe: its sender address is 0.0.0.0, so no neighbour caches it).
+    pub ha_probe: Arc<AtomicU64>,
+    /// Packet-clock time (µs) of the last ARP on the inside segment that a
+    /// not-active node saw from another MAC address for the inside address:
+    /// the peer is alive there (0: never).
+    pub ha_peer_seen: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -168,6 +176,8 @@ impl Shared {
             // A pair's node starts silent: the election decides.
             ha_standby: Arc::new(AtomicBool::new(cfg.ha.enabled)),
             ha_announce: Arc::new(AtomicU64::new(0)),
+            ha_probe: Arc::new(AtomicU64::new(0)),
+            ha_peer_seen: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -265,6 +275,8 @@ pub struct Router {
     /// The announcer's last seen [`Shared::ha_announce`] (`None`: this
     /// worker does not announce).
     announced: Option<u64>,
+    /// The announcer's last seen [`Shared::ha_probe`].
+    probed: u64,
 }
 
 impl Router {
@@ -299,6 +311,7 @@ impl Router {
             pcp: None,
             pcp_ident: 0,
             announced: None,
+            probed: 0,
         }
     }
 
@@ -328,6 +341,11 @@ impl Router {
         let n = burst.len();
         if self.shared.ha_standby.load(Ordering::Relaxed) {
             self.counters.add(DpCounter::HaNotActive, n as u64);
+            if side == Side::Inside {
+                for m in burst.iter() {
+                    self.watch_for_peer(m, now);
+                }
+            }
             burst.drain().for_each(drop);
             return;
         }

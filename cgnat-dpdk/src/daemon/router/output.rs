@@ -211,6 +211,7 @@ impl Router {
         self.release_logged(now, eg);
         self.pcp_answers(now, eg);
         self.announce_if_asked(now, eg);
+        self.probe_if_asked(now, eg);
         self.worker.housekeeping(now);
         if self.held_count > 0 {
             for i in 0..self.held.len() {

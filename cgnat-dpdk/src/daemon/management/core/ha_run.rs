@@ -39,6 +39,19 @@ use super::{open_run, ManagementCore, START_DEADLINE};
 /// bursts in flight to finish after the gate closed.
 const GATE_SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// The data plane's HA controls (`router::Shared`); `None` in tests
+/// without a data plane.
+pub struct Dataplane {
+    /// The workers' gate: set while this node is not active.
+    pub gate: Option<Arc<AtomicBool>>,
+    /// Bumped to announce the addresses (gratuitous ARP).
+    pub announce: Option<Arc<AtomicU64>>,
+    /// Bumped to probe the inside segment for the peer.
+    pub probe: Option<Arc<AtomicU64>>,
+    /// When the workers last saw the peer on the inside segment.
+    pub peer_seen: Option<Arc<AtomicU64>>,
+}
+
 /// The HA node and what the management core keeps for it.
 pub struct HaGlue {
     node: HaNode,
@@ -49,6 +62,11 @@ pub struct HaGlue {
     rings: Vec<Consumer<SessionRecord>>,
     gate: Option<Arc<AtomicBool>>,
     announce: Option<Arc<AtomicU64>>,
+    probe: Option<Arc<AtomicU64>>,
+    peer_seen: Option<Arc<AtomicU64>>,
+    seen_last: u64,
+    last_probe: Instant,
+    heartbeat_us: u64,
     adopt: Worker<Vec<Event>>,
     run_open: bool,
     runs: u64,
@@ -67,8 +85,7 @@ impl HaGlue {
         cfg: &DaemonConfig,
         nat: Arc<Nat>,
         rings: Vec<Consumer<SessionRecord>>,
-        gate: Option<Arc<AtomicBool>>,
-        announce: Option<Arc<AtomicU64>>,
+        dataplane: Dataplane,
         now: Instant,
     ) -> HaGlue {
         HaGlue {
@@ -79,8 +96,13 @@ impl HaGlue {
             sessions: Vec::new(),
             removed: Vec::new(),
             rings,
-            gate,
-            announce,
+            gate: dataplane.gate,
+            announce: dataplane.announce,
+            probe: dataplane.probe,
+            peer_seen: dataplane.peer_seen,
+            seen_last: 0,
+            last_probe: Instant::from_micros(0),
+            heartbeat_us: cfg.ha.heartbeat_ms as u64 * 1000,
             run_open: false,
             runs: 0,
             digest: run::config_digest(cfg),
@@ -100,6 +122,26 @@ impl HaGlue {
     fn set_gate(&self, closed: bool) {
         if let Some(g) = &self.gate {
             g.store(closed, Ordering::Release);
+        }
+    }
+
+    /// The split-brain guard: while the sync link is silent, probe the
+    /// inside segment once per heartbeat and tell the node when the
+    /// workers saw the peer answer there.
+    fn watch_segment(&mut self, now: Instant) {
+        if let Some(seen) = &self.peer_seen {
+            let v = seen.load(Ordering::Relaxed);
+            if v > self.seen_last {
+                self.seen_last = v;
+                self.node.on_segment_seen(Instant::from_micros(v));
+            }
+        }
+        let due = now.as_micros().saturating_sub(self.last_probe.as_micros()) >= self.heartbeat_us;
+        if due && self.node.wants_probe(now) {
+            self.last_probe = now;
+            if let Some(p) = &self.probe {
+                p.fetch_add(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -190,6 +232,7 @@ impl ManagementCore {
             }
             h.ring_full_seen = full;
         }
+        h.watch_segment(now);
         let (nat, log) = (&h.nat, &self.log);
         let change = h.node.tick(now, &mut h.written, &mut h.sessions, || {
             let (held, next) = log.held_blocks();

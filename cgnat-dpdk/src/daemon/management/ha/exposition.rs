@@ -32,6 +32,13 @@ pub fn render_ha(x: &mut super::super::exposition::Exposition, s: &HaStatus) {
         u8::from(s.peer_role.is_some()),
     );
     x.sample(
+        "cgnat_ha_peer_on_segment",
+        "gauge",
+        "1 while the sync link is silent but the peer answers on the inside segment (no takeover).",
+        "",
+        u8::from(s.peer_on_segment),
+    );
+    x.sample(
         "cgnat_ha_in_sync",
         "gauge",
         "1 while this node's mirror of the active is complete (standby).",
