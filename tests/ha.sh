@@ -89,21 +89,14 @@ role_is() { [ "$(ha_field "$1" role)" = "$2" ]; }
 mirror_has() { [ "$(ha_field "$1" mirrored_sessions)" -ge "$2" ]; }
 in_sync() { [ "$(ha_field "$1" mirror)" = in-sync ]; }
 
+# Stops the standby first, then the active (SIGINT: it logs its releases
+# and its stop), then what netns.sh's lab_down removes (the other
+# programs, every namespace of the prefix), the nodes' TAP interfaces and
+# the nftables table of the loss tests.
 down() {
-    if [ -d "$PIDS" ]; then
-        for f in "$PIDS"/*; do
-            [ -e "$f" ] || continue
-            case "$(basename "$f")" in cgnatd-*) continue ;; esac
-            stop_pid "$f"
-        done
-        stop_pid "$PIDS/cgnatd-b" INT
-        stop_pid "$PIDS/cgnatd-a" INT
-    fi
-    local ns
-    for ns in "${NAMESPACES[@]}" $(ip netns list 2>/dev/null | awk -v p="$P-" 'index($1, p) == 1 {print $1}'); do
-        ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-        ip netns del "$ns" 2>/dev/null || true
-    done
+    stop_pid "$PIDS/cgnatd-b" INT
+    stop_pid "$PIDS/cgnatd-a" INT
+    lab_down
     for i in ha-a-in ha-a-out ha-b-in ha-b-out; do ip link del "$i" 2>/dev/null || true; done
     nft delete table inet $P 2>/dev/null || true
 }
