@@ -265,6 +265,12 @@ check() {
     if role_is b standby; then pass "B is standby after the switchover"; else fail "B is $(ha_field b role)"; fi
     flows_done switchover "a planned switchover"
     "$CGNATCTL" --socket "$(sock a)" ha | sed 's/^/   /'
+
+    say "== B becomes active a second time (a new run in the same process)"
+    if out=$("$CGNATCTL" --socket "$(sock a)" ha switchover 2>&1); then pass "cgnatctl ha switchover on A"; else fail "switchover on A: $out"; fi
+    wait_for 5 "B active again" role_is b active || fail "B did not take the role again"
+    if nsx "$NS_SUB2" curl -sS --max-time 10 "http://$WEB/" | grep -q "hello from the internet"; then pass "sub2 fetches through B's second run"; else fail "curl through B's second run"; fi
+    if [ "$(grep -c ' daemon-start ' "$WORK/b/nat.log")" = 2 ]; then pass "B's log holds two runs"; else fail "B's log: $(grep -c ' daemon-start ' "$WORK/b/nat.log") daemon-start records"; fi
     END_US=$(($(date +%s%N) / 1000))
 }
 
