@@ -76,6 +76,9 @@ pub struct Election {
     transitions: u64,
     /// When the peer last answered on the inside segment.
     segment: Option<Instant>,
+    /// A better, in-sync standby with preempt asked for the role: the
+    /// owner drains its sync stream, then calls [`Election::switchover`].
+    preempt_wanted: bool,
 }
 
 impl Election {
@@ -89,6 +92,7 @@ impl Election {
             handing_over: false,
             transitions: 0,
             segment: None,
+            preempt_wanted: false,
         }
     }
 
@@ -159,8 +163,7 @@ impl Election {
                 // Preempt: a better, synced standby that asks for it.
                 let p = self.peer.expect("just set");
                 if p.preempt && p.in_sync && !self.better_than_peer(p.priority) {
-                    self.handing_over = true;
-                    return self.become_(Role::Standby, false);
+                    self.preempt_wanted = true;
                 }
                 None
             }
@@ -173,6 +176,26 @@ impl Election {
     /// silent.
     pub fn on_segment_seen(&mut self, at: Instant) {
         self.segment = Some(self.segment.map_or(at, |s| s.max(at)));
+    }
+
+    /// Whether a better, in-sync standby with preempt wants the role (the
+    /// owner then hands it over as in a planned switchover); cleared by
+    /// the call.
+    pub fn take_preempt(&mut self) -> bool {
+        std::mem::take(&mut self.preempt_wanted)
+    }
+
+    /// Whether a planned switchover may start now (see
+    /// [`Election::switchover`]), without changing anything.
+    pub fn can_switchover(&self, now: Instant) -> Result<(), &'static str> {
+        if self.role != Role::Active {
+            return Err("this node is not active");
+        }
+        match self.peer {
+            Some(p) if self.peer_alive(now) && p.role == Role::Standby && p.in_sync => Ok(()),
+            Some(_) if self.peer_alive(now) => Err("the peer is not an in-sync standby yet"),
+            _ => Err("the peer is not alive"),
+        }
     }
 
     /// Whether the peer answered on the inside segment within `dead`.

@@ -107,7 +107,8 @@ impl SyncReceiver {
         let start = h.flags & FLAG_BULK_START != 0;
         if start && (self.state == MirrorState::Empty || h.sequence >= self.expected) {
             // A bulk sync supersedes everything before it, gaps included.
-            self.expected = h.sequence + 1;
+            // A forged sequence near u64::MAX must not overflow.
+            self.expected = h.sequence.saturating_add(1);
             self.state = if h.flags & FLAG_BULK_END != 0 {
                 self.stats.bulk_syncs += 1;
                 MirrorState::InSync
@@ -133,7 +134,7 @@ impl SyncReceiver {
             }
             return Accept::Discard;
         }
-        self.expected += 1;
+        self.expected = self.expected.saturating_add(1);
         self.want = None;
         if h.flags & FLAG_BULK_END != 0 && self.state == MirrorState::Bulk {
             self.state = MirrorState::InSync;
@@ -174,7 +175,7 @@ impl SyncReceiver {
     /// The cumulative acknowledgement to put in every message: the highest
     /// sequence applied in order (0: none).
     pub fn ack(&self) -> u64 {
-        self.expected - 1
+        self.expected.saturating_sub(1)
     }
 
     /// How complete the mirror is.

@@ -305,6 +305,12 @@ fn exchange(a: &mut Election, b: &mut Election, from: u64, to: u64, link: &dyn F
             b.on_peer(t(ms), &ha);
             a.on_peer(t(ms), &hb_);
         }
+        // The owner hands the role over when a preempting peer asks.
+        for e in [&mut *a, &mut *b] {
+            if e.take_preempt() {
+                let _ = e.switchover(t(ms));
+            }
+        }
         a.tick(t(ms));
         b.tick(t(ms));
         ms += 100;

@@ -135,7 +135,7 @@ impl ManagementCore {
         }
         let ha = if cfg.ha.enabled {
             log.tap_blocks();
-            let node = HaNode::bind(&cfg.ha, log.run(), &cfg.nat.timeouts, now)?;
+            let node = HaNode::bind(&cfg.ha, log.run(), &cfg.nat.timeouts, Instant::from_micros(0))?;
             log::info!(
                 "ha: node {} (priority {}), peer {} on UDP port {}: listening for the peer",
                 cfg.ha.local_address,

@@ -114,6 +114,12 @@ pub struct HaNode {
     status: Arc<Mutex<HaStatus>>,
     limits: SenderLimits,
     adoption: Adoption,
+    incarnation_base: u64,
+    generation: u64,
+    /// Set when the peer was also active and this node stays active: the
+    /// owner announces the addresses again (the yielding node's gratuitous
+    /// ARP pointed the neighbours at it).
+    reannounce: bool,
     /// The NAT's idle timeouts: the mirror keeps a session not restated
     /// for its timeout plus two refresh periods.
     timeouts: cgnat_core::config::Timeouts,
@@ -159,6 +165,9 @@ impl HaNode {
             status,
             limits,
             adoption: Adoption::default(),
+            incarnation_base: run,
+            generation: 0,
+            reannounce: false,
             timeouts: timeouts.clone(),
         })
     }
@@ -265,6 +274,10 @@ impl HaNode {
             if let Some(t) = self.election.on_peer(now, &h) {
                 change = Some(t);
             }
+            if h.role == Role::Active && self.election.role() == Role::Active {
+                // Two actives, this one stays: its addresses again.
+                self.reannounce = true;
+            }
             match h.kind {
                 Kind::Data if self.election.role() != Role::Active => match self.receiver.on_data(&h) {
                     Accept::Apply { clear_first } => {
@@ -297,7 +310,8 @@ impl HaNode {
             Some(Transition::Active { .. }) => self.receiver.reset(),
             None => {}
         }
-        if self.election.role() == Role::Active {
+        let became_active = matches!(change, Some(Transition::Active { .. }));
+        if self.election.role() == Role::Active && !became_active {
             for r in written.drain(..) {
                 if let Some(rec) = block_record(&r) {
                     self.sender.push(rec);
@@ -337,10 +351,13 @@ impl HaNode {
             }
         }
         let yielded = matches!(change, Some(Transition::Standby));
-        let due = !yielded
-            && self
-                .last_heartbeat
-                .is_none_or(|t| now.as_micros().saturating_sub(t.as_micros()) >= self.cfg.heartbeat_ms as u64 * 1000);
+        // A node that just became active says so at once (before its run
+        // starts), so that the peer hears an active peer.
+        let due = became_active
+            || !yielded
+                && self
+                    .last_heartbeat
+                    .is_none_or(|t| now.as_micros().saturating_sub(t.as_micros()) >= self.cfg.heartbeat_ms as u64 * 1000);
         // The standby acknowledges what it applied in this tick at once (not
         // with the next heartbeat), so the active resends nothing needlessly.
         if due || (applied && !yielded) {
@@ -380,15 +397,39 @@ impl HaNode {
         self.election.probing(now)
     }
 
+    /// Whether a planned switchover may start now.
+    pub fn can_switchover(&self, now: Instant) -> Result<(), String> {
+        self.election.can_switchover(now).map_err(str::to_string)
+    }
+
+    /// Whether a preempting peer wants the role; cleared by the call.
+    pub fn take_preempt(&mut self) -> bool {
+        self.election.take_preempt()
+    }
+
+    /// Sync records not yet acknowledged by the standby (or not yet sent).
+    pub fn backlog(&self) -> usize {
+        self.sender.backlog()
+    }
+
+    /// Whether the addresses must be announced again (this node stayed
+    /// active when two were); cleared by the call.
+    pub fn take_reannounce(&mut self) -> bool {
+        std::mem::take(&mut self.reannounce)
+    }
+
     /// Asks for a bulk sync of the standby (a worker's sync ring overflowed).
     pub fn request_bulk(&mut self) {
         self.sender.request_bulk();
     }
 
-    /// Starts a new sync stream as the active, numbered by `incarnation`
-    /// (the new run id): the standby gets a bulk sync of the new state.
-    pub fn restart_stream(&mut self, incarnation: u64) {
-        self.sender = SyncSender::new(incarnation, self.limits);
+    /// Starts a new sync stream as the active under a new incarnation
+    /// (`base + generation`, never reused by this process, so the standby
+    /// cannot take the new stream's first sequences for the old one's):
+    /// the standby gets a bulk sync of the new state.
+    pub fn restart_stream(&mut self) {
+        self.generation += 1;
+        self.sender = SyncSender::new(self.incarnation_base.wrapping_add(self.generation), self.limits);
     }
 
     /// The peer's run id as its stream said (its incarnation), if heard.

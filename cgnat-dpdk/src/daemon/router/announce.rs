@@ -33,7 +33,7 @@ impl Router {
     /// packet for the shared inside address from another MAC address (the
     /// peer's answer to a probe, or its announcement) says the peer is
     /// alive on the segment ([`super::Shared::ha_peer_seen`]).
-    pub(super) fn watch_for_peer(&self, m: &Mbuf, now: Instant) {
+    pub(super) fn watch_for_peer(&self, m: &Mbuf) {
         let link = self.shared.link(Side::Inside);
         let d = m.data();
         let Ok(f) = ethernet::Frame::new_checked(d) else { return };
@@ -44,7 +44,7 @@ impl Router {
             return;
         };
         if u32::from(p.sender_protocol_addr()) == link.addr && p.sender_hardware_addr().0 != link.mac {
-            self.shared.ha_peer_seen.fetch_max(now.as_micros(), Ordering::Relaxed);
+            self.shared.ha_peer_seen.fetch_add(1, Ordering::Relaxed);
         }
     }
 

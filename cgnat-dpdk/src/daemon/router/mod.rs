@@ -145,9 +145,10 @@ pub struct Shared {
     /// the inside segment for the shared inside address (an RFC 5227 ARP
     /// probe: its sender address is 0.0.0.0, so no neighbour caches it).
     pub ha_probe: Arc<AtomicU64>,
-    /// Packet-clock time (µs) of the last ARP on the inside segment that a
-    /// not-active node saw from another MAC address for the inside address:
-    /// the peer is alive there (0: never).
+    /// Counts the ARP packets on the inside segment that a not-active node
+    /// saw from another MAC address for the inside address: the peer is
+    /// alive there (the management core notes when the count moves, on its
+    /// own monotonic clock).
     pub ha_peer_seen: Arc<AtomicU64>,
 }
 
@@ -343,7 +344,7 @@ impl Router {
             self.counters.add(DpCounter::HaNotActive, n as u64);
             if side == Side::Inside {
                 for m in burst.iter() {
-                    self.watch_for_peer(m, now);
+                    self.watch_for_peer(m);
                 }
             }
             burst.drain().for_each(drop);

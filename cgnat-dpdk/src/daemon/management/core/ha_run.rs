@@ -33,7 +33,7 @@ use cgnat_core::{Instant, Nat, Worker};
 
 use super::super::ha::{block_record, Adoption, HaNode};
 use super::super::run;
-use super::{open_run, ManagementCore, START_DEADLINE};
+use super::{ManagementCore, START_DEADLINE};
 
 /// How long a node giving up the active role waits for the workers'
 /// bursts in flight to finish after the gate closed.
@@ -67,6 +67,15 @@ pub struct HaGlue {
     seen_last: u64,
     last_probe: Instant,
     heartbeat_us: u64,
+    /// The election's clock: monotonic, so that a step of the system
+    /// clock (which the packet clock follows) never makes a live peer look
+    /// dead.
+    origin: std::time::Instant,
+    /// A handover in progress: since when (monotonic), and the operator's
+    /// reply if a `switchover` asked for it. The gate is closed and the
+    /// stream drains before the role goes.
+    handover: Option<(Instant, Option<SyncSender<Response>>)>,
+    last_reannounce: Instant,
     adopt: Worker<Vec<Event>>,
     run_open: bool,
     runs: u64,
@@ -103,6 +112,9 @@ impl HaGlue {
             seen_last: 0,
             last_probe: Instant::from_micros(0),
             heartbeat_us: cfg.ha.heartbeat_ms as u64 * 1000,
+            origin: std::time::Instant::now(),
+            handover: None,
+            last_reannounce: Instant::from_micros(0),
             run_open: false,
             runs: 0,
             digest: run::config_digest(cfg),
@@ -119,6 +131,11 @@ impl HaGlue {
         self.run_open
     }
 
+    /// The monotonic clock of the election and the sync stream.
+    fn mono(&self) -> Instant {
+        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+    }
+
     fn set_gate(&self, closed: bool) {
         if let Some(g) = &self.gate {
             g.store(closed, Ordering::Release);
@@ -131,9 +148,9 @@ impl HaGlue {
     fn watch_segment(&mut self, now: Instant) {
         if let Some(seen) = &self.peer_seen {
             let v = seen.load(Ordering::Relaxed);
-            if v > self.seen_last {
+            if v != self.seen_last {
                 self.seen_last = v;
-                self.node.on_segment_seen(Instant::from_micros(v));
+                self.node.on_segment_seen(now);
             }
         }
         let due = now.as_micros().saturating_sub(self.last_probe.as_micros()) >= self.heartbeat_us;
@@ -192,20 +209,33 @@ impl ManagementCore {
             }
             return;
         };
+        let mono = h.mono();
         if let Some(reply) = switchover {
-            let r = match h.node.yield_role(now) {
-                Ok(_) => {
-                    log::warn!("ha: planned switchover: this node gives the active role to its peer");
-                    self.ha_end_run(&mut h, now, Reason::HaSwitchover);
-                    h.node.send_handover();
-                    Response::Ha(h.node.status().lock().clone())
-                }
-                Err(message) => Response::Error {
-                    code: ErrorCode::Unavailable,
-                    message: format!("switchover refused: {message}"),
-                },
+            let refused = if h.handover.is_some() {
+                Err("a handover is already in progress".to_string())
+            } else {
+                h.node.can_switchover(mono)
             };
-            let _ = reply.send(r);
+            match refused {
+                Ok(()) => {
+                    log::warn!("ha: planned switchover: draining the sync stream, then handing the role over");
+                    h.handover = Some((mono, Some(reply)));
+                }
+                Err(message) => {
+                    let _ = reply.send(Response::Error {
+                        code: ErrorCode::Unavailable,
+                        message: format!("switchover refused: {message}"),
+                    });
+                }
+            }
+        }
+        if h.node.take_preempt() && h.handover.is_none() && h.node.can_switchover(mono).is_ok() {
+            log::warn!("ha: a better, in-sync peer with preempt asks for the role: handing it over");
+            h.handover = Some((mono, None));
+        }
+        if h.handover.is_some() {
+            // No new state from here on: what is left reaches the standby.
+            h.set_gate(true);
         }
         self.log.take_written_blocks(&mut h.written);
         for ring in &mut h.rings {
@@ -232,15 +262,29 @@ impl ManagementCore {
             }
             h.ring_full_seen = full;
         }
-        h.watch_segment(now);
+        h.watch_segment(mono);
         let (nat, log) = (&h.nat, &self.log);
-        let change = h.node.tick(now, &mut h.written, &mut h.sessions, || {
+        let change = h.node.tick(mono, &mut h.written, &mut h.sessions, || {
             let (held, next) = log.held_blocks();
             snapshot(nat, held, log.run(), next, now)
         });
         match change {
-            Some(Transition::Active { takeover }) => self.ha_begin_run(&mut h, now, takeover),
+            Some(Transition::Active { takeover }) => {
+                if let Some((_, Some(reply))) = h.handover.take() {
+                    let _ = reply.send(Response::Error {
+                        code: ErrorCode::Unavailable,
+                        message: "switchover abandoned: this node stays active".into(),
+                    });
+                }
+                self.ha_begin_run(&mut h, now, mono, takeover)
+            }
             Some(Transition::Standby) => {
+                if let Some((_, Some(reply))) = h.handover.take() {
+                    let _ = reply.send(Response::Error {
+                        code: ErrorCode::Unavailable,
+                        message: "switchover abandoned: the peer took the role".into(),
+                    });
+                }
                 if h.run_open {
                     log::warn!("ha: this node gives the active role up (peer preferred)");
                     self.ha_end_run(&mut h, now, Reason::HaSwitchover);
@@ -249,13 +293,43 @@ impl ManagementCore {
             }
             None => {}
         }
-        h.set_gate(h.node.role() != Role::Active);
+        // The handover: once the standby acknowledged everything (or after
+        // a second), the role goes, the run ends, then the peer is told.
+        if let Some((since, _)) = &h.handover {
+            let waited = mono.as_micros().saturating_sub(since.as_micros());
+            if (h.node.backlog() == 0 && waited >= 2 * super::BUSY_TICK.as_micros() as u64) || waited > 1_000_000 {
+                let (_, reply) = h.handover.take().expect("checked");
+                let r = match h.node.yield_role(mono) {
+                    Ok(_) => {
+                        self.ha_end_run(&mut h, now, Reason::HaSwitchover);
+                        h.node.send_handover();
+                        Response::Ha(h.node.status().lock().clone())
+                    }
+                    Err(message) => Response::Error {
+                        code: ErrorCode::Unavailable,
+                        message: format!("switchover refused: {message}"),
+                    },
+                };
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        if h.node.take_reannounce() && h.run_open && mono.as_micros().saturating_sub(h.last_reannounce.as_micros()) >= 1_000_000 {
+            h.last_reannounce = mono;
+            if let Some(a) = &h.announce {
+                a.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        // Translate only while active with a run open, and not while
+        // handing the role over.
+        h.set_gate(h.node.role() != Role::Active || !h.run_open || h.handover.is_some());
         self.ha = Some(h);
     }
 
     /// Becomes active: a new run, the takeover record, the adopted state,
     /// then the gate opens and the addresses are announced.
-    fn ha_begin_run(&mut self, h: &mut HaGlue, now: Instant, takeover: bool) {
+    fn ha_begin_run(&mut self, h: &mut HaGlue, now: Instant, mono: Instant, takeover: bool) {
         let began = std::time::Instant::now();
         if h.runs > 0 {
             if let Err(e) = self.log.begin_new_run(run::random_run_id()) {
@@ -271,7 +345,7 @@ impl ManagementCore {
         let reason = if takeover { Reason::HaTakeover } else { Reason::HaSwitchover };
         let mut adoption = Adoption::default();
         let adopt = &mut h.adopt;
-        let result = open_run(&mut self.log, &mut self.sweeper, h.digest, now, |sweeper| {
+        let result = open_run_numbered(&mut self.log, &mut self.sweeper, h.digest, now, |sweeper| {
             // The adoption's records are numbered as producer `mgmt`.
             std::mem::swap(adopt.sequencer_mut(), sweeper.sequencer());
             if had_peer {
@@ -321,8 +395,8 @@ impl ManagementCore {
         self.ctx.run.store(self.log.run(), Ordering::Relaxed);
         adoption.micros = began.elapsed().as_micros() as u64;
         h.run_open = true;
-        h.node.restart_stream(self.log.run());
-        h.node.adopted(adoption, now);
+        h.node.restart_stream();
+        h.node.adopted(adoption, mono);
         h.walk_last = now;
         h.ring_full_seen = self.ctx.nat_counters.iter().map(|c| c.get(Counter::HaSyncRingFull)).sum();
         h.set_gate(false);
@@ -369,5 +443,36 @@ impl ManagementCore {
             released.blocks_released,
             reason.name()
         );
+    }
+}
+
+/// Writes a new run's first records (as [`super::open_run`]: `daemon-start`,
+/// the configuration records, then `more`) and waits only until they are
+/// numbered, at most `START_DEADLINE`: the gate may open then, because no
+/// port carries traffic before its block's record is durable and records
+/// become durable in order. Waiting for durability here would stop the
+/// heartbeat of a node that just took the role (decision 021).
+fn open_run_numbered(
+    log: &mut super::LogPipeline,
+    sweeper: &mut cgnat_core::sweeper::Sweeper<Vec<Event>>,
+    digest: u64,
+    now: Instant,
+    more: impl FnOnce(&mut cgnat_core::sweeper::Sweeper<Vec<Event>>),
+) -> std::io::Result<()> {
+    let mut first = Vec::new();
+    sweeper.sequencer().emit(&mut first, run::start_event(now, digest));
+    sweeper.sink_mut().append(&mut first);
+    sweeper.log_startup(now);
+    more(sweeper);
+    let began = std::time::Instant::now();
+    loop {
+        log.pump(sweeper.sink_mut(), now.as_micros() + 1);
+        if sweeper.sink_mut().is_empty() && log.merger().pending() == 0 {
+            return Ok(());
+        }
+        if began.elapsed() > START_DEADLINE {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the log did not take them"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

@@ -146,7 +146,7 @@ fn a_pair_elects_streams_takes_over_rejoins_and_switches_back() {
         lb.held.insert(r.first_port, r);
     }
     lb.next = 100;
-    b.restart_stream(44);
+    b.restart_stream();
     // Alone, the new active sends heartbeats only: no data to a dead peer.
     let sent = b.status().lock().datagrams_sent;
     for i in 0..50u16 {
