@@ -238,16 +238,6 @@ impl SyncSender {
         self.incarnation
     }
 
-    /// The highest sequence acknowledged.
-    pub fn acked(&self) -> u64 {
-        self.acked
-    }
-
-    /// The next sequence to be assigned.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-
     /// What was counted.
     pub fn stats(&self) -> SenderStats {
         self.stats

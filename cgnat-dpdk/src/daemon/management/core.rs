@@ -131,7 +131,7 @@ impl ManagementCore {
         // An HA node writes nothing until it is active: its run starts then
         // (decision 021). A single node starts its run now.
         if !cfg.ha.enabled {
-            open_run(&mut log, &mut sweeper, run::config_digest(cfg), now, |_| {})?;
+            open_run(&mut log, &mut sweeper, run::config_digest(cfg), now)?;
         }
         let ha = if cfg.ha.enabled {
             log.tap_blocks();
@@ -338,21 +338,19 @@ impl ManagementCore {
     }
 }
 
-/// Writes a run's `daemon-start` record (configuration digest `digest`)
-/// and the configuration records at `now`, then `more` (an HA takeover's
-/// records), and waits until they are durable in every legal target.
-pub(super) fn open_run(
-    log: &mut LogPipeline,
-    sweeper: &mut Sweeper<Vec<Event>>,
-    digest: u64,
-    now: Instant,
-    more: impl FnOnce(&mut Sweeper<Vec<Event>>),
-) -> io::Result<()> {
+/// Queues a run's first records at `now`: `daemon-start` (configuration
+/// digest `digest`) and the configuration records.
+pub(super) fn queue_run_start(sweeper: &mut Sweeper<Vec<Event>>, digest: u64, now: Instant) {
     let mut first = Vec::new();
     sweeper.sequencer().emit(&mut first, run::start_event(now, digest));
     sweeper.sink_mut().append(&mut first);
     sweeper.log_startup(now);
-    more(sweeper);
+}
+
+/// Queues a run's first records ([`queue_run_start`]) and waits until they
+/// are durable in every legal target.
+fn open_run(log: &mut LogPipeline, sweeper: &mut Sweeper<Vec<Event>>, digest: u64, now: Instant) -> io::Result<()> {
+    queue_run_start(sweeper, digest, now);
     if log.wait_durable(sweeper.sink_mut(), now.as_micros() + 1, START_DEADLINE) {
         return Ok(());
     }

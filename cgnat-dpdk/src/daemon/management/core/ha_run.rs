@@ -446,8 +446,8 @@ impl ManagementCore {
     }
 }
 
-/// Writes a new run's first records (as [`super::open_run`]: `daemon-start`,
-/// the configuration records, then `more`) and waits only until they are
+/// Queues a new run's first records ([`super::queue_run_start`], then
+/// `more`: the takeover record and the adopted blocks) and waits only until they are
 /// numbered, at most `START_DEADLINE`: the gate may open then, because no
 /// port carries traffic before its block's record is durable and records
 /// become durable in order. Waiting for durability here would stop the
@@ -459,10 +459,7 @@ fn open_run_numbered(
     now: Instant,
     more: impl FnOnce(&mut cgnat_core::sweeper::Sweeper<Vec<Event>>),
 ) -> std::io::Result<()> {
-    let mut first = Vec::new();
-    sweeper.sequencer().emit(&mut first, run::start_event(now, digest));
-    sweeper.sink_mut().append(&mut first);
-    sweeper.log_startup(now);
+    super::queue_run_start(sweeper, digest, now);
     more(sweeper);
     let began = std::time::Instant::now();
     loop {
