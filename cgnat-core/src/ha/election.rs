@@ -79,6 +79,10 @@ pub struct Election {
     /// A better, in-sync standby with preempt asked for the role: the
     /// owner drains its sync stream, then calls [`Election::switchover`].
     preempt_wanted: bool,
+    /// Two actives met and this one stayed: the owner announces its
+    /// addresses again (the other's gratuitous ARP pointed the neighbours
+    /// at the other).
+    reannounce: bool,
 }
 
 impl Election {
@@ -93,6 +97,7 @@ impl Election {
             transitions: 0,
             segment: None,
             preempt_wanted: false,
+            reannounce: false,
         }
     }
 
@@ -154,6 +159,7 @@ impl Election {
             (Role::Active, Role::Active) => {
                 // Split brain healed: the better node stays active.
                 if self.better_than_peer(h.priority) {
+                    self.reannounce = true;
                     None
                 } else {
                     self.become_(Role::Standby, false)
@@ -183,6 +189,12 @@ impl Election {
     /// the call.
     pub fn take_preempt(&mut self) -> bool {
         std::mem::take(&mut self.preempt_wanted)
+    }
+
+    /// Whether the addresses must be announced again (this node stayed
+    /// active when two met); cleared by the call.
+    pub fn take_reannounce(&mut self) -> bool {
+        std::mem::take(&mut self.reannounce)
     }
 
     /// Whether a planned switchover may start now (see

@@ -404,6 +404,8 @@ fn a_healed_split_keeps_the_better_node_active() {
     assert_eq!((a.role(), b.role()), (Role::Active, Role::Active), "the link is down: both active");
     exchange(&mut a, &mut b, 2100, 4000, &link, (true, true));
     assert_eq!((a.role(), b.role()), (Role::Active, Role::Standby));
+    assert!(a.take_reannounce(), "the node that stayed announces its addresses again");
+    assert!(!b.take_reannounce());
 }
 
 #[test]

@@ -116,10 +116,6 @@ pub struct HaNode {
     adoption: Adoption,
     incarnation_base: u64,
     generation: u64,
-    /// Set when the peer was also active and this node stays active: the
-    /// owner announces the addresses again (the yielding node's gratuitous
-    /// ARP pointed the neighbours at it).
-    reannounce: bool,
     /// The NAT's idle timeouts: the mirror keeps a session not restated
     /// for its timeout plus two refresh periods.
     timeouts: cgnat_core::config::Timeouts,
@@ -167,7 +163,6 @@ impl HaNode {
             adoption: Adoption::default(),
             incarnation_base: run,
             generation: 0,
-            reannounce: false,
             timeouts: timeouts.clone(),
         })
     }
@@ -273,10 +268,6 @@ impl HaNode {
             self.receiver.on_peer_incarnation(h.incarnation);
             if let Some(t) = self.election.on_peer(now, &h) {
                 change = Some(t);
-            }
-            if h.role == Role::Active && self.election.role() == Role::Active {
-                // Two actives, this one stays: its addresses again.
-                self.reannounce = true;
             }
             match h.kind {
                 Kind::Data if self.election.role() != Role::Active => match self.receiver.on_data(&h) {
@@ -415,7 +406,7 @@ impl HaNode {
     /// Whether the addresses must be announced again (this node stayed
     /// active when two were); cleared by the call.
     pub fn take_reannounce(&mut self) -> bool {
-        std::mem::take(&mut self.reannounce)
+        self.election.take_reannounce()
     }
 
     /// Asks for a bulk sync of the standby (a worker's sync ring overflowed).
